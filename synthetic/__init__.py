@@ -1,0 +1,1 @@
+"""The synthetic England generator (see synthetic.world)."""

@@ -1,0 +1,147 @@
+"""ASG (adoption and special guardianship) child and adopter files, one pair per agency.
+
+The columns are the project convention of DOMAIN.md section 5. Ids are agency-local; there is no
+child-adopter reference and no sibling reference: deriving those is the toolkit's job.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synthetic.adoption import Adoptions
+from synthetic.calendar import Calendar, format_dates
+from synthetic.errors import recorded_dob, recorded_sex
+from synthetic.formats.files import write_csv
+from synthetic.geography import Geography
+from synthetic.reference import ASG_GENDER
+from synthetic.social_care import SocialCare, dates_of
+
+CHILD_COLUMNS = [
+    "agency_code", "child_id", "la_code", "dob", "gender", "ethnicity", "disability",
+    "date_entered_care", "date_should_be_placed", "date_placement_order", "date_matched",
+    "date_placed", "date_adoption_order", "sibling_group", "siblings_placed_together",
+    "siblings_placed_separately", "date_left_process", "reason_left",
+]
+ADOPTER_COLUMNS = [
+    "agency_code", "adopter_id", "household_ref", "adopter_number", "dob", "gender", "ethnicity",
+    "religion", "sexual_orientation", "relationship_status", "previously_adopted",
+    "date_registration", "date_approved", "date_matched", "date_placed", "children_matched",
+    "children_placed", "date_left", "reason_left",
+]
+ISO = "%Y-%m-%d"
+
+
+def write_asg(rng, out: Path, care: SocialCare, adoptions: Adoptions, persons: pd.DataFrame,
+              multiplier: pd.Series, calendar: Calendar, geography: Geography,
+              error_cfg: dict) -> pd.DataFrame:
+    """Write each agency's asg_children.csv and asg_adopters.csv; return their truth rows."""
+    children = _children(rng, care, adoptions, persons, multiplier, geography, error_cfg)
+    adopters = _adopters(rng, adoptions, persons, multiplier, calendar, geography, error_cfg)
+    truth = []
+    for row, agency in geography.agencies.iterrows():
+        folder = f"providers/{agency.folder}/asg"
+        for name, frame, columns, id_column in (
+            ("asg_children.csv", children, CHILD_COLUMNS, "child_id"),
+            ("asg_adopters.csv", adopters, ADOPTER_COLUMNS, "adopter_id"),
+        ):
+            mine = frame[frame.agency_row == row]
+            write_csv(mine[columns], out / folder / name)
+            truth.append(pd.DataFrame({
+                "source": "asg_children" if id_column == "child_id" else "asg_adopters",
+                "provider": agency.agency_code, "period": calendar.collection_years[-1],
+                "file": f"{folder}/{name}", "row": np.arange(1, len(mine) + 1),
+                "record_id": mine[id_column].to_numpy(), "person_id": mine.person_id.to_numpy(),
+                "dob_error": mine.dob_error.to_numpy(), "sex_error": mine.sex_error.to_numpy()}))
+    return pd.concat(truth, ignore_index=True)
+
+
+def _recorded(rng, frame, persons, multiplier, cfg):
+    people = persons.set_index("person_id").loc[frame.person_id.to_numpy()]
+    m = multiplier.reindex(frame.person_id).to_numpy()
+    dob, dob_error = recorded_dob(rng, people.dob.to_numpy().astype("datetime64[D]"), m, cfg)
+    sex, sex_error = recorded_sex(rng, people.sex.to_numpy(), m, cfg)
+    return frame.assign(dob=format_dates(dob, ISO), dob_error=dob_error,
+                        gender=pd.Series(sex).map(ASG_GENDER).to_numpy(), sex_error=sex_error,
+                        ethnicity=people.ethnicity.to_numpy())
+
+
+def _children(rng, care, adoptions, persons, multiplier, geography, cfg) -> pd.DataFrame:
+    route = care.adoption_route.sort_values(["decision_date", "person_id"], ignore_index=True)
+    route["agency_row"] = geography.la_agency[route.la_index.to_numpy()]
+    route = _recorded(rng, route, persons, multiplier, cfg)
+    route["agency_code"] = geography.agencies.agency_code.to_numpy()[route.agency_row]
+    route["child_id"] = _local_ids("AC", route.agency_row.to_numpy())
+    route["la_code"] = [f"{c:03d}" for c in geography.la_codes[route.la_index.to_numpy()]]
+    route["disability"] = np.where(rng.random(len(route)) < 0.08, "Y", "N")
+    for column, source in (("date_entered_care", "start"),
+                           ("date_should_be_placed", "decision_date"),
+                           ("date_placement_order", "placement_order_date"),
+                           ("date_matched", "matched_date"), ("date_placed", "placed_date"),
+                           ("date_adoption_order", "adoption_order_date")):
+        route[column] = format_dates(dates_of(route, source), ISO)
+
+    # siblings: the other children of the same referral who are also on the adoption pathway
+    household = route.person_id.map(adoptions.placements.set_index("person_id").household_id)
+    route["household_id"] = household.to_numpy()
+    group_size = route.groupby("case_id").person_id.transform("size").to_numpy()
+    together = route.groupby(["case_id", "household_id"]).person_id.transform("size")
+    together = together.reindex(route.index).fillna(1).to_numpy().astype(int) - 1
+    together = np.where(np.isnan(route.household_id.to_numpy(dtype=float)), 0, together)
+    route["sibling_group"] = np.where(group_size > 1, "Y", "N")
+    route["siblings_placed_together"] = np.where(group_size > 1, together.astype(str), "")
+    placed = ~route.household_id.isna().to_numpy()
+    separately = np.where(placed, group_size - 1 - together, 0)
+    route["siblings_placed_separately"] = np.where(group_size > 1, separately.astype(str), "")
+    left = np.where(~np.isnat(dates_of(route, "reversed_date")), dates_of(route, "reversed_date"),
+                    dates_of(route, "adoption_order_date"))
+    route["date_left_process"] = format_dates(left, ISO)
+    route["reason_left"] = np.select(
+        [~np.isnat(dates_of(route, "reversed_date")),
+         ~np.isnat(dates_of(route, "adoption_order_date"))],
+        ["Decision reversed", "Adoption order granted"], "")
+    return route
+
+
+def _adopters(rng, adoptions: Adoptions, persons, multiplier, calendar, geography, cfg):
+    households = adoptions.households
+    known = dates_of(households, "date_registration") <= calendar.end
+    households = households[known]
+    adopters = adoptions.adopters.merge(households, on="household_id")
+    adopters = adopters.sort_values(["agency_row", "date_registration", "household_id",
+                                     "adopter_number"], ignore_index=True)
+    adopters = _recorded(rng, adopters, persons, multiplier, cfg)
+    adopters["agency_code"] = geography.agencies.agency_code.to_numpy()[adopters.agency_row]
+    adopters["adopter_id"] = _local_ids("AD", adopters.agency_row.to_numpy())
+    first_of_household = adopters.adopter_number.to_numpy() == 1
+    adopters["household_ref"] = _household_refs(adopters.agency_row.to_numpy(),
+                                                first_of_household)
+    adopters["adopter_number"] = adopters.adopter_number.astype(str)
+    adopters["previously_adopted"] = np.where(rng.random(len(adopters)) < 0.05, "Y", "N")
+    placements = adoptions.placements.groupby("household_id").agg(
+        matched=("matched_date", "min"), placed=("placed_date", "min"),
+        order=("adoption_order_date", "min"))
+    for column, source in (("date_registration", None), ("date_approved", None),
+                           ("date_matched", "matched"), ("date_placed", "placed"),
+                           ("date_left", "order")):
+        values = (adopters[column] if source is None
+                  else adopters.household_id.map(placements[source]))
+        d = values.to_numpy().astype("datetime64[D]")
+        d = np.where(~np.isnat(d) & (d <= calendar.end), d, np.datetime64("NaT"))
+        adopters[column] = format_dates(d, ISO)
+    adopters["children_matched"] = adopters.children_matched.astype(str)
+    adopters["children_placed"] = adopters.children_placed.astype(str)
+    adopters["reason_left"] = np.where(adopters.date_left != "", "Adoption order granted", "")
+    return adopters
+
+
+def _local_ids(prefix: str, agency_row: np.ndarray) -> np.ndarray:
+    """Agency-local ids, numbered in file order within each agency."""
+    order = pd.Series(agency_row).groupby(agency_row).cumcount().to_numpy() + 1
+    return np.array([f"{prefix}{agency:02d}{n:05d}" for agency, n in
+                     zip(agency_row, order, strict=True)], dtype=object)
+
+
+def _household_refs(agency_row: np.ndarray, first_of_household: np.ndarray) -> np.ndarray:
+    number = pd.Series(first_of_household.astype(int)).groupby(agency_row).cumsum().to_numpy()
+    return np.array([f"H{n:05d}" for n in number], dtype=object)
