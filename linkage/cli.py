@@ -98,3 +98,7 @@ def _print_summary(summary: dict, out: Path, seconds: float) -> None:
     for what, count in rows:
         table.add_row(what, f"{count:,}")
     console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -38,6 +39,12 @@ class Calendar:
         """Index of the collection year holding each date (clipped to the window)."""
         bounds = np.array([self.year_start(y) for y in self.collection_years[1:]])
         return np.searchsorted(bounds, dates, side="right")
+
+
+def dates_for(keys, dates: pd.Series) -> np.ndarray:
+    """Look up each key's date in ``dates`` (indexed by key, unique); NaT where absent."""
+    looked_up = dates.astype("datetime64[s]").reindex(np.asarray(keys))
+    return looked_up.to_numpy().astype("datetime64[D]")
 
 
 def years_between(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:

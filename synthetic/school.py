@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from synthetic.adoption import Adoptions
-from synthetic.calendar import Calendar, date_parts
+from synthetic.calendar import Calendar, date_parts, dates_for
 from synthetic.geography import Geography
 from synthetic.population import Population
 from synthetic.randomness import stream
@@ -59,7 +59,7 @@ def build_schooling(seed: int, population: Population, care: SocialCare, adoptio
     span = np.maximum(years[-1] - first_school_year, 0)
     change_year = first_school_year + np.floor(rng.random(n) * (span + 1)).astype(int)
     orders = adoptions.placements.set_index("person_id").adoption_order_date
-    order = children.person_id.map(orders).to_numpy().astype("datetime64[D]")
+    order = dates_for(children.person_id, orders)
     reissue = has_upn & ~np.isnat(order) & (rng.random(n) < adopt_cfg["new_upn_after_adoption"])
     order_year = calendar.first_year + calendar.year_index(order) + 1
     change_year = np.where(reissue, np.maximum(order_year, first_school_year), change_year)

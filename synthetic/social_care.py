@@ -236,7 +236,8 @@ def _babies_of_looked_after_mothers(rng, population: Population, periods: pd.Dat
     population.home_la = np.vstack([population.home_la, home])
     population.home_postcode = np.vstack([population.home_postcode, postcode])
     pairs = pd.DataFrame({"mother_person_id": mothers.person_id.to_numpy(),
-                          "child_person_id": babies.person_id.to_numpy()})
+                          "child_person_id": babies.person_id.to_numpy(),
+                          "child_dob": baby_dob})
 
     in_care = rng.random(n) < cfg["mother_baby_looked_after"]
     entrants = babies[in_care].assign(

@@ -147,11 +147,12 @@ def write_world(world: World, out: Path, progress: Progress = lambda _: None) ->
 
 
 def _truth_records(records: list[pd.DataFrame]) -> pd.DataFrame:
-    frame = pd.concat(records, ignore_index=True)
+    frame = pd.concat([r for r in records if len(r)], ignore_index=True)
     for column in ("dob_error", "upn_error", "un_code", "postcode_error", "name_error"):
-        frame[column] = frame[column].fillna("").astype(str)
+        frame[column] = frame.get(column, pd.Series(index=frame.index)).fillna("").astype(str)
     for column in ("sex_error", "unborn", "duplicate"):
-        frame[column] = frame[column].fillna(False).astype(bool)
+        values = frame.get(column, pd.Series(False, index=frame.index))
+        frame[column] = values.fillna(False).astype(bool)
     frame["period"] = frame.period.astype(int)
     frame["row"] = frame.row.astype(int)
     frame["person_id"] = frame.person_id.astype(np.int64)
@@ -160,7 +161,7 @@ def _truth_records(records: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _write_truth(world: World, records: pd.DataFrame, folder: Path) -> None:
     persons = world.population.persons.copy()
-    persons["dob"] = persons.dob.to_numpy().astype("datetime64[D]")
+    persons["dob"] = pd.to_datetime(persons.dob).dt.date  # stored as a Parquet date
     maternity_size = persons.groupby("maternity_id").person_id.transform("size")
     persons["multiple_birth"] = (persons.kind == "child") & (maternity_size > 1)
     write_parquet(persons, folder / "persons.parquet")

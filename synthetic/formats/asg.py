@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from synthetic.adoption import Adoptions
-from synthetic.calendar import Calendar, format_dates
+from synthetic.calendar import Calendar, dates_for, format_dates
 from synthetic.errors import recorded_dob, recorded_sex
 from synthetic.formats.files import write_csv
 from synthetic.geography import Geography
@@ -124,9 +124,8 @@ def _adopters(rng, adoptions: Adoptions, persons, multiplier, calendar, geograph
     for column, source in (("date_registration", None), ("date_approved", None),
                            ("date_matched", "matched"), ("date_placed", "placed"),
                            ("date_left", "order")):
-        values = (adopters[column] if source is None
-                  else adopters.household_id.map(placements[source]))
-        d = values.to_numpy().astype("datetime64[D]")
+        d = (dates_of(adopters, column) if source is None
+             else dates_for(adopters.household_id, placements[source]))
         d = np.where(~np.isnat(d) & (d <= calendar.end), d, np.datetime64("NaT"))
         adopters[column] = format_dates(d, ISO)
     adopters["children_matched"] = adopters.children_matched.astype(str)

@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
-from synthetic.calendar import DAY, Calendar, format_dates, years_between
+from synthetic.calendar import DAY, Calendar, dates_for, format_dates, years_between
 from synthetic.geography import Geography
 from synthetic.la_records import Registrations, duplicate_ids, overlapping, recorded_upns
 from synthetic.social_care import SocialCare, dates_of
@@ -35,6 +35,8 @@ def write_cin(rng, out: Path, care: SocialCare, registrations: Registrations,
             path = f"providers/la_{code}/cin/{year}.xml"
             _write_file(out / path, code, year, kids, details)
             truth.append(kids.assign(file=path, row=np.arange(1, len(kids) + 1), provider=code))
+    if not truth:
+        return pd.DataFrame()
     kids = pd.concat(truth, ignore_index=True)
     unborn = kids.unborn.to_numpy()
     kids["dob_error"] = np.where(unborn, "", kids.dob_error)
@@ -60,7 +62,7 @@ def _children(rng, episodes, registrations, upn_by_year, multiplier, year, y1, g
                                       np.arange(len(twice)) + (year - 2000) * 10000)
     kids = pd.concat([kids, twice]).sort_values(["la_index", "child_id"], ignore_index=True)
 
-    true_dob = kids.person_id.map(_true_dobs(episodes)).to_numpy().astype("datetime64[D]")
+    true_dob = dates_for(kids.person_id, _true_dobs(episodes))
     kids["unborn"] = true_dob > y1
     not_of_school_age = years_between(true_dob, np.full(len(kids), y1)) < 5
     upn = recorded_upns(rng, kids, upn_by_year, multiplier, cfg, not_of_school_age)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from synthetic.adoption import Adoptions
-from synthetic.calendar import Calendar, format_dates
+from synthetic.calendar import Calendar, dates_for, format_dates
 from synthetic.errors import recorded_dob, recorded_sex, unformatted_postcodes
 from synthetic.formats.files import write_csv
 from synthetic.geography import Geography
@@ -125,7 +125,7 @@ def _names(rng, pupils, people, adoptions: Adoptions, config: dict, m) -> pd.Dat
     census_date = (pupils.year.astype(str) + "-01-18").to_numpy().astype("datetime64[D]")
     placed = adoptions.placements.merge(adoptions.households[["household_id", "surname"]],
                                         on="household_id").set_index("person_id")
-    order = pupils.person_id.map(placed.adoption_order_date).to_numpy().astype("datetime64[D]")
+    order = dates_for(pupils.person_id, placed.adoption_order_date)
     takes = _person_draw(pupils, 13) < config["adoption"]["takes_adopters_surname"]
     renamed = takes & ~np.isnat(order) & (order <= census_date)
     former_surname = np.where(renamed & (_person_draw(pupils, 14) < 0.5), surname, "")
@@ -183,8 +183,7 @@ def _plaa(pupils: pd.DataFrame, care: SocialCare) -> np.ndarray:
     ended = care.cla_periods[care.cla_periods.reason.isin(list(PLAA_BY_REASON))]
     ended = ended.sort_values("end").drop_duplicates("person_id", keep="last")
     code = pupils.person_id.map(ended.set_index("person_id").reason.map(PLAA_BY_REASON))
-    end = pupils.person_id.map(ended.set_index("person_id").end).to_numpy().astype(
-        "datetime64[D]")
+    end = dates_for(pupils.person_id, ended.set_index("person_id").end)
     census_date = (pupils.year.astype(str) + "-01-18").to_numpy().astype("datetime64[D]")
     return np.where(~np.isnat(end) & (end <= census_date), code.fillna(""), "").astype(object)
 

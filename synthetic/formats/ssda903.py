@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from synthetic.adoption import SINGLE, Adoptions
-from synthetic.calendar import Calendar, format_dates, years_between
+from synthetic.calendar import Calendar, dates_for, format_dates, years_between
 from synthetic.formats.files import write_csv
 from synthetic.geography import Geography
 from synthetic.la_records import Registrations, overlapping, recorded_upns
@@ -67,6 +67,8 @@ def write_ssda903(rng, out: Path, care: SocialCare, adoptions: Adoptions,
             if name == "header.csv":
                 truth.append(rows.assign(file=f"{folder}/{name}",
                                          row=np.arange(1, len(rows) + 1)))
+    if not truth:
+        return pd.DataFrame()
     header_truth = pd.concat(truth, ignore_index=True)
     header_truth["provider"] = [f"{c:03d}" for c in geography.la_codes[header_truth.la_index]]
     return pd.DataFrame({
@@ -100,14 +102,12 @@ def _header(rng, periods, care, registrations, upn_by_year, multiplier, year, cf
     frame["SEX"] = sex_code(reg.sex.to_numpy(), np.full(len(frame), year))
     frame["ETHNIC"] = reg.ethnicity.to_numpy()
     frame["UPN"] = np.where(upn.upn != "", upn.upn, upn.un_code)
-    babies = care.mother_child.merge(
-        care.cla_periods[["person_id", "dob"]].drop_duplicates("person_id"), how="left",
-        left_on="child_person_id", right_on="person_id")
-    baby_dob = pd.Series(dates_of(babies, "dob"), index=babies.mother_person_id.to_numpy())
-    baby_dob = baby_dob[~baby_dob.index.duplicated()]
-    mc_dob = frame.person_id.map(baby_dob).to_numpy().astype("datetime64[D]")
+    first_baby = care.mother_child.drop_duplicates("mother_person_id")
+    mc_dob = dates_for(frame.person_id, first_baby.set_index("mother_person_id").child_dob)
     is_mother = ~np.isnat(mc_dob) & (mc_dob <= ye)
-    girl = reg.sex.to_numpy() == "F"
+    # MOTHER is recorded for looked-after girls old enough to be mothers
+    girl = (reg.sex.to_numpy() == "F") & (years_between(care_dob(care, frame.person_id),
+                                                        np.full(len(frame), ye)) >= 12)
     frame["MOTHER"] = np.where(girl, np.where(is_mother, "1", "0"), "")
     frame["MC_DOB"] = np.where(is_mother, format_dates(mc_dob, DATE), "")
     frame["dob_error"] = reg.dob_error.to_numpy()
@@ -119,7 +119,7 @@ def _header(rng, periods, care, registrations, upn_by_year, multiplier, year, cf
 def care_dob(care: SocialCare, person_id: pd.Series) -> np.ndarray:
     """True DOBs of looked-after children (to tell who is below school age)."""
     dobs = care.cla_periods.drop_duplicates("person_id").set_index("person_id").dob
-    return person_id.map(dobs).to_numpy().astype("datetime64[D]")
+    return dates_for(person_id, dobs)
 
 
 def _episodes(episodes, registrations, geography: Geography, year: int, y1):
