@@ -54,6 +54,9 @@ def adoption_timelines(rng, periods: pd.DataFrame, adopt: np.ndarray, cfg: dict)
                                     np.datetime64("NaT"))
     for column in ("matched_date", "placed_date", "adoption_order_date"):
         out.loc[reversed_, column] = pd.NaT
+    order = out.placement_order_date.to_numpy().astype("datetime64[D]")
+    reversed_on = out.reversed_date.to_numpy().astype("datetime64[D]")
+    out.loc[reversed_ & (order >= reversed_on), "placement_order_date"] = pd.NaT
     out["ffa"] = adopt & (rng.random(len(case_codes)) < cfg["fostering_for_adoption"])[case_of]
     out["together"] = together & adopt
     out["adoption_placement"] = np.where(adopt, rng.choice(ADOPTION_PLACEMENTS, n), "")

@@ -62,6 +62,18 @@ def _month_day(d: np.ndarray) -> np.ndarray:
     return month * 100 + day
 
 
+def birthday(dob: np.ndarray, years: int) -> np.ndarray:
+    """The date each person turns ``years`` (29 February birthdays fall on 28 February)."""
+    year, month, day = date_parts(dob)
+    return from_parts(year + years, month, day)
+
+
+def school_entry_year(dob: np.ndarray) -> np.ndarray:
+    """The calendar year whose September a child starts reception (the year they turn 5)."""
+    year, month, _ = date_parts(dob)
+    return np.where(month >= 9, year, year - 1) + 5
+
+
 def add_days(dates: np.ndarray, days: np.ndarray) -> np.ndarray:
     return dates + np.round(days).astype(int) * DAY
 

@@ -20,11 +20,13 @@ def group_multiplier(persons: pd.DataFrame, config: dict) -> pd.Series:
     return pd.Series(by_ethnicity * mover, index=persons.person_id.to_numpy())
 
 
-def recorded_dob(rng, dob: np.ndarray, multiplier: np.ndarray,
-                 cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+def recorded_dob(rng, dob: np.ndarray, multiplier: np.ndarray, cfg: dict,
+                 year_up_before: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
     """DOBs as recorded: day and month swapped, or one component wrong; with the error's kind.
 
-    A swap is injected only where it gives a valid, different date (both parts 12 or less).
+    A swap is injected only where it gives a valid, different date (both parts 12 or less). A
+    year error goes up by one only where that stays before ``year_up_before`` (the window's
+    start), so that no return carries a birth date after its own collection year.
     """
     n = len(dob)
     year, month, day = date_parts(dob)
@@ -38,7 +40,9 @@ def recorded_dob(rng, dob: np.ndarray, multiplier: np.ndarray,
     new_day = np.where(component & (which == 0), (day - 1 + rng.integers(1, 28, n)) % 28 + 1, day)
     new_month = np.where(component & (which == 1), (month - 1 + rng.integers(1, 12, n)) % 12 + 1,
                          month)
-    new_year = np.where(component & (which == 2), year + rng.choice([-1, 1], n), year)
+    step = rng.choice([-1, 1], n)
+    step = np.where(from_parts(year + 1, month, day) >= year_up_before, -1, step)
+    new_year = np.where(component & (which == 2), year + step, year)
     new_day, new_month = np.where(swap, month, new_day), np.where(swap, day, new_month)
     recorded = from_parts(new_year, new_month, new_day)
     kind = np.select([swap, component & (which == 0), component & (which == 1),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synthetic.calendar import Calendar
 from synthetic.errors import recorded_dob, recorded_sex
 from synthetic.geography import Geography
 from synthetic.social_care import SocialCare, dates_of
@@ -30,8 +31,9 @@ class Registrations:
         return frame.merge(self.table, on=["person_id", "la_index"], how="left")
 
 
-def build_registrations(rng, care: SocialCare, persons: pd.DataFrame, geography: Geography,
-                        multiplier: pd.Series, cfg: dict) -> Registrations:
+def build_registrations(rng, care: SocialCare, persons: pd.DataFrame, calendar: Calendar,
+                        geography: Geography, multiplier: pd.Series,
+                        cfg: dict) -> Registrations:
     """Number each child within each LA in order of first contact, and record their DOB and sex."""
     contacts = pd.concat([
         care.cin_episodes[["person_id", "la_index", "referral_date"]].rename(
@@ -48,7 +50,8 @@ def build_registrations(rng, care: SocialCare, persons: pd.DataFrame, geography:
 
     people = persons.set_index("person_id").loc[table.person_id.to_numpy()]
     m = multiplier.reindex(table.person_id).to_numpy()
-    dob, dob_error = recorded_dob(rng, people.dob.to_numpy().astype("datetime64[D]"), m, cfg)
+    dob, dob_error = recorded_dob(rng, people.dob.to_numpy().astype("datetime64[D]"), m, cfg,
+                                  calendar.start)
     sex, sex_error = recorded_sex(rng, people.sex.to_numpy(), m, cfg)
     table["dob"] = dob
     table["dob_error"] = dob_error

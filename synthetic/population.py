@@ -49,18 +49,25 @@ def build_population(rng: np.random.Generator, people: int, calendar: Calendar,
     children["ethnicity"] = ethnicity
 
     family_surname = names.surnames_for(rng, n_fam)
-    father_surname = names.surnames_for(rng, n)
+    # a father's surname and whether his child lives apart are per maternity, so twins agree
+    maternity = children.maternity_id.to_numpy()
+    father_surname = names.surnames_for(rng, maternity.max() + 1)[maternity]
     children["surname"] = np.where(new_father, father_surname, family_surname[families])
     children["forename"] = names.forenames(rng, children.sex.to_numpy())
     middle = names.forenames(rng, children.sex.to_numpy())
     children["middle_name"] = np.where(rng.random(n) < pop_cfg["middle_name_share"], middle, "")
 
     # households: the family's own, plus one per half-sibling who lives with the other parent
-    apart = new_father & (rng.random(n) < fam_cfg["half_sibling_lives_apart"])
-    children["household_id"] = np.where(apart, n_fam + np.cumsum(apart) - 1, families)
+    apart = new_father & (rng.random(maternity.max() + 1) < fam_cfg["half_sibling_lives_apart"])[
+        maternity]
+    apart_maternity = np.unique(maternity[apart], return_inverse=True)[1]
+    household = families.copy()
+    household[apart] = n_fam + apart_maternity
+    children["household_id"] = household
     family_la = rng.integers(0, geography.n_las, n_fam)
     # a household living apart starts in the family's LA
-    initial_la = np.r_[family_la, family_la[families[apart]]]
+    first_apart = np.unique(maternity[apart], return_index=True)[1]
+    initial_la = np.r_[family_la, family_la[families[apart][first_apart]]]
     home_la, home_postcode = _address_histories(rng, initial_la, calendar, geography, fam_cfg)
     children["moved_la"] = (home_la[children.household_id.to_numpy()]
                             != home_la[children.household_id.to_numpy(), :1]).any(axis=1)

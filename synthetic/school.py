@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from synthetic.adoption import Adoptions
-from synthetic.calendar import Calendar, date_parts, dates_for
+from synthetic.calendar import Calendar, dates_for, school_entry_year
 from synthetic.geography import Geography
 from synthetic.population import Population
 from synthetic.randomness import stream
@@ -34,8 +34,7 @@ def build_schooling(seed: int, population: Population, care: SocialCare, adoptio
     children = population.persons[population.persons.kind == "child"].reset_index(drop=True)
     n = len(children)
     dob = dates_of(children, "dob")
-    birth_year, birth_month, _ = date_parts(dob)
-    entry_year = np.where(birth_month >= 9, birth_year, birth_year - 1) + 5  # September of entry
+    entry_year = school_entry_year(dob)
     years = np.array(calendar.collection_years)
     attends = rng.random(n) < pop_cfg["state_school_share"]
     sixth_form = rng.random(n) < pop_cfg["sixth_form_share"]
@@ -45,7 +44,10 @@ def build_schooling(seed: int, population: Population, care: SocialCare, adoptio
     entry_column = np.clip(entry_year - (calendar.first_year - 1), 0, calendar.years)
     household = children.household_id.to_numpy().astype(np.int64)
     entry_la = population.home_la[household, entry_column]
-    u_primary, u_secondary = rng.random(n), rng.random(n)
+    # twins usually go to the same schools: the school draws are per maternity
+    maternity = np.unique(children.maternity_id.to_numpy(), return_inverse=True)[1]
+    u_primary = rng.random(maternity.max() + 1)[maternity]
+    u_secondary = rng.random(maternity.max() + 1)[maternity]
     issues = [pd.DataFrame({
         "person_id": children.person_id.to_numpy()[has_upn], "reason": "entry",
         "la_index": entry_la[has_upn], "phase": 0, "u": u_primary[has_upn],

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from synthetic.adoption import adoption_timelines
-from synthetic.calendar import DAY, Calendar, years_between
+from synthetic.calendar import DAY, Calendar, birthday, years_between
 from synthetic.geography import Geography
 from synthetic.population import Population
 from synthetic.randomness import weighted_choice
@@ -164,8 +164,7 @@ def _periods(rng, entrants: pd.DataFrame, calendar: Calendar, config: dict,
     end = np.where(reversed_, reversed_on + 60 * DAY, end)
     reason = np.where(reversed_, np.where(rng.random(n) < 0.5, "E45", "E4A"), reason)
 
-    adult = dob.astype("datetime64[Y]") + np.timedelta64(18, "Y")
-    eighteen = (adult.astype("datetime64[D]") + (dob - dob.astype("datetime64[Y]")))
+    eighteen = birthday(dob, 18)
     ages_out = np.isnat(end) | (end > eighteen)
     end = np.where(ages_out & (eighteen <= calendar.end), eighteen, end)
     reason = np.where(ages_out & (eighteen <= calendar.end), "E8", reason)
@@ -200,8 +199,8 @@ def _babies_of_looked_after_mothers(rng, population: Population, periods: pd.Dat
     girls = periods[periods.sex == "F"]
     dob, start = dates_of(girls, "dob"), dates_of(girls, "start")
     end = np.where(np.isnat(dates_of(girls, "end")), calendar.end, dates_of(girls, "end"))
-    low = np.maximum(start, _birthday(dob, 14))
-    high = np.minimum(end, _birthday(dob, 18) - DAY)
+    low = np.maximum(start, birthday(dob, 14))
+    high = np.minimum(end, birthday(dob, 18) - DAY)
     span = (high - low).astype(int)
     mother = (span > 60) & (rng.random(len(girls)) < min(cfg["mother_rate"] * factor, 0.5))
     mothers = girls[mother]
@@ -251,12 +250,6 @@ def _babies_of_looked_after_mothers(rng, population: Population, periods: pd.Dat
     return entrants[columns].reset_index(drop=True), pairs
 
 
-def _birthday(dob: np.ndarray, years: int) -> np.ndarray:
-    year_start = dob.astype("datetime64[Y]")
-    return (year_start + np.timedelta64(years, "Y")).astype("datetime64[D]") + (
-        dob - year_start.astype("datetime64[D]"))
-
-
 def _transfers(rng, periods: pd.DataFrame, calendar: Calendar, geography: Geography,
                cfg: dict, factor: float) -> pd.DataFrame:
     """Some periods of care are taken over by another LA (E3): the child gets a new CHILD id."""
@@ -292,10 +285,12 @@ def _episodes(rng, periods: pd.DataFrame, calendar: Calendar, geography: Geograp
     pid = np.arange(len(periods))
     change_of = np.repeat(pid, n_changes)
     change_on = start[change_of] + days(rng.random(len(change_of)) * length[change_of])
-    change_kind = np.where(rng.random(len(change_of)) < 0.7, "P", "L")
+    order_on = dates_of(periods, "placement_order_date")[change_of]
+    after_order = ~np.isnat(order_on) & (change_on >= order_on)
+    change_kind = np.where((rng.random(len(change_of)) < 0.7) | after_order, "P", "L")
     events = [
         pd.DataFrame({"period": pid, "date": start, "rne": "S", "seq": 0}),
-        pd.DataFrame({"period": change_of, "date": change_on, "rne": change_kind, "seq": 1}),
+        pd.DataFrame({"period": change_of, "date": change_on, "rne": change_kind, "seq": 4}),
     ]
     for column, rne in (("placement_order_date", "L"), ("placed_date", "P")):
         on = dates_of(periods, column)
@@ -304,7 +299,8 @@ def _episodes(rng, periods: pd.DataFrame, calendar: Calendar, geography: Geograp
                                     "seq": 2 if rne == "L" else 3}))
     ev = pd.concat(events, ignore_index=True).sort_values(["period", "date", "seq"],
                                                           kind="stable", ignore_index=True)
-    ev = ev.drop_duplicates(["period", "date"], keep="last", ignore_index=True)
+    # one event a day: the start first, then the adoption steps, then random changes
+    ev = ev.drop_duplicates(["period", "date"], keep="first", ignore_index=True)
     ev = ev[ev.date <= pd.Series(stop[ev.period.to_numpy()])].reset_index(drop=True)
     return _episode_attributes(rng, ev, periods, calendar, geography)
 
@@ -313,7 +309,7 @@ def _episode_attributes(rng, ev: pd.DataFrame, periods: pd.DataFrame, calendar: 
                         geography: Geography) -> pd.DataFrame:
     n = len(ev)
     p = ev.period.to_numpy()
-    adoption_event = (ev.seq.to_numpy() >= 2)
+    adoption_event = np.isin(ev.seq.to_numpy(), [2, 3])
     first = ev.rne.to_numpy() == "S"
     new_place = first | (ev.rne.to_numpy() == "P")
     new_status = first | (ev.rne.to_numpy() == "L")
@@ -344,7 +340,7 @@ def _episode_attributes(rng, ev: pd.DataFrame, periods: pd.DataFrame, calendar: 
     ev["dec"] = np.where(has_next, nxt, period_end)
     ev["rec"] = np.where(has_next, "X1", periods.reason.to_numpy()[p])
     ev["reason_place_change"] = np.where(
-        (ev.rne.to_numpy() == "P") & (ev.seq.to_numpy() == 1),
+        (ev.rne.to_numpy() == "P") & (ev.seq.to_numpy() == 4),
         rng.choice(["CARPL", "CLOSE", "ALLEG", "STAND", "APPRR", "CREQB", "LAREQ", "OTHER"], n),
         "")
     ev["place_provider"] = np.where(pd.Series(ev.place).str.startswith("U"),

@@ -120,8 +120,8 @@ def write_world(world: World, out: Path, progress: Progress = lambda _: None) ->
     errors = config["errors"]
     multiplier = group_multiplier(world.population.persons, config)
     registrations = build_registrations(stream(seed, "registrations"), world.care,
-                                        world.population.persons, world.geography, multiplier,
-                                        errors)
+                                        world.population.persons, world.calendar,
+                                        world.geography, multiplier, errors)
     upns = world.schooling.upn_by_year
     args = (world.calendar, world.geography)
     progress("SSDA903 returns")

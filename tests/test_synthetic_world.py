@@ -1,6 +1,7 @@
 """Properties of the synthetic England: formats parse, truth covers every record, errors known."""
 
 import csv
+import itertools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -235,3 +236,30 @@ def test_error_rates_are_higher_for_groups_recorded_worse(truth_records, truth_p
     traveller = school.person_id.map(persons.ethnicity).isin(["WIRT", "WROM"]).to_numpy()
     white_british = school.person_id.map(persons.ethnicity).eq("WBRI").to_numpy()
     assert bad[traveller].mean() > bad[white_british].mean()
+
+
+def test_episodes_chain_without_gaps_or_overlaps(world_dir):
+    for path in sorted(world_dir.glob("providers/la_*/ssda903/*/episodes.csv")):
+        episodes = pd.read_csv(path, dtype=str, keep_default_na=False)
+        assert (episodes.PLACE != "").all() and (episodes.LS != "").all(), path
+        decom = pd.to_datetime(episodes.DECOM, format="%d/%m/%Y")
+        dec = pd.to_datetime(episodes.DEC.replace("", None), format="%d/%m/%Y")
+        assert (dec.isna() | (dec > decom)).all(), path
+        for _, child in episodes.assign(decom=decom, dec=dec).groupby("CHILD"):
+            child = child.sort_values("decom")
+            follows = child.REC.iloc[:-1] == "X1"
+            # an episode ending X1 is followed by one starting that same day
+            assert (child.dec.iloc[:-1][follows].to_numpy()
+                    == child.decom.iloc[1:][follows.to_numpy()].to_numpy()).all(), path
+
+
+def test_adoption_dates_run_in_order(world_dir):
+    rows = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in
+                      world_dir.glob("providers/*/asg/asg_children.csv")])
+    steps = ["date_entered_care", "date_should_be_placed", "date_placement_order",
+             "date_matched", "date_placed", "date_adoption_order"]
+    dates = rows[steps].replace("", None).apply(pd.to_datetime)
+    for earlier, later in itertools.pairwise(steps):
+        both = dates[earlier].notna() & dates[later].notna()
+        assert (dates[earlier][both] <= dates[later][both]).all(), (earlier, later)
+    assert dates.date_adoption_order.notna().sum() >= 5

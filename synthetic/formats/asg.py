@@ -36,7 +36,8 @@ def write_asg(rng, out: Path, care: SocialCare, adoptions: Adoptions, persons: p
               multiplier: pd.Series, calendar: Calendar, geography: Geography,
               error_cfg: dict) -> pd.DataFrame:
     """Write each agency's asg_children.csv and asg_adopters.csv; return their truth rows."""
-    children = _children(rng, care, adoptions, persons, multiplier, geography, error_cfg)
+    children = _children(rng, care, adoptions, persons, multiplier, calendar, geography,
+                         error_cfg)
     adopters = _adopters(rng, adoptions, persons, multiplier, calendar, geography, error_cfg)
     truth = []
     for row, agency in geography.agencies.iterrows():
@@ -56,20 +57,22 @@ def write_asg(rng, out: Path, care: SocialCare, adoptions: Adoptions, persons: p
     return pd.concat(truth, ignore_index=True)
 
 
-def _recorded(rng, frame, persons, multiplier, cfg):
+def _recorded(rng, frame, persons, multiplier, calendar, cfg):
     people = persons.set_index("person_id").loc[frame.person_id.to_numpy()]
     m = multiplier.reindex(frame.person_id).to_numpy()
-    dob, dob_error = recorded_dob(rng, people.dob.to_numpy().astype("datetime64[D]"), m, cfg)
+    dob, dob_error = recorded_dob(rng, people.dob.to_numpy().astype("datetime64[D]"), m, cfg,
+                                  calendar.start)
     sex, sex_error = recorded_sex(rng, people.sex.to_numpy(), m, cfg)
     return frame.assign(dob=format_dates(dob, ISO), dob_error=dob_error,
                         gender=pd.Series(sex).map(ASG_GENDER).to_numpy(), sex_error=sex_error,
                         ethnicity=people.ethnicity.to_numpy())
 
 
-def _children(rng, care, adoptions, persons, multiplier, geography, cfg) -> pd.DataFrame:
+def _children(rng, care, adoptions, persons, multiplier, calendar, geography,
+              cfg) -> pd.DataFrame:
     route = care.adoption_route.sort_values(["decision_date", "person_id"], ignore_index=True)
     route["agency_row"] = geography.la_agency[route.la_index.to_numpy()]
-    route = _recorded(rng, route, persons, multiplier, cfg)
+    route = _recorded(rng, route, persons, multiplier, calendar, cfg)
     route["agency_code"] = geography.agencies.agency_code.to_numpy()[route.agency_row]
     route["child_id"] = _local_ids("AC", route.agency_row.to_numpy())
     route["la_code"] = [f"{c:03d}" for c in geography.la_codes[route.la_index.to_numpy()]]
@@ -85,13 +88,15 @@ def _children(rng, care, adoptions, persons, multiplier, geography, cfg) -> pd.D
     household = route.person_id.map(adoptions.placements.set_index("person_id").household_id)
     route["household_id"] = household.to_numpy()
     group_size = route.groupby("case_id").person_id.transform("size").to_numpy()
-    together = route.groupby(["case_id", "household_id"]).person_id.transform("size")
-    together = together.reindex(route.index).fillna(1).to_numpy().astype(int) - 1
-    together = np.where(np.isnan(route.household_id.to_numpy(dtype=float)), 0, together)
+    is_placed = ~np.isnat(dates_of(route, "placed_date"))
+    placed_in_group = pd.Series(is_placed).groupby(route.case_id.to_numpy()).transform("sum")
+    placed_with = route.groupby(["case_id", "household_id"]).placed_date.transform("count")
+    placed_with = placed_with.reindex(route.index).fillna(0).to_numpy().astype(int)
+    # siblings placed in the child's household, and in another household (the child excluded)
+    together = placed_with - is_placed
+    separately = placed_in_group.to_numpy() - placed_with
     route["sibling_group"] = np.where(group_size > 1, "Y", "N")
     route["siblings_placed_together"] = np.where(group_size > 1, together.astype(str), "")
-    placed = ~route.household_id.isna().to_numpy()
-    separately = np.where(placed, group_size - 1 - together, 0)
     route["siblings_placed_separately"] = np.where(group_size > 1, separately.astype(str), "")
     left = np.where(~np.isnat(dates_of(route, "reversed_date")), dates_of(route, "reversed_date"),
                     dates_of(route, "adoption_order_date"))
@@ -110,7 +115,7 @@ def _adopters(rng, adoptions: Adoptions, persons, multiplier, calendar, geograph
     adopters = adoptions.adopters.merge(households, on="household_id")
     adopters = adopters.sort_values(["agency_row", "date_registration", "household_id",
                                      "adopter_number"], ignore_index=True)
-    adopters = _recorded(rng, adopters, persons, multiplier, cfg)
+    adopters = _recorded(rng, adopters, persons, multiplier, calendar, cfg)
     adopters["agency_code"] = geography.agencies.agency_code.to_numpy()[adopters.agency_row]
     adopters["adopter_id"] = _local_ids("AD", adopters.agency_row.to_numpy())
     first_of_household = adopters.adopter_number.to_numpy() == 1

@@ -5,12 +5,11 @@ YYYY-MM-DD; a child still unborn at the year's end has ``ExpectedPersonBirthDate
 """
 
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
 
-from synthetic.calendar import DAY, Calendar, dates_for, format_dates, years_between
+from synthetic.calendar import DAY, Calendar, dates_for, format_dates, school_entry_year
 from synthetic.geography import Geography
 from synthetic.la_records import Registrations, duplicate_ids, overlapping, recorded_upns
 from synthetic.social_care import SocialCare, dates_of
@@ -29,11 +28,11 @@ def write_cin(rng, out: Path, care: SocialCare, registrations: Registrations,
                                                  "closure_date", y0, y1)]
         children = _children(rng, episodes, registrations, upn_by_year, multiplier, year, y1,
                              geography, error_cfg)
-        details = _details(episodes, y1)
+        children["xml"] = _children_xml(children, _details(episodes, y1), year)
         for la_index, kids in children.groupby("la_index", sort=True):
             code = f"{geography.la_codes[la_index]:03d}"
             path = f"providers/la_{code}/cin/{year}.xml"
-            _write_file(out / path, code, year, kids, details)
+            _write_file(out / path, code, year, kids.xml.to_numpy())
             truth.append(kids.assign(file=path, row=np.arange(1, len(kids) + 1), provider=code))
     if not truth:
         return pd.DataFrame()
@@ -64,7 +63,7 @@ def _children(rng, episodes, registrations, upn_by_year, multiplier, year, y1, g
 
     true_dob = dates_for(kids.person_id, _true_dobs(episodes))
     kids["unborn"] = true_dob > y1
-    not_of_school_age = years_between(true_dob, np.full(len(kids), y1)) < 5
+    not_of_school_age = school_entry_year(true_dob) > year - 1
     upn = recorded_upns(rng, kids, upn_by_year, multiplier, cfg, not_of_school_age)
     kids = pd.concat([kids, upn], axis=1)
     kids["expected_dob"] = true_dob + rng.integers(-14, 15, len(kids)) * DAY
@@ -77,7 +76,7 @@ def _true_dobs(episodes: pd.DataFrame) -> pd.Series:
 
 def _details(episodes: pd.DataFrame, y1) -> pd.DataFrame:
     """CINdetails per child and LA, with anything after the year's end left out."""
-    frame = episodes.sort_values(["person_id", "la_index", "referral_date"], ignore_index=True)
+    frame = episodes.sort_values(["la_index", "person_id", "referral_date"], ignore_index=True)
     def known(column):
         d = dates_of(frame, column)
         return np.where(~np.isnat(d) & (d <= y1), format_dates(d, ISO), "")
@@ -86,55 +85,68 @@ def _details(episodes: pd.DataFrame, y1) -> pd.DataFrame:
         closure=known("closure_date"), cpp_start=known("cpp_start"), cpp_end=known("cpp_end"),
         assessment=known("assessment_start"))
     frame["reason"] = np.where(frame.closure != "", frame.closure_reason, "")
-    return frame
+    xml = _details_xml(frame)
+    # all of a child's CINdetails in one LA, in referral order
+    keys = frame[["la_index", "person_id"]].to_numpy()
+    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
+    joined = np.add.reduceat(xml, starts) if len(xml) else xml
+    return pd.DataFrame({"la_index": keys[starts, 0] if len(xml) else [],
+                         "person_id": keys[starts, 1] if len(xml) else [], "xml": joined})
 
 
-def _identifiers(kid) -> str:
-    parts = [f"<LAchildID>{escape(kid.child_id)}</LAchildID>"]
-    if kid.upn:
-        parts.append(f"<UPN>{kid.upn}</UPN>")
-    else:
-        parts.append(f"<UPNunknown>{kid.un_code}</UPNunknown>")
-    if kid.former_upn:
-        parts.append(f"<FormerUPN>{kid.former_upn}</FormerUPN>")
-    if kid.unborn:
-        parts.append(f"<ExpectedPersonBirthDate>{kid.expected}</ExpectedPersonBirthDate>")
-    else:
-        parts.append(f"<PersonBirthDate>{kid.birth}</PersonBirthDate>")
-    parts.append(kid.gender)
-    return "<ChildIdentifiers>" + "".join(parts) + "</ChildIdentifiers>"
+def _element(tag: str, values: np.ndarray) -> np.ndarray:
+    """``<tag>value</tag>`` for each value, or nothing where the value is empty."""
+    values = values.astype(object)
+    return np.where(values != "", f"<{tag}>" + values + f"</{tag}>", "").astype(object)
 
 
-def _detail_xml(d) -> str:
-    parts = [f"<CINreferralDate>{d.referral}</CINreferralDate>",
-             f"<ReferralSource>{d.referral_source}</ReferralSource>",
-             f"<PrimaryNeedCode>{d.primary_need}</PrimaryNeedCode>"]
-    if d.closure:
-        parts += [f"<CINclosureDate>{d.closure}</CINclosureDate>",
-                  f"<ReasonForClosure>{d.reason}</ReasonForClosure>"]
-    parts.append("<ReferralNFA>0</ReferralNFA>")
-    if d.assessment:
-        parts.append(f"<Assessments><AssessmentActualStartDate>{d.assessment}"
-                     "</AssessmentActualStartDate><AssessmentFactors>21A</AssessmentFactors>"
-                     "</Assessments>")
-    if d.cpp_start:
-        end = f"<CPPendDate>{d.cpp_end}</CPPendDate>" if d.cpp_end else ""
-        parts.append(f"<ChildProtectionPlans><CPPstartDate>{d.cpp_start}</CPPstartDate>{end}"
-                     "<InitialCategoryOfAbuse>NEG</InitialCategoryOfAbuse>"
-                     "<NumberOfPreviousCPP>0</NumberOfPreviousCPP></ChildProtectionPlans>")
-    return "<CINdetails>" + "".join(parts) + "</CINdetails>"
+def _children_xml(kids: pd.DataFrame, details: pd.DataFrame, year: int) -> np.ndarray:
+    """One ``<Child>`` element per row of ``kids`` (built column-wise, not row by row)."""
+    unborn = kids.unborn.to_numpy()
+    birth = format_dates(dates_of(kids, "dob"), ISO)
+    expected = format_dates(dates_of(kids, "expected_dob"), ISO)
+    identifiers = (
+        _element("LAchildID", kids.child_id.to_numpy())
+        + np.where(kids.upn.to_numpy() != "", _element("UPN", kids.upn.to_numpy()),
+                   _element("UPNunknown", kids.un_code.to_numpy()))
+        + _element("FormerUPN", kids.former_upn.to_numpy())
+        + np.where(unborn, _element("ExpectedPersonBirthDate", expected),
+                   _element("PersonBirthDate", birth))
+        + _gender_elements(kids, year))
+    characteristics = ("<ChildCharacteristics>" + _element("Ethnicity", kids.ethnicity.to_numpy())
+                       + "<Disabilities><Disability>NONE</Disability></Disabilities>"
+                       "</ChildCharacteristics>")
+    by_child = details.groupby(["la_index", "person_id"], sort=False).xml.first()
+    keys = pd.MultiIndex.from_arrays([kids.la_index.to_numpy(), kids.person_id.to_numpy()])
+    cin_details = by_child.reindex(keys).fillna("").to_numpy()
+    return ("<Child><ChildIdentifiers>" + identifiers + "</ChildIdentifiers>" + characteristics
+            + cin_details + "</Child>")
 
 
-def _write_file(path: Path, la_code: str, year: int, kids: pd.DataFrame,
-                details: pd.DataFrame) -> None:
+def _details_xml(frame: pd.DataFrame) -> np.ndarray:
+    """One ``<CINdetails>`` element per CIN episode."""
+    closed = frame.closure.to_numpy() != ""
+    cpp = frame.cpp_start.to_numpy() != ""
+    plans = np.where(
+        cpp,
+        "<ChildProtectionPlans>" + _element("CPPstartDate", frame.cpp_start.to_numpy())
+        + _element("CPPendDate", frame.cpp_end.to_numpy())
+        + "<InitialCategoryOfAbuse>NEG</InitialCategoryOfAbuse>"
+        "<NumberOfPreviousCPP>0</NumberOfPreviousCPP></ChildProtectionPlans>", "")
+    assessments = np.where(
+        frame.assessment.to_numpy() != "",
+        "<Assessments>" + _element("AssessmentActualStartDate", frame.assessment.to_numpy())
+        + "<AssessmentFactors>21A</AssessmentFactors></Assessments>", "")
+    return ("<CINdetails>" + _element("CINreferralDate", frame.referral.to_numpy())
+            + _element("ReferralSource", frame.referral_source.to_numpy())
+            + _element("PrimaryNeedCode", frame.primary_need.to_numpy())
+            + np.where(closed, _element("CINclosureDate", frame.closure.to_numpy())
+                       + _element("ReasonForClosure", frame.reason.to_numpy()), "")
+            + "<ReferralNFA>0</ReferralNFA>" + assessments + plans + "</CINdetails>")
+
+
+def _write_file(path: Path, la_code: str, year: int, children_xml: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    kids = kids.assign(
-        birth=format_dates(dates_of(kids, "dob"), ISO),
-        expected=format_dates(dates_of(kids, "expected_dob"), ISO),
-        gender=_gender_elements(kids, year))
-    mine = details[details.la_index == kids.la_index.iloc[0]]
-    detail_xml = pd.Series([_detail_xml(d) for d in mine.itertuples()], index=mine.index,
-                           dtype=object).groupby(mine.person_id.to_numpy()).agg("".join)
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
         "<Message>",
@@ -144,14 +156,11 @@ def _write_file(path: Path, la_code: str, year: int, kids: pd.DataFrame,
         "<SoftwareCode>synthetic</SoftwareCode><Release>1</Release><SerialNo>1</SerialNo>"
         f"<DateTime>{year}-05-01T09:00:00</DateTime></Source></Header>",
         "<Children>",
+        *children_xml.tolist(),
+        "</Children>",
+        "</Message>",
+        "",
     ]
-    for kid in kids.itertuples():
-        lines.append(
-            "<Child>" + _identifiers(kid)
-            + f"<ChildCharacteristics><Ethnicity>{kid.ethnicity}</Ethnicity>"
-            "<Disabilities><Disability>NONE</Disability></Disabilities></ChildCharacteristics>"
-            + detail_xml.get(kid.person_id, "") + "</Child>")
-    lines += ["</Children>", "</Message>", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -159,7 +168,5 @@ def _gender_elements(kids: pd.DataFrame, year: int) -> np.ndarray:
     sex = kids.sex.to_numpy()
     unborn = kids.unborn.to_numpy()
     if year >= 2025:
-        value = np.where(unborn, "U", sex)
-        return np.array([f"<Sex>{v}</Sex>" for v in value], dtype=object)
-    value = np.where(unborn, "0", np.where(sex == "M", "1", "2"))
-    return np.array([f"<GenderCurrent>{v}</GenderCurrent>" for v in value], dtype=object)
+        return _element("Sex", np.where(unborn, "U", sex))
+    return _element("GenderCurrent", np.where(unborn, "0", np.where(sex == "M", "1", "2")))

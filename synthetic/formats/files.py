@@ -18,13 +18,21 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = {}
     for name in frame.columns:
-        text = pa.array(frame[name].astype("string"), type=pa.string(), from_pandas=True)
+        text = _text_array(frame[name])
         columns[name] = pc.if_else(pc.equal(text, ""), None, text)
     table = pa.table(columns)
     try:
         pacsv.write_csv(table, path, CSV_OPTIONS)
     except pa.ArrowInvalid:
         table.to_pandas().to_csv(path, index=False, lineterminator="\n")
+
+
+def _text_array(column: pd.Series) -> pa.Array:
+    """A column as Arrow text, fast when it already holds Python strings (and None or NaN)."""
+    try:
+        return pa.array(column.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array(column.astype("string"), type=pa.string(), from_pandas=True)
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:

@@ -41,7 +41,7 @@ def write_school_census(rng, out: Path, schooling: Schooling, population: Popula
     names = _names(rng, pupils, people, adoptions, config, m)
     frame = pd.concat([frame, names], axis=1)
     dob, frame["dob_error"] = recorded_dob(rng, people.dob.to_numpy().astype("datetime64[D]"),
-                                           m, cfg)
+                                           m, cfg, calendar.start)
     frame["dob_value"] = dob
     frame["SEX"], frame["sex_error"] = recorded_sex(rng, people.sex.to_numpy(), m, cfg)
     persistent = np.random.default_rng(rng.integers(1 << 32))
@@ -130,32 +130,40 @@ def _names(rng, pupils, people, adoptions: Adoptions, config: dict, m) -> pd.Dat
     renamed = takes & ~np.isnat(order) & (order <= census_date)
     former_surname = np.where(renamed & (_person_draw(pupils, 14) < 0.5), surname, "")
     surname = np.where(renamed, pupils.person_id.map(placed.surname).to_numpy(), surname)
-    preferred = np.where(_person_draw(pupils, 15) < config["population"]["preferred_surname_share"],
-                         np.roll(people.surname.to_numpy(), 7), "")
+    # a preferred surname (a step-parent's, say) belongs to the pupil, not to one census
+    pool = people.surname.drop_duplicates().sort_values().to_numpy()
+    other = pool[(_person_draw(pupils, 16) * len(pool)).astype(int)]
+    wants = _person_draw(pupils, 15) < config["population"]["preferred_surname_share"]
+    preferred = np.where(wants, other, "")
     typo = rng.random(n) < config["errors"]["name_typo"] * m
     which = rng.integers(0, 2, n)
-    forename = np.where(typo & (which == 0), _typo(rng, forename), forename)
-    surname = np.where(typo & (which == 1), _typo(rng, surname), surname)
+    in_forename, in_surname = typo & (which == 0), typo & (which == 1)
+    typed_forename, typed_surname = forename.copy(), surname.astype(object)
+    typed_forename[in_forename] = _typo(rng, forename[in_forename])
+    typed_surname[in_surname] = _typo(rng, typed_surname[in_surname])
+    # a name too short to mistype is no error
+    error = np.select([typed_forename != forename, typed_surname != surname],
+                      ["forename", "surname"], "")
     return pd.DataFrame({
-        "surname": surname, "forename": forename,
+        "surname": typed_surname, "forename": typed_forename,
         "middlenames": people.middle_name.to_numpy(), "preferredsurname": preferred,
-        "formersurname": former_surname,
-        "name_error": np.where(typo, np.where(which == 0, "forename", "surname"), ""),
+        "formersurname": former_surname, "name_error": error,
     })
 
 
 def _typo(rng, names: np.ndarray) -> np.ndarray:
-    """Drop, double or change one letter of each name (used only on the rows chosen)."""
+    """Each name with one letter dropped, doubled or changed (names under 3 letters kept)."""
     out = names.copy()
-    rows = np.flatnonzero(pd.Series(names).str.len().to_numpy() >= 3)
-    kind = rng.integers(0, 3, len(rows))
-    position = rng.integers(1, 3, len(rows))
-    letters = rng.choice(list("aeiourstln"), len(rows))
-    for row, k, p, letter in zip(rows, kind, position, letters, strict=True):
-        name = names[row]
-        if k == 0:
+    kinds = rng.integers(0, 3, len(names))
+    positions = rng.integers(1, 3, len(names))
+    letters = rng.choice(list("aeiourstln"), len(names))
+    for row, name in enumerate(names):
+        if len(name) < 3:
+            continue
+        p, letter = positions[row], letters[row]
+        if kinds[row] == 0:
             out[row] = name[:p] + name[p + 1:]
-        elif k == 1:
+        elif kinds[row] == 1:
             out[row] = name[:p] + name[p] + name[p:]
         else:
             out[row] = name[:p] + (letter if name[p] != letter else "e") + name[p + 1:]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from synthetic.adoption import SINGLE, Adoptions
-from synthetic.calendar import Calendar, dates_for, format_dates, years_between
+from synthetic.calendar import Calendar, dates_for, format_dates, school_entry_year, years_between
 from synthetic.formats.files import write_csv
 from synthetic.geography import Geography
 from synthetic.la_records import Registrations, overlapping, recorded_upns
@@ -95,8 +95,7 @@ def _header(rng, periods, care, registrations, upn_by_year, multiplier, year, cf
     reg = registrations.lookup(children)
     frame = _with_ids(children, registrations, year)
     ye = np.datetime64(f"{year}-03-31")
-    not_of_school_age = years_between(
-        care_dob(care, frame.person_id), np.full(len(frame), ye)) < 5
+    not_of_school_age = school_entry_year(care_dob(care, frame.person_id)) > year - 1
     upn = recorded_upns(rng, frame.assign(year=year), upn_by_year, multiplier, cfg,
                         not_of_school_age)
     frame["SEX"] = sex_code(reg.sex.to_numpy(), np.full(len(frame), year))
@@ -205,11 +204,14 @@ def _missing(rng, periods, registrations, year, y0, y1):
     frame = _with_ids(chosen, registrations, year)
     start = np.maximum(dates_of(frame, "start"), y0) + rng.integers(
         0, 120, len(frame)).astype("timedelta64[D]")
-    start = np.minimum(start, y1)
+    end = dates_of(frame, "end")
+    in_care_until = np.where(np.isnat(end) | (end > y1), y1, end)
+    start = np.minimum(start, in_care_until)
     frame["MISSING"] = rng.choice(["M", "A"], len(frame), p=[0.7, 0.3])
     frame["MIS_START"] = format_dates(start, DATE)
     frame["MIS_END"] = format_dates(
-        np.minimum(start + rng.integers(1, 5, len(frame)).astype("timedelta64[D]"), y1), DATE)
+        np.minimum(start + rng.integers(1, 5, len(frame)).astype("timedelta64[D]"),
+                   in_care_until), DATE)
     return frame
 
 
