@@ -222,7 +222,7 @@ def summarise(world: World, records: pd.DataFrame) -> dict:
         "collection_years": world.calendar.collection_years,
         "oversample_factor": round(world.oversample, 4),
         "persons": {
-            "children": len(children),
+            "children": len(children) - len(care.mother_child),
             "babies_of_looked_after_mothers": len(care.mother_child),
             "adopters": int((persons.kind == "adopter").sum()),
             "twin_or_multiple_births": int((twins > 1).sum()),
