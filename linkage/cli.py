@@ -1,6 +1,7 @@
 """The ``linkage`` command line: one thin command per verb of the flow."""
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from linkage import __version__
+from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 app = typer.Typer(
     help="Privacy-preserving record linkage for children's social care data in England.",
@@ -75,6 +77,80 @@ def synth(
         _print_summary(summary, out, time.perf_counter() - started)
 
 
+@app.command()
+def check(
+    paths: list[Path] = typer.Argument(..., help="The provider's files or folders (any number)."),
+    source: str = typer.Option(..., "--source", help="Source kind: " + ", ".join(SOURCE_KINDS)),
+    mapping: Path | None = typer.Option(None, "--mapping",
+                                        help="Column mapping (YAML) for --source generic."),
+    provider: str | None = typer.Option(None, "--provider",
+                                        help="Provider code (LA or agency) if the files lack it."),
+    period: int | None = typer.Option(None, "--period",
+                                      help="Collection year if the file names do not say it."),
+    report: Path | None = typer.Option(None, "--report",
+                                       help="Also write the report: JSON if FILE ends .json, "
+                                            "else Markdown."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Read and validate a provider's files: a data-quality report, no identifiers printed.
+
+    Every record read is kept (records in = records out); problems are flagged per record and
+    counted by kind, with the file and row of the first few. A file that cannot be used at all
+    (missing required column, wrong kind, unreadable) stops the check with exit code 1.
+    """
+    from linkage.sources import read_source
+    from linkage.sources.check_report import check_report, render_markdown
+
+    if source not in SOURCE_KINDS:
+        fail(f"--source {source}: not a source kind ({', '.join(SOURCE_KINDS)})")
+    try:
+        with err.status(f"reading {source} files"):
+            data = read_source(source, paths, mapping, provider, period)
+    except SourceError as problem:
+        fail(str(problem))
+    summary = check_report(data)
+    if report is not None:
+        text = (json.dumps(summary, indent=2) + "\n" if report.suffix.lower() == ".json"
+                else render_markdown(summary))
+        write_text_atomically(report, text)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    else:
+        _print_check(summary)
+
+
+def _print_check(summary: dict) -> None:
+    console = Console()
+    console.print(f"[bold]{summary['source']}[/]: {summary['files']} file(s), "
+                  f"{summary['records_in']:,} records in, {summary['records_out']:,} out, "
+                  f"{summary['records_flagged']:,} flagged, "
+                  f"{summary['records_rejected']:,} rejected")
+    if summary["flags"]:
+        table = Table(title="Problems found (rows are file:line)")
+        for column in ("flag", "records", "meaning", "first rows"):
+            table.add_column(column, justify="right" if column == "records" else "left")
+        for code, count in summary["flags"].items():
+            rows = ", ".join(_short(r) for r in summary["flag_rows"][code][:3])
+            table.add_row(code, f"{count:,}", summary["flag_meanings"][code], rows)
+        console.print(table)
+    fields = ", ".join(f"{k} {v:.0%}" for k, v in summary["completeness"].items())
+    console.print(f"completeness: {fields}")
+
+
+def _short(place: str) -> str:
+    """``…/2024/header.csv:12`` rather than the whole path."""
+    path = Path(place)
+    return f"{path.parent.name}/{path.name}"
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write under a temporary name, then move into place: no half-written file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
 def _print_summary(summary: dict, out: Path, seconds: float) -> None:
     console = Console()
     table = Table(title=f"Synthetic England written to {out} in {seconds:.1f}s")
@@ -100,5 +176,21 @@ def _print_summary(summary: dict, out: Path, seconds: float) -> None:
     console.print(table)
 
 
+def run() -> None:
+    """The console script: the app, with unexpected errors reported without a traceback.
+
+    A traceback can carry values from the data, so it is shown only with LINKAGE_DEBUG=1.
+    """
+    try:
+        app()
+    except Exception as problem:
+        if os.environ.get("LINKAGE_DEBUG") == "1":
+            raise
+        err.print(f"[bold red]internal error[/] ({type(problem).__name__}). Nothing was "
+                  "written in an unfinished state; rerun with LINKAGE_DEBUG=1 for details "
+                  "and report it.")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    run()

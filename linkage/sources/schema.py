@@ -1,0 +1,85 @@
+"""The canonical record every reader returns, and the problems a record can be flagged with."""
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+# One row per source record; identifiers harmonised; ``flags`` holds the problem codes found.
+IDENTIFIER_COLUMNS = [
+    "upn", "former_upn", "upn_unknown", "dob", "sex", "postcode", "forename", "middle_names",
+    "surname", "preferred_surname", "former_surname", "ethnicity",
+]
+RECORD_COLUMNS = ["source", "provider", "record_id", "period", "file", "row",
+                  *IDENTIFIER_COLUMNS, "flags"]
+
+SOURCE_KINDS = ["ssda903", "cin", "school-census", "asg-children", "asg-adopters", "generic"]
+FIELD_KINDS = ["exact", "date", "name", "postcode", "category", "sex"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    code: str
+    meaning: str
+    rejects: bool = False  # the record cannot be linked at all (kept, and counted as rejected)
+
+
+_FLAGS = [
+    Flag("record_id_missing", "the provider's own record id is blank", rejects=True),
+    Flag("row_malformed", "the row has more or fewer fields than the header (kept as read)"),
+    Flag("upn_missing", "no UPN and no UN code"),
+    Flag("upn_unknown_UN1", "UN1: not yet of school age, or no UPN issued"),
+    Flag("upn_unknown_UN2", "UN2: never attended a maintained school in England"),
+    Flag("upn_unknown_UN3", "UN3: educated outside England"),
+    Flag("upn_unknown_UN4", "UN4: newly looked after, UPN not yet obtained"),
+    Flag("upn_unknown_UN5", "UN5: identity discrepancies prevent reliable matching"),
+    Flag("upn_unknown_UN6", "UN6 (CIN only)"),
+    Flag("upn_unknown_UN7", "UN7: referral with no further action (CIN only)"),
+    Flag("upn_bad_format", "UPN is not a letter, 11 digits and a digit or letter"),
+    Flag("upn_bad_check_letter", "UPN check letter does not match its digits"),
+    Flag("upn_bad_la", "UPN's LA number is not a real LA number"),
+    Flag("upn_temporary", "temporary UPN (ends in a letter)"),
+    Flag("upn_duplicate", "the same UPN on more than one record of one provider's return"),
+    Flag("former_upn_invalid", "former UPN is not a valid UPN (dropped)"),
+    Flag("dob_missing", "no date of birth"),
+    Flag("dob_invalid", "date of birth cannot be read as a date"),
+    Flag("dob_after_collection", "date of birth after the end of the collection year"),
+    Flag("dob_over_25", "child over 25 at the end of the collection year"),
+    Flag("dob_inconsistent", "a 903 table repeats a different DOB from the Header's"),
+    Flag("dob_after_first_episode", "date of birth after the child's first 903 episode"),
+    Flag("unborn", "unborn child: expected date of birth only"),
+    Flag("sex_missing", "no sex recorded"),
+    Flag("sex_invalid", "sex code not in the collection's code set"),
+    Flag("sex_unknown", "sex recorded as unknown, indeterminate or not recorded"),
+    Flag("postcode_reformatted", "postcode normalised (case, spacing)"),
+    Flag("postcode_invalid", "postcode is not in a UK postcode format (dropped)"),
+    Flag("ethnicity_invalid", "ethnicity not in the code set"),
+    Flag("date_invalid", "an event date cannot be read as a date (that date dropped)"),
+    Flag("dual_registration", "subsidiary school registration (enrolstatus S)"),
+]
+FLAGS: dict[str, Flag] = {flag.code: flag for flag in _FLAGS}
+REJECTING = {code for code, flag in FLAGS.items() if flag.rejects}
+
+
+@dataclass
+class SourceData:
+    """What a reader returns: canonical records, and the content tables later stages need."""
+
+    kind: str
+    records: pd.DataFrame
+    content: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # files read but not used (other tables)
+    field_kinds: dict[str, str] = field(default_factory=dict)  # generic sources: name -> kind
+
+    @property
+    def records_in(self) -> int:
+        return len(self.records)
+
+
+class SourceError(Exception):
+    """A file cannot be used at all: the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
