@@ -88,7 +88,7 @@ def test_truth_names_the_record_in_each_row(world_dir, truth_records):
                          "asg_adopters": "adopter_id"}.get(source)
             for row in rows.itertuples():
                 if id_column:
-                    assert data[row.row - 1][id_column] == row.record_id
+                    assert data[row.row - 2][id_column] == row.record_id
     cin = truth_records[truth_records.source == "cin"].groupby("file").head(3)
     for file, rows in cin.groupby("file"):
         children = cin_children(world_dir / file)
@@ -103,7 +103,7 @@ def test_every_upn_is_valid_or_a_flagged_error(world_dir, truth_records):
     checked = 0
     for path in csv_files(world_dir):
         relative = str(path.relative_to(world_dir))
-        for number, row in enumerate(read_csv(path), start=1):
+        for number, row in enumerate(read_csv(path), start=2):
             upn = row.get("UPN") or row.get("upn") or ""
             if not upn or upn.startswith("UN"):
                 continue
@@ -203,7 +203,7 @@ def test_recorded_dobs_agree_with_truth_unless_an_error_was_injected(world_dir, 
         data = pd.read_csv(world_dir / file, dtype=str, keep_default_na=False)
         recorded = pd.to_datetime(data.dob.str.slice(0, 11), format="mixed").dt.date
         true = pd.to_datetime(rows.person_id.map(dob)).dt.date.to_numpy()
-        same = recorded.to_numpy()[rows.row.to_numpy() - 1] == true
+        same = recorded.to_numpy()[rows.row.to_numpy() - 2] == true
         assert (same == (rows.dob_error.to_numpy() == "")).all(), file
 
 

@@ -51,7 +51,7 @@ def write_asg(rng, out: Path, care: SocialCare, adoptions: Adoptions, persons: p
             truth.append(pd.DataFrame({
                 "source": "asg_children" if id_column == "child_id" else "asg_adopters",
                 "provider": agency.agency_code, "period": calendar.collection_years[-1],
-                "file": f"{folder}/{name}", "row": np.arange(1, len(mine) + 1),
+                "file": f"{folder}/{name}", "row": np.arange(2, len(mine) + 2),
                 "record_id": mine[id_column].to_numpy(), "person_id": mine.person_id.to_numpy(),
                 "dob_error": mine.dob_error.to_numpy(), "sex_error": mine.sex_error.to_numpy()}))
     return pd.concat(truth, ignore_index=True)

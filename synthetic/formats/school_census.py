@@ -71,7 +71,7 @@ def write_school_census(rng, out: Path, schooling: Schooling, population: Popula
         written = written.rename(columns={"SEX": "gender" if old else "sex"})
         write_csv(written[[("gender" if old else "sex") if c == "SEX" else c for c in COLUMNS]],
                   out / path)
-        truth.append(rows.assign(file=path, row=np.arange(1, len(rows) + 1)))
+        truth.append(rows.assign(file=path, row=np.arange(2, len(rows) + 2)))
     rows = pd.concat(truth, ignore_index=True)
     return pd.DataFrame({
         "source": "school_census", "provider": "DfE", "period": rows.year, "file": rows.file,
@@ -180,7 +180,7 @@ def _addresses(rng, pupils, population, geography, calendar, m, cfg) -> pd.DataF
     stale = (previous != postcode) & (rng.random(len(pupils)) < cfg["postcode_stale"] * m)
     postcode = np.where(stale, previous, postcode)
     text = geography.postcode_text(postcode)
-    unformatted = rng.random(len(pupils)) < cfg["postcode_unformatted"]
+    unformatted = ~stale & (rng.random(len(pupils)) < cfg["postcode_unformatted"])
     text[unformatted] = unformatted_postcodes(rng, text[unformatted])
     error = np.select([stale, unformatted], ["stale", "unformatted"], "").astype(object)
     return pd.DataFrame({"postcode": text, "postcode_error": error})

@@ -66,7 +66,7 @@ def write_ssda903(rng, out: Path, care: SocialCare, adoptions: Adoptions,
             write_csv(rows[TABLES[name]], out / folder / name)
             if name == "header.csv":
                 truth.append(rows.assign(file=f"{folder}/{name}",
-                                         row=np.arange(1, len(rows) + 1)))
+                                         row=np.arange(2, len(rows) + 2)))
     if not truth:
         return pd.DataFrame()
     header_truth = pd.concat(truth, ignore_index=True)
