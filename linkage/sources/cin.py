@@ -13,7 +13,7 @@ import pandas as pd
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, parse_xml
 from linkage.sources.schema import SourceData, SourceError
-from linkage.sources.values import parse_dates
+from linkage.sources.values import parse_dates, repeated_upns
 
 IDENTIFIERS = ["LAchildID", "UPN", "FormerUPN", "UPNunknown", "PersonBirthDate",
                "ExpectedPersonBirthDate", "GenderCurrent", "Sex", "PersonDeathDate"]
@@ -91,7 +91,8 @@ def _records(kids: pd.DataFrame, details: pd.DataFrame) -> pd.DataFrame:
            "dob": kids.PersonBirthDate, "sex": sex, "ethnicity": kids.Ethnicity}
     bad_dates = _bad_detail_dates(details)
     keys = kids.file + "|" + kids.element.astype(str)
-    extra = {"unborn": unborn, "date_invalid": keys.isin(bad_dates).to_numpy()}
+    extra = {"unborn": unborn, "date_invalid": keys.isin(bad_dates).to_numpy(),
+             "upn_duplicate": repeated_upns(kids.UPN, kids.file)}
     records = canonical_records("cin", base, raw, extra)
     # an unborn child has no birth date and no sex yet: that is what 'unborn' says
     records["flags"] = _without(records["flags"], unborn, {"dob_missing", "sex_unknown"})

@@ -36,7 +36,7 @@ _FLAGS = [
     Flag("upn_unknown_UN7", "UN7: referral with no further action (CIN only)"),
     Flag("upn_bad_format", "UPN is not a letter, 11 digits and a digit or letter"),
     Flag("upn_bad_check_letter", "UPN check letter does not match its digits"),
-    Flag("upn_bad_la", "UPN's LA number is not a real LA number"),
+    Flag("upn_bad_la", "UPN's LA number is not on the LA list (the UPN is still used)"),
     Flag("upn_temporary", "temporary UPN (ends in a letter)"),
     Flag("upn_duplicate", "the same UPN on more than one record of one provider's return"),
     Flag("former_upn_invalid", "former UPN is not a valid UPN (dropped)"),

@@ -7,13 +7,12 @@ and through the aliases in ``configs/sources.yaml``.
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, read_csv_table, year_from_path
 from linkage.sources.schema import SourceData, SourceError
-from linkage.sources.values import source_codes
+from linkage.sources.values import repeated_upns, source_codes
 
 
 def read_school_census(paths: list[Path], provider: str | None = None,
@@ -36,7 +35,9 @@ def read_school_census(paths: list[Path], provider: str | None = None,
         subsidiary = pupils.get("enrolstatus", pd.Series("", index=pupils.index)).str.upper()
         extra = {"dual_registration": (subsidiary == "S").to_numpy(),
                  "row_malformed": pupils.malformed.to_numpy(dtype=bool),
-                 "upn_duplicate": _duplicate_upns(raw["upn"], subsidiary)}
+                 # a pupil's main and subsidiary rows share a UPN: not a duplicate
+                 "upn_duplicate": repeated_upns(raw["upn"], base.period,
+                                                (subsidiary != "S").to_numpy())}
         records.append(canonical_records("school-census", base, raw, extra))
         attributes.append(_attributes(pupils, base))
     return SourceData(kind="school-census", records=pd.concat(records, ignore_index=True),
@@ -58,16 +59,6 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     if "sex" not in raw:
         raise SourceError(path, "has no sex or gender column")
     return pupils, raw
-
-
-def _duplicate_upns(upn: pd.Series, enrolstatus: pd.Series) -> np.ndarray:
-    """The same UPN on two rows of one census, other than a pupil's main and subsidiary rows."""
-    key = upn.str.strip().str.upper()
-    main_rows = (enrolstatus != "S") & (key != "") & ~key.str.startswith("UN")
-    repeated = key[main_rows].duplicated(keep=False)
-    out = np.zeros(len(upn), dtype=bool)
-    out[np.flatnonzero(main_rows.to_numpy())[repeated.to_numpy()]] = True
-    return out
 
 
 def _attributes(pupils: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:

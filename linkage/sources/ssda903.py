@@ -21,7 +21,7 @@ from linkage.sources.files import (
     year_from_path,
 )
 from linkage.sources.schema import SourceData, SourceError
-from linkage.sources.values import parse_dates
+from linkage.sources.values import parse_dates, repeated_upns
 
 TABLES = {
     "header": ["CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"],
@@ -125,6 +125,8 @@ def _records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     extra = _cross_table_flags(header, tables)
     extra["date_invalid"] = header.key.isin(_children_with_bad_dates(tables)).to_numpy()
     extra["row_malformed"] = header.malformed.to_numpy(dtype=bool)
+    return_of = header.key.str.rsplit("|", n=1).str[0]
+    extra["upn_duplicate"] = repeated_upns(header.UPN, return_of)
     raw = {"upn": header.UPN, "dob": header.DOB, "sex": header.SEX, "ethnicity": header.ETHNIC,
            "postcode": _home_postcodes(tables.get("episodes"), header.key)}
     return canonical_records("ssda903", base, raw, extra)

@@ -90,11 +90,15 @@ def clean_upns(values, unknown_codes=None) -> tuple[pd.Series, pd.Series, Masks]
 
 
 def upn_is_valid(upn: pd.Series) -> np.ndarray:
-    """Well-formed, with the right check letter and a real LA number."""
+    """Well-formed with the right check letter.
+
+    An LA number missing from the list is flagged (``upn_bad_la``) but does not make the UPN
+    invalid: LA codes change with reorganisations, and DOMAIN.md's own valid example
+    H243278544154 carries one.
+    """
     _, _, masks = clean_upns(upn)
     present = text(upn) != ""
-    bad = masks["upn_bad_format"] | masks["upn_bad_check_letter"] | masks["upn_bad_la"]
-    return present.to_numpy() & ~bad
+    return present.to_numpy() & ~(masks["upn_bad_format"] | masks["upn_bad_check_letter"])
 
 
 def parse_dates(values, formats: list[str]) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -155,6 +159,20 @@ def join_flags(masks: Masks, n: int) -> np.ndarray:
             out[mask] = out[mask] + code + ";"
     flagged = np.flatnonzero(out != "")
     out[flagged] = [flags[:-1] for flags in out[flagged]]
+    return out
+
+
+def repeated_upns(upn: pd.Series, group: pd.Series, eligible: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """Rows whose UPN appears on another eligible row of the same group (one return)."""
+    key = text(upn).str.upper()
+    usable = (key != "") & ~key.str.startswith("UN")
+    if eligible is not None:
+        usable &= eligible
+    frame = pd.DataFrame({"group": text(group).to_numpy(), "upn": key.to_numpy()})[
+        usable.to_numpy()]
+    out = np.zeros(len(upn), dtype=bool)
+    out[np.flatnonzero(usable.to_numpy())[frame.duplicated(keep=False).to_numpy()]] = True
     return out
 
 
