@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from linkage import __version__
@@ -24,7 +25,7 @@ err = Console(stderr=True)
 
 def fail(message: str) -> None:
     """Print a user error (never a traceback) and exit 1."""
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(1)
 
 
@@ -85,8 +86,9 @@ def check(
                                         help="Column mapping (YAML) for --source generic."),
     provider: str | None = typer.Option(None, "--provider",
                                         help="Provider code (LA or agency) if the files lack it."),
-    period: int | None = typer.Option(None, "--period",
-                                      help="Collection year if the file names do not say it."),
+    period: int | None = typer.Option(None, "--period", min=1990, max=2100,
+                                      help="Collection year (ending 31 March) if the file "
+                                           "names do not say it."),
     report: Path | None = typer.Option(None, "--report",
                                        help="Also write the report: JSON if FILE ends .json, "
                                             "else Markdown."),

@@ -27,10 +27,12 @@ def collection_end(period: pd.Series) -> pd.Series:
 
 
 def canonical_records(kind: str, base: pd.DataFrame, raw: dict[str, pd.Series],
-                      extra: Masks | None = None) -> pd.DataFrame:
+                      extra: Masks | None = None,
+                      dob_formats: list[str] | None = None) -> pd.DataFrame:
     """Canonical records from ``base`` (source, provider, record_id, period, file, row) and
     the raw identifier text in ``raw`` (any of upn, upn_unknown, former_upn, dob, sex, postcode,
-    ethnicity and the name columns); ``extra`` adds flags a reader found itself.
+    ethnicity and the name columns); ``extra`` adds flags a reader found itself. A period of 0
+    means the collection year is not known: then DOBs are not checked against it.
     """
     n = len(base)
     codes = source_codes()
@@ -52,13 +54,15 @@ def canonical_records(kind: str, base: pd.DataFrame, raw: dict[str, pd.Series],
     records["former_upn"] = former.where(former_valid, "").to_numpy()
     records["upn_unknown"] = unknown.to_numpy()
 
-    dob, dob_missing, dob_invalid = parse_dates(column("dob"), codes["date_formats"].get(
-        kind, ["%Y-%m-%d"]))
+    formats = dob_formats or codes["date_formats"].get(kind, ["%Y-%m-%d"])
+    dob, dob_missing, dob_invalid = parse_dates(column("dob"), formats)
     masks["dob_missing"] = dob_missing if "dob" in raw else np.zeros(n, dtype=bool)
     masks["dob_invalid"] = dob_invalid
-    if "period" in records and records.period.notna().all() and len(records):
-        end = collection_end(records.period).to_numpy()
-        known = dob.notna().to_numpy()
+    period = pd.to_numeric(records.period, errors="coerce").fillna(0).astype(int)
+    has_period = period.between(1900, 2100).to_numpy()  # 0: the period is not known
+    if has_period.any():
+        end = collection_end(period.where(has_period, 2000)).to_numpy()
+        known = dob.notna().to_numpy() & has_period
         masks["dob_after_collection"] = known & (dob.to_numpy() > end)
         oldest = end - np.timedelta64(int(codes["max_child_age"] * 365.25), "D")
         masks["dob_over_25"] = known & (dob.to_numpy() < oldest) & kind_is_child(kind)

@@ -13,7 +13,7 @@ import pandas as pd
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, parse_xml
 from linkage.sources.schema import SourceData, SourceError
-from linkage.sources.values import parse_dates, repeated_upns
+from linkage.sources.values import as_collection_year, parse_dates, repeated_upns
 
 IDENTIFIERS = ["LAchildID", "UPN", "FormerUPN", "UPNunknown", "PersonBirthDate",
                "ExpectedPersonBirthDate", "GenderCurrent", "Sex", "PersonDeathDate"]
@@ -51,9 +51,10 @@ def _read_file(path: Path, provider: str | None, period: int | None):
     year_text = (root.findtext("Header/CollectionDetails/Year") or "").strip()
     if provider and lea and lea != provider:
         raise SourceError(path, f"is LA {lea}'s return, not provider {provider}'s")
-    year = period or (int(year_text) if year_text.isdigit() else None)
+    year = period or as_collection_year(year_text)
     if year is None:
-        raise SourceError(path, "has no collection Year in its header; give --period")
+        raise SourceError(path, f"has no valid collection Year in its header "
+                          f"({'empty' if not year_text else 'not a year'}); give --period")
     rows, detail_rows = [], []
     for number, child in enumerate(root.find("Children").findall("Child"), start=1):
         ids = child.find("ChildIdentifiers")

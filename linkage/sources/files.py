@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
@@ -61,19 +63,26 @@ def read_csv_table(path: Path, lower_columns: bool = False) -> pd.DataFrame:
             from None
     if header is None:
         raise SourceError(path, "has no header row")
-    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(
-        columns=header, dtype=object)
-    for column in header:
-        values = frame[column].astype(str).str.strip()
-        if len(values) and values.str.len().max() > MAX_FIELD_CHARS:
-            raise SourceError(path, f"has a field over {MAX_FIELD_CHARS:,} characters long "
-                              f"(column {column})")
-        frame[column] = values
+    frame = _stripped_frame(path, header, rows)
     if lower_columns:
         frame.columns = [c.lower() for c in frame.columns]
     frame["line"] = np.array(lines, dtype=np.int64)
     frame["malformed"] = np.array(malformed, dtype=bool)
     return frame
+
+
+def _stripped_frame(path: Path, header: list[str], rows: list[list[str]]) -> pd.DataFrame:
+    """Columns of text with surrounding spaces removed (column-wise, in Arrow)."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    arrays = []
+    for name, values in zip(header, columns, strict=True):
+        stripped = pc.utf8_trim_whitespace(pa.array(values, type=pa.string()))
+        longest = pc.max(pc.utf8_length(stripped)).as_py() or 0
+        if longest > MAX_FIELD_CHARS:
+            raise SourceError(path, f"has a field over {MAX_FIELD_CHARS:,} characters long "
+                              f"(column {name})")
+        arrays.append(stripped)
+    return pa.Table.from_arrays(arrays, names=header).to_pandas()
 
 
 def _header_names(path: Path, fields: list[str]) -> list[str]:
@@ -116,11 +125,22 @@ def _decodes(data: bytes, encoding: str) -> bool:
     return True
 
 
+def xml_root_name(path: Path) -> str:
+    """The name of an XML file's root element, read from its first few kilobytes ('' if none)."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(4096).decode("utf-8", errors="ignore")
+    except OSError:
+        return ""
+    match = re.search(r"<([A-Za-z_][\w.\-]*)[\s>/]", re.sub(r"<[?!][^>]*>", "", start))
+    return match.group(1) if match else ""
+
+
 def parse_xml(path: Path):
     """The XML root element, parsed safely (no entity expansion, no external entities)."""
     content = read_text(path)
     try:
-        return SafeET.fromstring(content.encode("utf-8"))
+        return SafeET.fromstring(content.encode("utf-8"), forbid_dtd=True)
     except DefusedXmlException:
         raise SourceError(path, "uses XML entities or DTDs, which are refused for safety") \
             from None

@@ -18,9 +18,10 @@ import pandas as pd
 import yaml
 
 from linkage.sources.canonical import canonical_records
-from linkage.sources.files import files_under, read_csv_table
+from linkage.sources.files import files_under, read_csv_table, read_text
 from linkage.sources.schema import FIELD_KINDS, IDENTIFIER_COLUMNS, SourceData, SourceError
 from linkage.sources.values import (
+    as_collection_year,
     harmonise_sex,
     normalise_postcodes,
     parse_dates,
@@ -32,9 +33,7 @@ from linkage.sources.values import (
 def load_mapping(path: Path) -> dict:
     """Read and check a mapping file; problems name the file and the field."""
     try:
-        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as problem:
-        raise SourceError(path, f"cannot be read ({problem.strerror})") from None
+        mapping = yaml.safe_load(read_text(path))
     except yaml.YAMLError:
         raise SourceError(path, "is not valid YAML") from None
     if not isinstance(mapping, dict) or not isinstance(mapping.get("record_id"), str):
@@ -52,6 +51,12 @@ def load_mapping(path: Path) -> dict:
         if spec["name"] in names:
             raise SourceError(path, f"field {spec['name']} is named twice")
         names.add(spec["name"])
+    if "period" in mapping:
+        year = as_collection_year(mapping["period"])
+        if year is None:
+            raise SourceError(path, f"period {mapping['period']!r} is not a collection year "
+                              "(such as 2024 or 2023-24)")
+        mapping["period"] = year
     return mapping
 
 
@@ -72,12 +77,11 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
             "row": rows.line})
         cleaned, bad_dates = _fields(rows, mapping)
         raw = {spec["name"]: rows[spec["column"]] for spec in mapping["fields"]
-               if spec["name"] in IDENTIFIER_COLUMNS and spec["kind"] != "date"}
-        for spec in mapping["fields"]:
-            if spec["name"] == "dob" and spec["kind"] == "date":
-                raw["dob"] = cleaned["dob"].astype(str).where(cleaned["dob"].notna(), "")
+               if spec["name"] in IDENTIFIER_COLUMNS}
+        dob_spec = next((s for s in mapping["fields"] if s["name"] == "dob"), {})
         extra = {"date_invalid": bad_dates, "row_malformed": rows.malformed.to_numpy(bool)}
-        records.append(canonical_records("generic", base, raw, extra))
+        records.append(canonical_records("generic", base, raw, extra,
+                                         dob_formats=[dob_spec.get("format", "%Y-%m-%d")]))
         content.append(pd.concat([base[["provider", "period", "record_id"]].reset_index(
             drop=True), cleaned.reset_index(drop=True)], axis=1))
     return SourceData(kind="generic", records=pd.concat(records, ignore_index=True),
@@ -115,7 +119,8 @@ def _fields(rows: pd.DataFrame, mapping: dict) -> tuple[pd.DataFrame, object]:
         if kind == "date":
             dates, _, unreadable = parse_dates(values, [spec.get("format", "%Y-%m-%d")])
             out[spec["name"]] = dates.dt.date
-            bad = bad | unreadable
+            if spec["name"] != "dob":  # an unreadable dob is flagged dob_invalid instead
+                bad = bad | unreadable
         elif kind == "postcode":
             out[spec["name"]] = normalise_postcodes(values)[0]
         elif kind == "sex":

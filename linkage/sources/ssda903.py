@@ -18,6 +18,7 @@ from linkage.sources.files import (
     parse_xml,
     provider_from_path,
     read_csv_table,
+    xml_root_name,
     year_from_path,
 )
 from linkage.sources.schema import SourceData, SourceError
@@ -62,11 +63,18 @@ def read_ssda903(paths: list[Path], provider: str | None = None,
     """Read 903 returns (CSV folders and XML files) into canonical records and content."""
     files = files_under(paths, (".csv", ".xml"))
     returns, ignored = _collect_returns(files, {path for path in paths if path.is_file()})
+
     tables: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    named = sorted(path for path in paths if path.is_file())
     for where, found in sorted(returns.items()):
         if "header" not in found:
-            raise SourceError(where, "has no 903 Header table (CHILD, SEX, DOB, ETHNIC, UPN, "
-                              "MOTHER, MC_DOB) among its CSV files")
+            given = next((path for path in named if path.parent == where), None)
+            table = next(iter(found))
+            raise SourceError(given or where, (
+                f"is a 903 {table} table, but no Header table (CHILD, SEX, DOB, ETHNIC, UPN, "
+                "MOTHER, MC_DOB) was given with it" if given else
+                "has no 903 Header table (CHILD, SEX, DOB, ETHNIC, UPN, MOTHER, MC_DOB) among "
+                "its CSV files"))
         year = period or year_from_path(where if where.is_dir() else where.with_suffix(""))
         if year is None:
             raise SourceError(where, "cannot tell the collection year: name the folder by year "
@@ -191,10 +199,10 @@ def _tables_from_xml(path: Path, refuse_other_xml: bool) -> dict[str, pd.DataFra
     Each child's elements are named as the CSV tables (HEADER, EPISODE, AD1, ...) and hold one
     element per column; the child's id is the CHILD element inside HEADER.
     """
+    if not refuse_other_xml and xml_root_name(path).upper() != "EXPSSDA903":
+        return None  # another collection's XML in a folder given: not ours to read
     root = parse_xml(path)
     if root.tag.upper() != "EXPSSDA903":
-        if not refuse_other_xml:
-            return None  # another collection's XML in a folder given: not ours to read
         raise SourceError(path, f"is not 903 XML (its root element is <{root.tag}>)")
     element_tables = {"HEADER": "header", "EPISODE": "episodes", "AD1": "ad1",
                       "PLACED_ADOPTION": "placed_adoption", "PLACEDADOPTION": "placed_adoption",

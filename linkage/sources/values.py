@@ -13,8 +13,8 @@ import pandas as pd
 from linkage.config import load_config
 
 CHECK_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"
-UPN_PATTERN = r"^[A-HJ-NP-RT-Z]\d{11}[0-9A-HJ-NP-RT-Z]$"
-POSTCODE_PATTERN = r"^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$"
+UPN_PATTERN = r"^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$"  # ASCII digits only
+POSTCODE_PATTERN = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
 Masks = dict[str, np.ndarray]
 
 
@@ -184,5 +184,12 @@ def merge_masks(*parts: Masks) -> Masks:
     return merged
 
 
-def is_year(name: str) -> bool:
-    return bool(re.fullmatch(r"(19|20)\d\d", name))
+def as_collection_year(value) -> int | None:
+    """A collection year from 2024, "2024" or "2023-24" (the year ending 31 March 2024)."""
+    text_value = str(value).strip()
+    span = re.fullmatch(r"((?:19|20)[0-9]{2})[-/]([0-9]{2})", text_value)
+    if span and int(span.group(2)) == (int(span.group(1)) + 1) % 100:
+        return int(span.group(1)) + 1
+    if re.fullmatch(r"(19|20)[0-9]{2}", text_value):
+        return int(text_value)
+    return None
