@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -119,6 +120,90 @@ def check(
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
         _print_check(summary)
+
+
+@app.command()
+def keygen(
+    out: Path = typer.Option(..., "--out", help="Where to write the new key (never overwritten)."),
+    keypair: bool = typer.Option(False, "--keypair",
+                                 help="Make the linkage unit's key pair for encrypted bundles "
+                                      "instead: private key at OUT, public key at OUT.pub."),
+) -> None:
+    """Make a new random linkage key (256 bits, file mode 0600), or a key pair with --keypair.
+
+    The linkage key is shared with data providers only, never with the linkage unit. The key
+    pair's public half goes to providers; its private half stays with the linkage unit.
+    """
+    from linkage.pseudonymise.keys import KeyError_, generate_key_file, generate_keypair
+
+    try:
+        if keypair:
+            public = out.with_name(out.name + ".pub")
+            generate_keypair(out, public)
+            err.print(f"private key written to {out} (mode 600); public key to {public}")
+        else:
+            generate_key_file(out)
+            err.print(f"linkage key written to {out} (mode 600). Share it with providers "
+                      "only, by a secure route.")
+    except KeyError_ as problem:
+        fail(str(problem))
+
+
+@app.command(name="hash")
+def hash_command(
+    paths: list[Path] = typer.Argument(..., help="One provider's files or folders of one kind."),
+    source: str = typer.Option(..., "--source", help="Source kind: " + ", ".join(SOURCE_KINDS)),
+    provider: str = typer.Option(..., "--provider", help="Your provider code (LA or agency)."),
+    out: Path = typer.Option(..., "--out", help="The bundle to write (a folder, or a file "
+                                                "with --encrypt-to)."),
+    key: Path | None = typer.Option(None, "--key", help="Linkage key file (default: the "
+                                                        "LINKAGE_KEY environment variable)."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="Mapping for --source generic."),
+    period: int | None = typer.Option(None, "--period", min=1990, max=2100,
+                                      help="Collection year if the file names do not say it."),
+    encrypt_to: Path | None = typer.Option(None, "--encrypt-to",
+                                           help="Encrypt the bundle to the linkage unit's "
+                                                "public key."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Processes for hashing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON on stdout."),
+) -> None:
+    """Read, validate and pseudonymise a provider's files into one bundle.
+
+    The bundle holds tokens.parquet (keyed tokens for the linkage unit), content.parquet (the
+    payload for the TRE) and manifest.json. No plaintext identifier is written: a leak guard
+    checks the tokens and manifest and refuses to write if one appears.
+    """
+    from linkage.pseudonymise.bundle import BundleError, write_bundle
+    from linkage.pseudonymise.encryption import encrypt_bundle, load_public_key
+    from linkage.pseudonymise.keys import KeyError_, load_key
+    from linkage.sources import read_source
+
+    if source not in SOURCE_KINDS:
+        fail(f"--source {source}: not a source kind ({', '.join(SOURCE_KINDS)})")
+    if out.exists():
+        fail(f"{out}: exists already; a bundle is never overwritten")
+    try:
+        linkage_key = load_key(key)
+        public_key = load_public_key(encrypt_to) if encrypt_to else None
+        with err.status(f"reading {source} files"):
+            data = read_source(source, paths, mapping, provider, period)
+        with err.status(f"hashing {len(data.records):,} records"):
+            target = out.with_name(f".{out.name}.folder") if public_key else out
+            written = write_bundle(data, linkage_key, target, workers=workers)
+        if public_key is not None:
+            encrypt_bundle(target, public_key, out)
+            shutil.rmtree(target)
+    except (KeyError_, SourceError, BundleError) as problem:
+        fail(str(problem))
+    manifest = written.manifest
+    if as_json:
+        sys.stdout.write(json.dumps(manifest, sort_keys=True) + "\n")
+    else:
+        rows = manifest["rows"]
+        err.print(f"bundle written to {out}{' (encrypted)' if encrypt_to else ''}: "
+                  f"{rows['in']:,} records in, {rows['out']:,} out, {rows['flagged']:,} "
+                  f"flagged, {rows['rejected']:,} rejected; key fingerprint "
+                  f"{manifest['key_fingerprint']}")
 
 
 def _print_check(summary: dict) -> None:

@@ -29,6 +29,10 @@ def read_asg(kind: str, paths: list[Path], provider: str | None = None,
         _require(path, rows, mapping, kind)
         year = period or year_from_path(path) or _latest_collection_year(rows, mapping)
         agency = rows.get(mapping["provider"], "")
+        if provider and isinstance(agency, pd.Series) and ((agency != provider) &
+                                                            (agency != "")).any():
+            raise SourceError(path, f"holds records of agency {agency[agency != provider].iloc[0]}"
+                              f", not provider {provider}")
         base = pd.DataFrame({
             "source": kind.replace("-", "_"), "provider": provider or agency,
             "record_id": rows[mapping["record_id"]], "period": year, "file": str(path),

@@ -96,9 +96,9 @@ def upn_is_valid(upn: pd.Series) -> np.ndarray:
     invalid: LA codes change with reorganisations, and DOMAIN.md's own valid example
     H243278544154 carries one.
     """
-    _, _, masks = clean_upns(upn)
-    present = text(upn) != ""
-    return present.to_numpy() & ~(masks["upn_bad_format"] | masks["upn_bad_check_letter"])
+    cleaned, _, masks = clean_upns(upn)
+    present = (cleaned != "").to_numpy()  # a UN code is no UPN
+    return present & ~(masks["upn_bad_format"] | masks["upn_bad_check_letter"])
 
 
 def parse_dates(values, formats: list[str]) -> tuple[pd.Series, np.ndarray, np.ndarray]:

@@ -1,0 +1,1 @@
+"""Pseudonymisation at source: keys, keyed tokens, Bloom filters, bundles."""

@@ -1,0 +1,305 @@
+"""Bundles: what a provider sends. ``tokens.parquet`` for the linkage unit, ``content.parquet``
+for the TRE, and ``manifest.json`` describing both (DESIGN.md, data contracts).
+
+A bundle is written to a temporary folder, checked for leaks, then moved into place: a failed
+or leaking run leaves nothing behind.
+"""
+
+import hashlib
+import json
+import multiprocessing
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from linkage import __version__
+from linkage.config import load_config
+from linkage.pseudonymise.bloom import bloom_filters
+from linkage.pseudonymise.events import attributes, event_dates
+from linkage.pseudonymise.keys import fingerprint, subkey
+from linkage.pseudonymise.tokens import date_part, keyed_tokens, transform
+from linkage.sources.schema import REJECTING, SourceData
+
+BUNDLE_FORMAT = 1
+IDENTIFYING = ["upn", "former_upn", "postcode", "forename", "middle_names", "surname",
+               "preferred_surname", "former_surname"]
+
+
+class BundleError(Exception):
+    """A bundle cannot be written or used; the message names the bundle, never a value."""
+
+
+def linkage_schema() -> dict:
+    return load_config("linkage_schema.yaml")
+
+
+def tokenise(data: SourceData, key: bytes, schema: dict, workers: int = 1) -> pd.DataFrame:
+    """The tokens table: record keys, keyed tokens, Bloom filters, event tokens, attributes.
+
+    Token columns are independent, so with ``workers`` > 1 they are made in parallel
+    processes (forked, so the records are shared, not copied).
+    """
+    records = data.records
+    out = records[["source", "provider", "period", "record_id"]].copy()
+    out["period"] = out.period.astype("int32")
+    names = [name for name, spec in schema["tokens"].items()
+             if all(field in records for field in spec["fields"])]
+    for name, values in zip(names, _token_columns(names, (data, key, schema), workers),
+                            strict=True):
+        if values.notna().any():  # a field the source never carries gives no column
+            out[name] = values
+    date_key, week_key = subkey(key, "event_date"), subkey(key, "event_week")
+    dob_key = subkey(key, "dob")
+    for event, dates in event_dates(data).items():
+        if event not in schema["events"].get(data.kind, []):
+            continue
+        if event == "mother_child_dob":
+            # compared with a baby's own date of birth, so it is a DOB token
+            out[event] = keyed_tokens(date_part("date", dates), dob_key)
+            continue
+        out[f"{event}_date"] = keyed_tokens(date_part("date", dates), date_key)
+        out[f"{event}_week"] = keyed_tokens(date_part("iso_week", dates), week_key)
+    for name, values in attributes(data).items():
+        out[name] = values.to_numpy()
+    return out.reset_index(drop=True)
+
+
+def _token_column(name: str, job) -> pd.Series:
+    data, key, schema = job
+    spec = schema["tokens"][name]
+    columns = [data.records[field] for field in spec["fields"]]
+    family_key = subkey(key, spec["family"])
+    if spec["transform"] == "bloom":
+        bloom = schema["bloom"]
+        return bloom_filters(columns[0], family_key, bloom["length"], bloom["hashes"],
+                             bloom["hardening"])
+    return keyed_tokens(transform(spec["transform"], columns), family_key)
+
+
+_JOB = None  # the job a forked worker inherits: (data, key, schema)
+
+
+def _forked_token_column(name: str) -> pd.Series:
+    return _token_column(name, _JOB)
+
+
+def _token_columns(names: list[str], job, workers: int) -> list[pd.Series]:
+    """Each named token column, in ``workers`` forked processes when more than one."""
+    global _JOB
+    if workers <= 1 or len(names) < 2:
+        return [_token_column(name, job) for name in names]
+    _JOB = job
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(_forked_token_column, names, chunksize=1)
+    finally:
+        _JOB = None
+
+
+def content_table(data: SourceData) -> pd.DataFrame:
+    """Every content table as rows of (table, provider, period, record_id, JSON payload)."""
+    frames = [_as_payload("record", _record_content(data.records))]
+    for name, table in sorted(data.content.items()):
+        frames.append(_as_payload(name, table))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _record_content(records: pd.DataFrame) -> pd.DataFrame:
+    """What a researcher may see of the record itself: month of birth, sex, ethnicity."""
+    dob = pd.to_datetime(records.dob, errors="coerce")
+    return pd.DataFrame({
+        "provider": records.provider, "period": records.period, "record_id": records.record_id,
+        "birth_year_month": dob.dt.strftime("%Y-%m").fillna(""),
+        "sex": records.sex, "ethnicity": records.ethnicity, "flags": records["flags"],
+    })
+
+
+def _as_payload(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    keys = ["provider", "period", "record_id"]
+    body = table.drop(columns=[k for k in keys if k in table]).copy()
+    for column in body.columns:
+        if body[column].dtype == object or "datetime" in str(body[column].dtype):
+            body[column] = body[column].map(_jsonable)
+    payload = body.to_json(orient="records", lines=True, force_ascii=False)
+    lines = payload.splitlines() if len(body) else []
+    return pd.DataFrame({"table": name, "provider": table.provider.astype(str).to_numpy(),
+                         "period": table.period.astype("int32").to_numpy(),
+                         "record_id": table.record_id.astype(str).to_numpy(),
+                         "payload": lines})
+
+
+def _jsonable(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "isoformat"):
+        return None if pd.isna(value) else value.isoformat()[:10]
+    return value
+
+
+def token_statistics(tokens: pd.DataFrame, schema: dict) -> dict:
+    """Per token column: distinct values and the share of the most common one."""
+    stats = {}
+    token_columns = [c for c in tokens.columns if c not in _plain_columns(tokens, schema)]
+    for column in token_columns:
+        values = tokens[column].dropna()
+        if not len(values):
+            continue
+        counts = values.value_counts()
+        stats[column] = {"present": len(values), "distinct": len(counts),
+                         "top_share": round(float(counts.iloc[0] / len(values)), 6)}
+    return stats
+
+
+def _plain_columns(tokens: pd.DataFrame, schema: dict) -> set[str]:
+    plain = {"source", "provider", "period", "record_id"}
+    attrs = schema["attributes"]
+    plain |= set(attrs["all"]) | {a for key, names in attrs.items() if key != "all"
+                                  for a in names}
+    return {c for c in tokens.columns if c in plain}
+
+
+def find_leaks(data: SourceData, tokens: pd.DataFrame, manifest_text: str) -> list[str]:
+    """Names of identifier fields whose plaintext values appear in the tokens or manifest."""
+    records = data.records
+    dates = pd.to_datetime(records.dob, errors="coerce").dropna()
+    plaintext = {
+        "dob": set(dates.dt.strftime("%Y-%m-%d")) | set(dates.dt.strftime("%d/%m/%Y")),
+        **{field: set(records[field].astype(str)) - {""} for field in IDENTIFYING
+           if field in records},
+    }
+    leaks = []
+    cells = set()
+    for column in tokens.columns:
+        values = tokens[column].dropna()
+        if len(values) and isinstance(values.iloc[0], str):  # Bloom filters are bytes
+            cells |= set(values)
+    for field, values in plaintext.items():
+        long_values = {v for v in values if len(v) >= 6}
+        if values & cells or any(v in manifest_text for v in long_values):
+            leaks.append(field)
+    return leaks
+
+
+@dataclass
+class WrittenBundle:
+    path: Path
+    manifest: dict
+
+
+def write_bundle(data: SourceData, key: bytes, out: Path, schema: dict | None = None,
+                 workers: int = 1) -> WrittenBundle:
+    """Pseudonymise ``data`` with ``key`` into the bundle folder ``out`` (which must not exist)."""
+    schema = schema or linkage_schema()
+    if out.exists():
+        raise BundleError(f"{out}: exists already; a bundle is never overwritten")
+    tokens = tokenise(data, key, schema, workers)
+    content = content_table(data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+    try:
+        _write_parquet(tokens, staging / "tokens.parquet")
+        _write_parquet(content, staging / "content.parquet")
+        manifest = _manifest(data, key, tokens, schema, staging)
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        leaks = find_leaks(data, pd.read_parquet(staging / "tokens.parquet"), text)
+        if leaks:
+            raise BundleError(f"{out}: refused to write: plaintext {', '.join(leaks)} found in "
+                              "the tokens or manifest (leak guard)")
+        (staging / "manifest.json").write_text(text, encoding="utf-8")
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return WrittenBundle(out, manifest)
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, compression="zstd")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
+              folder: Path) -> dict:
+    flags = data.records["flags"]
+    rejected = flags.str.split(";").map(lambda codes: bool(REJECTING & set(codes)))
+    return {
+        "bundle_format": BUNDLE_FORMAT,
+        "schema_version": schema["schema_version"],
+        "toolkit_version": __version__,
+        "source": data.kind,
+        "provider": sorted(set(data.records.provider.astype(str))),
+        "periods": sorted(int(p) for p in set(data.records.period)),
+        "key_fingerprint": fingerprint(key),
+        "rows": {"in": len(data.records), "out": len(tokens),
+                 "flagged": int((flags != "").sum()), "rejected": int(rejected.sum())},
+        "files": {name: {"sha256": sha256_file(folder / name),
+                         "rows": pq.ParquetFile(folder / name).metadata.num_rows}
+                  for name in ("tokens.parquet", "content.parquet")},
+        "bloom": schema["bloom"],
+        "token_fields": token_statistics(tokens, schema),
+    }
+
+
+@dataclass
+class OpenedBundle:
+    """A bundle as the linkage unit sees it: where its files are, and its manifest."""
+
+    name: str
+    folder: Path
+    manifest: dict
+
+    def tokens(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / "tokens.parquet")
+
+
+def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = None
+                 ) -> list[OpenedBundle]:
+    """Open bundles (folders, or encrypted files with ``private_key``), check each file's
+    checksum, and refuse a set whose key fingerprints differ, naming the bundles."""
+    from linkage.pseudonymise.encryption import decrypt_bundle
+
+    opened = []
+    for path in paths:
+        folder = path
+        if path.is_file():
+            if private_key is None:
+                raise BundleError(f"{path}: is an encrypted bundle; give --decrypt-key")
+            base = workdir or Path(tempfile.mkdtemp(prefix="linkage-open-"))
+            folder = decrypt_bundle(path, private_key, base / f"{len(opened):04d}")
+        elif not path.is_dir():
+            raise BundleError(f"{path}: no such bundle")
+        opened.append(OpenedBundle(str(path), folder, _checked_manifest(path, folder)))
+    by_fingerprint: dict[str, list[str]] = {}
+    for bundle in opened:
+        by_fingerprint.setdefault(bundle.manifest["key_fingerprint"], []).append(bundle.name)
+    if len(by_fingerprint) > 1:
+        groups = "; ".join(f"key {i + 1}: {', '.join(names)}"
+                           for i, names in enumerate(by_fingerprint.values()))
+        raise BundleError(f"bundles were hashed with different keys and cannot be linked "
+                          f"({groups})")
+    return opened
+
+
+def _checked_manifest(path: Path, folder: Path) -> dict:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise BundleError(f"{path}: has no readable manifest.json; not a bundle") from None
+    for name, facts in manifest.get("files", {}).items():
+        if not (folder / name).is_file() or sha256_file(folder / name) != facts["sha256"]:
+            raise BundleError(f"{path}: {name} does not match its checksum in the manifest; "
+                              "the bundle was changed or damaged")
+    return manifest

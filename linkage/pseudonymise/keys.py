@@ -1,0 +1,97 @@
+"""The linkage key: generation, loading (file or environment), fingerprint and per-field subkeys.
+
+The key is 256 random bits, written as 64 hex characters. It is read from a file that only its
+owner may read, or from the environment variable LINKAGE_KEY; never from code or a command
+line argument. Each token family gets its own subkey (HKDF-SHA256), so tokens of one field
+cannot be compared with another's.
+"""
+
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+KEY_BYTES = 32
+KEY_ENV = "LINKAGE_KEY"
+FINGERPRINT_LABEL = b"linkage/key-fingerprint/v1"
+
+
+class KeyError_(Exception):
+    """A key cannot be used; the message never contains key material."""
+
+
+def generate_key_file(path: Path) -> None:
+    """Write a new random key to ``path`` with mode 0600; refuse to overwrite."""
+    _write_secret(path, secrets.token_hex(KEY_BYTES) + "\n")
+
+
+def generate_keypair(private_path: Path, public_path: Path) -> None:
+    """An X25519 key pair for encrypting bundles to the linkage unit (private key mode 0600)."""
+    private = X25519PrivateKey.generate()
+    private_pem = private.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    if public_path.exists():
+        raise KeyError_(f"{public_path}: exists already; a key is never overwritten")
+    _write_secret(private_path, private_pem.decode())
+    public_path.write_bytes(public_pem)
+
+
+def _write_secret(path: Path, text: str) -> None:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyError_(f"{path}: exists already; a key is never overwritten") from None
+    except OSError as problem:
+        raise KeyError_(f"{path}: cannot be written ({problem.strerror})") from None
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+def read_secret_file(path: Path) -> bytes:
+    """A secret file's bytes, refused if anyone but its owner can read it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise KeyError_(f"{path}: no such key file") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyError_(f"{path}: readable by others (mode {stat.S_IMODE(mode):o}); "
+                        "run chmod 600 on it")
+    return path.read_bytes()
+
+
+def load_key(path: Path | None) -> bytes:
+    """The linkage key from ``path``, or from LINKAGE_KEY when no path is given."""
+    if path is not None:
+        text = read_secret_file(path).decode("ascii", errors="replace").strip()
+        where = str(path)
+    elif os.environ.get(KEY_ENV):
+        text, where = os.environ[KEY_ENV].strip(), KEY_ENV
+    else:
+        raise KeyError_(f"no linkage key: give --key FILE or set {KEY_ENV}")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise KeyError_(f"{where}: is not a linkage key (64 hex characters)") from None
+    if len(key) != KEY_BYTES:
+        raise KeyError_(f"{where}: is not a linkage key (64 hex characters)")
+    return key
+
+
+def fingerprint(key: bytes) -> str:
+    """A keyed, one-way fingerprint: equal keys give equal fingerprints, and it reveals nothing."""
+    return hmac.new(key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
+
+
+def subkey(key: bytes, family: str) -> bytes:
+    """The key of one token family (HKDF-SHA256 with the family's name as context)."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=b"linkage/token/v1/" + family.encode()).derive(key)

@@ -1,0 +1,228 @@
+"""Keys, keyed tokens, Bloom filters, bundles, the leak guard and encryption."""
+
+import datetime as dt
+import hashlib
+import os
+import stat
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from linkage.cli import app
+from linkage.pseudonymise import bundle as bundle_module
+from linkage.pseudonymise.bloom import bloom_filters, dice
+from linkage.pseudonymise.bundle import (
+    BundleError,
+    linkage_schema,
+    open_bundles,
+    tokenise,
+    write_bundle,
+)
+from linkage.pseudonymise.encryption import EncryptionError, load_private_key
+from linkage.pseudonymise.keys import KeyError_, load_key, subkey
+from linkage.pseudonymise.tokens import keyed_tokens, transform
+from linkage.sources import read_source
+
+runner = CliRunner()
+KEY_A = bytes(range(32))
+KEY_B = bytes(range(1, 33))
+
+
+@pytest.fixture(scope="module")
+def pupils(world_dir):
+    return read_source("school-census", [world_dir / "providers/dfe/school_census"])
+
+
+@pytest.fixture(scope="module")
+def looked_after(world_dir):
+    return read_source("ssda903", sorted(world_dir.glob("providers/la_*/ssda903")))
+
+
+def token_columns(tokens: pd.DataFrame) -> list[str]:
+    return [c for c in tokens.columns if str(tokens[c].dtype) == "Int64"]
+
+
+def test_same_input_and_key_give_identical_bundles(pupils, tmp_path):
+    first = write_bundle(pupils, KEY_A, tmp_path / "a")
+    second = write_bundle(pupils, KEY_A, tmp_path / "b", workers=2)
+    for name in ("tokens.parquet", "content.parquet", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert first.manifest["rows"]["in"] == first.manifest["rows"]["out"] == len(pupils.records)
+
+
+def test_different_keys_share_no_token(pupils):
+    schema = linkage_schema()
+    a, b = tokenise(pupils, KEY_A, schema), tokenise(pupils, KEY_B, schema)
+    columns = token_columns(a)
+    assert {"upn", "dob", "sex_dob", "postcode"} <= set(columns)
+    for column in columns:
+        assert not set(a[column].dropna()) & set(b[column].dropna()), column
+    assert not set(a.forename_bloom.dropna()) & set(b.forename_bloom.dropna())
+
+
+def test_families_separate_fields_but_join_comparable_ones():
+    value = pd.Series(["B801200005001"])
+    upn = keyed_tokens(transform("upn", [value]), subkey(KEY_A, "upn"))
+    as_postcode = keyed_tokens(value, subkey(KEY_A, "postcode"))
+    assert upn.iloc[0] != as_postcode.iloc[0]
+    dob = pd.Series([dt.date(2015, 3, 7)])
+    swapped = pd.Series([dt.date(2015, 7, 3)])
+    dob_key = subkey(KEY_A, "dob")
+    assert (keyed_tokens(transform("date_swapped", [dob]), dob_key).iloc[0]
+            == keyed_tokens(transform("date", [swapped]), dob_key).iloc[0])
+
+
+def test_invalid_upns_and_un_codes_give_no_token():
+    values = pd.Series(["B801200005001", "A801200005001", "UN4", ""])
+    tokens = keyed_tokens(transform("upn", [values]), subkey(KEY_A, "upn"))
+    assert tokens.notna().tolist() == [True, False, False, False]
+
+
+def test_sex_is_never_a_token_of_its_own(pupils, tmp_path):
+    written = write_bundle(pupils, KEY_A, tmp_path / "bundle")
+    fields = written.manifest["token_fields"]
+    assert "sex" not in fields
+    assert all(facts["distinct"] > 2 for facts in fields.values())
+
+
+def sha256_token(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def test_dictionary_attack_fails_on_keyed_tokens_and_wins_on_plain_hashes(pupils):
+    """An attacker hashes every DOB x sex: useless against keyed tokens, total against SHA-256."""
+    tokens = tokenise(pupils, KEY_A, linkage_schema())
+    days = pd.date_range("1995-01-01", "2026-12-31", freq="D").strftime("%Y-%m-%d")
+    dictionary = {sha256_token(f"{sex}|{day}"): f"{sex}|{day}" for sex in "MF" for day in days}
+    wrong_key = subkey(KEY_B, "sex_dob")
+    guesses = pd.Series(list(dictionary.values()))
+    with_wrong_key = set(keyed_tokens(guesses, wrong_key))
+
+    keyed = set(tokens.sex_dob.dropna())
+    assert not keyed & set(dictionary)
+    assert not keyed & with_wrong_key
+
+    plain_text = transform("sex_date", [pupils.records.sex, pupils.records.dob])
+    plain = plain_text[plain_text != ""].map(sha256_token)
+    recovered = plain.map(dictionary)
+    assert recovered.notna().all()
+    assert (recovered == plain_text[plain_text != ""]).all()
+
+
+def test_bloom_filters_keep_name_similarity_under_the_key():
+    names = pd.Series(["Catherine", "Katherine", "Catherine", "Mohammed", "", "ZOË"])
+    filters = bloom_filters(names, subkey(KEY_A, "name"), 1024, 15)
+    assert filters.iloc[0] == filters.iloc[2]
+    assert dice(filters.iloc[0], filters.iloc[1]) > 0.7
+    assert dice(filters.iloc[0], filters.iloc[3]) < 0.3
+    assert filters.iloc[4] is None
+    assert filters.iloc[5] == bloom_filters(pd.Series(["zoe"]), subkey(KEY_A, "name"),
+                                            1024, 15).iloc[0]
+    other_key = bloom_filters(names, subkey(KEY_B, "name"), 1024, 15)
+    assert other_key.iloc[0] != filters.iloc[0]
+    balanced = bloom_filters(names, subkey(KEY_A, "name"), 1024, 15, "balanced")
+    weights = {bin(int.from_bytes(f, "big")).count("1") for f in balanced.dropna()}
+    assert weights == {1024}  # every balanced filter sets exactly half its bits
+    assert dice(balanced.iloc[0], balanced.iloc[1]) > dice(balanced.iloc[0], balanced.iloc[3])
+
+
+def test_leak_guard_refuses_a_planted_leak_and_writes_nothing(pupils, tmp_path, monkeypatch):
+    real = bundle_module.tokenise
+
+    def leaky(data, key, schema, workers=1):
+        tokens = real(data, key, schema, workers)
+        tokens["debug"] = data.records.upn.to_numpy()  # a plaintext UPN slips in
+        return tokens
+
+    monkeypatch.setattr(bundle_module, "tokenise", leaky)
+    with pytest.raises(BundleError, match="upn"):
+        write_bundle(pupils, KEY_A, tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bundles_hashed_with_different_keys_are_refused(looked_after, tmp_path):
+    write_bundle(looked_after, KEY_A, tmp_path / "la_one")
+    write_bundle(looked_after, KEY_B, tmp_path / "la_two")
+    assert len(open_bundles([tmp_path / "la_one"])) == 1
+    with pytest.raises(BundleError) as refused:
+        open_bundles([tmp_path / "la_one", tmp_path / "la_two"])
+    assert "la_one" in str(refused.value) and "la_two" in str(refused.value)
+
+
+def test_a_changed_bundle_file_is_refused(looked_after, tmp_path):
+    write_bundle(looked_after, KEY_A, tmp_path / "bundle")
+    tokens = tmp_path / "bundle" / "tokens.parquet"
+    tokens.write_bytes(tokens.read_bytes()[:-20] + b"x" * 20)
+    with pytest.raises(BundleError, match="checksum"):
+        open_bundles([tmp_path / "bundle"])
+
+
+def hash_command(world_dir, tmp_path, *extra):
+    return runner.invoke(app, ["hash", "--source", "ssda903", "--provider", "LA",
+                               *extra, *map(str, sorted(world_dir.glob(
+                                   "providers/la_*/ssda903"))[:1])])
+
+
+def test_keygen_writes_private_keys_and_never_overwrites(tmp_path):
+    key = tmp_path / "linkage.key"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert len(load_key(key)) == 32
+    before = key.read_bytes()
+    again = runner.invoke(app, ["keygen", "--out", str(key)])
+    assert again.exit_code == 1 and key.read_bytes() == before
+    assert before.decode().strip() not in again.output
+
+
+def test_key_files_readable_by_others_are_refused(tmp_path):
+    key = tmp_path / "key"
+    key.write_text(KEY_A.hex())
+    os.chmod(key, 0o644)
+    with pytest.raises(KeyError_, match="readable by others"):
+        load_key(key)
+
+
+def test_key_from_the_environment(tmp_path, monkeypatch, world_dir):
+    monkeypatch.setenv("LINKAGE_KEY", KEY_A.hex())
+    result = hash_command(world_dir, tmp_path, "--out", str(tmp_path / "b"))
+    assert result.exit_code == 0, result.output
+    assert KEY_A.hex() not in result.output
+    manifest = (tmp_path / "b" / "manifest.json").read_text()
+    assert KEY_A.hex() not in manifest
+
+
+def test_encrypted_bundle_opens_only_intact_and_with_its_key(tmp_path, world_dir, monkeypatch):
+    monkeypatch.setenv("LINKAGE_KEY", KEY_A.hex())
+    unit = tmp_path / "unit.key"
+    assert runner.invoke(app, ["keygen", "--keypair", "--out", str(unit)]).exit_code == 0
+    sealed = tmp_path / "la.bundle"
+    result = hash_command(world_dir, tmp_path, "--out", str(sealed), "--encrypt-to",
+                          str(tmp_path / "unit.key.pub"))
+    assert result.exit_code == 0, result.output
+    assert sealed.is_file() and not list(tmp_path.glob(".*"))
+    private = load_private_key(unit)
+    opened = open_bundles([sealed], private, workdir=tmp_path / "open")
+    assert opened[0].manifest["source"] == "ssda903" and len(opened[0].tokens()) > 0
+
+    data = sealed.read_bytes()
+    for damaged in (data[:-1], data[:len(data) // 2], data[:60] + bytes([data[60] ^ 1])
+                    + data[61:]):
+        sealed.write_bytes(damaged)
+        with pytest.raises(EncryptionError, match="refused|truncated"):
+            open_bundles([sealed], private, workdir=tmp_path / "again")
+    other = tmp_path / "other.key"
+    runner.invoke(app, ["keygen", "--keypair", "--out", str(other)])
+    sealed.write_bytes(data)
+    with pytest.raises(EncryptionError):
+        open_bundles([sealed], load_private_key(other), workdir=tmp_path / "other")
+
+
+def test_provider_code_must_match_the_files(world_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LINKAGE_KEY", KEY_A.hex())
+    cin = sorted(world_dir.glob("providers/la_*/cin"))[0]
+    result = runner.invoke(app, ["hash", "--source", "cin", "--provider", "999", "--out",
+                                 str(tmp_path / "b"), str(cin)])
+    assert result.exit_code == 1
+    assert "not provider 999" in result.output
+    assert not (tmp_path / "b").exists()
