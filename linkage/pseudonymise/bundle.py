@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage import __version__
@@ -163,26 +164,37 @@ def _plain_columns(tokens: pd.DataFrame, schema: dict) -> set[str]:
     return {c for c in tokens.columns if c in plain}
 
 
-def find_leaks(data: SourceData, tokens: pd.DataFrame, manifest_text: str) -> list[str]:
-    """Names of identifier fields whose plaintext values appear in the tokens or manifest."""
+def find_leaks(data: SourceData, tokens: pa.Table, manifest_text: str) -> list[str]:
+    """Names of identifier fields whose plaintext values appear in the tokens or manifest.
+
+    Every text cell of the tokens table and every string in the manifest is compared with
+    every distinct identifier value of the input (in Arrow, not row by row).
+    """
     records = data.records
     dates = pd.to_datetime(records.dob, errors="coerce").dropna()
-    plaintext = {
-        "dob": set(dates.dt.strftime("%Y-%m-%d")) | set(dates.dt.strftime("%d/%m/%Y")),
-        **{field: set(records[field].astype(str)) - {""} for field in IDENTIFYING
-           if field in records},
-    }
-    leaks = []
-    cells = set()
-    for column in tokens.columns:
-        values = tokens[column].dropna()
-        if len(values) and isinstance(values.iloc[0], str):  # Bloom filters are bytes
-            cells |= set(values)
-    for field, values in plaintext.items():
-        long_values = {v for v in values if len(v) >= 6}
-        if values & cells or any(v in manifest_text for v in long_values):
-            leaks.append(field)
-    return leaks
+    plaintext = {"dob": pa.array(pd.concat([dates.dt.strftime("%Y-%m-%d"),
+                                            dates.dt.strftime("%d/%m/%Y")]).unique())}
+    for field in IDENTIFYING:
+        if field in records:
+            values = pc.unique(pa.array(records[field].astype(str), type=pa.string()))
+            plaintext[field] = pc.filter(values, pc.not_equal(values, ""))
+    cells = [tokens[name] for name in tokens.column_names
+             if pa.types.is_string(tokens.schema.field(name).type)
+             or pa.types.is_large_string(tokens.schema.field(name).type)]
+    cells.append(pa.chunked_array([pa.array(sorted(_strings(json.loads(manifest_text))),
+                                            type=pa.string())]))
+    return [field for field, values in plaintext.items()
+            if len(values) and any(pc.any(pc.is_in(column, value_set=values)).as_py()
+                                   for column in cells)]
+
+
+def _strings(value) -> set[str]:
+    """Every key and string value in a JSON document."""
+    if isinstance(value, dict):
+        return set(value) | {s for item in value.values() for s in _strings(item)}
+    if isinstance(value, list):
+        return {s for item in value for s in _strings(item)}
+    return {value} if isinstance(value, str) else set()
 
 
 @dataclass
@@ -206,7 +218,7 @@ def write_bundle(data: SourceData, key: bytes, out: Path, schema: dict | None = 
         _write_parquet(content, staging / "content.parquet")
         manifest = _manifest(data, key, tokens, schema, staging)
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        leaks = find_leaks(data, pd.read_parquet(staging / "tokens.parquet"), text)
+        leaks = find_leaks(data, pq.read_table(staging / "tokens.parquet"), text)
         if leaks:
             raise BundleError(f"{out}: refused to write: plaintext {', '.join(leaks)} found in "
                               "the tokens or manifest (leak guard)")
