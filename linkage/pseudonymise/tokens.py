@@ -58,7 +58,9 @@ def transform(name: str, columns: list[pd.Series]) -> pd.Series:
 def _transform(name: str, columns: list[pd.Series]) -> pd.Series:
     if name == "upn":
         upn = columns[0].fillna("").astype(str)
-        return upn.where(upn_is_valid(upn), "")  # a UN code or an invalid UPN gives no token
+        # a UN code, an invalid UPN or a temporary one (a year's stopgap) gives no token
+        permanent = upn.str.slice(-1).str.isdigit()
+        return upn.where(upn_is_valid(upn) & permanent.to_numpy(), "")
     if name == "text":
         return columns[0].fillna("").astype(str)
     if name == "postcode_sector":

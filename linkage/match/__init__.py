@@ -1,0 +1,1 @@
+"""Linkage: model settings from the tokens present, training, prediction, clustering."""

@@ -1,0 +1,126 @@
+"""Clustering pairs into persons, keeping apart records that cannot be one person.
+
+Connected components join every pair kept. A component that would hold two different valid
+UPNs (neither the other's former UPN), or clearly different forenames, is rebuilt greedily: its
+pairs are added strongest first, and a pair that would join conflicting records is skipped.
+Twins, who share a date of birth, sex, address and surname, stay apart this way.
+"""
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from splink import DuckDBAPI
+from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+FORENAME_CONFLICT = 0.5  # forename Dice below this: not the same child
+
+
+def connected_components(unique_ids: pd.Series, edges: pd.DataFrame) -> pd.Series:
+    """Component id per unique id (Splink's connected components on DuckDB)."""
+    clustered = cluster_pairwise_predictions_at_threshold(
+        pd.DataFrame({"unique_id": unique_ids}), edges[["unique_id_l", "unique_id_r"]],
+        db_api=DuckDBAPI(), node_id_column_name="unique_id").as_pandas_dataframe()
+    return clustered.set_index("unique_id").cluster_id.reindex(unique_ids).reset_index(drop=True)
+
+
+class _Identity:
+    """What a group of records says about who it is: its UPNs and its forename filters."""
+
+    def __init__(self, upns: set, forenames: list):
+        self.upns, self.forenames = upns, forenames
+
+    def conflicts(self, other: "_Identity") -> bool:
+        if self.upns and other.upns and not self.upns & other.upns:
+            return True
+        if self.forenames and other.forenames:
+            return max(_dice(a, b) for a in self.forenames for b in other.forenames) < (
+                FORENAME_CONFLICT)
+        return False
+
+    def merged(self, other: "_Identity") -> "_Identity":
+        forenames = self.forenames + [f for f in other.forenames if f not in self.forenames]
+        return _Identity(self.upns | other.upns, forenames)
+
+
+@lru_cache(maxsize=100_000)
+def _bits(bloom: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bloom, dtype=np.uint8)).astype(bool)
+
+
+def _dice(a: bytes, b: bytes) -> float:
+    x, y = _bits(a), _bits(b)
+    total = x.sum() + y.sum()
+    return 2.0 * (x & y).sum() / total if total else 1.0
+
+
+def _identities(table: pd.DataFrame) -> list[_Identity]:
+    upn = table.upn if "upn" in table else pd.Series(pd.NA, index=table.index)
+    former = table.former_upn if "former_upn" in table else pd.Series(pd.NA, index=table.index)
+    blooms = table.forename_bloom if "forename_bloom" in table else pd.Series(
+        None, index=table.index)
+    out = []
+    for u, f, b in zip(upn, former, blooms, strict=True):
+        upns = {x for x in (u, f) if not pd.isna(x)}
+        forenames = [b] if isinstance(b, bytes) else []
+        out.append(_Identity(upns, forenames))
+    return out
+
+
+def cluster(table: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
+    """A cluster id per row of ``table`` (which has unique_id, upn, former_upn and
+    forename_bloom where the sources carry them); ``edges`` are the pairs kept."""
+    components = connected_components(table.unique_id, edges)
+    position = pd.Series(np.arange(len(table)), index=table.unique_id)
+    sizes = components.map(components.value_counts())
+    candidates = table[(sizes > 1).to_numpy()]
+    identities = _identities(candidates)
+    identity_of = dict(zip(candidates.unique_id, identities, strict=True))
+    result = components.astype(str).to_numpy().astype(object)
+
+    component_of = dict(zip(table.unique_id, components, strict=True))
+    edges = edges.assign(component=edges.unique_id_l.map(component_of))
+    for component, group in edges.groupby("component", sort=False):
+        members = table.unique_id[(components == component).to_numpy()]
+        if not _has_conflict([identity_of[m] for m in members]):
+            continue
+        labels = _constrained(members, group, identity_of)
+        for member, label in labels.items():
+            result[position[member]] = f"{component}-{label}"
+    return pd.Series(result, index=table.index)
+
+
+def _has_conflict(identities: list[_Identity]) -> bool:
+    upns = [i.upns for i in identities if i.upns]
+    if upns and any(not (a & b) for a in upns for b in upns):
+        return True
+    total = identities[0]
+    for identity in identities[1:]:
+        if total.conflicts(identity):
+            return True
+        total = total.merged(identity)
+    return False
+
+
+def _constrained(members: pd.Series, edges: pd.DataFrame, identity_of: dict) -> dict:
+    """Greedy clustering of one component: strongest pairs first, no conflicting merge."""
+    parent = {m: m for m in members}
+    identity = {m: identity_of[m] for m in members}
+
+    def root(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    ordered = edges.sort_values(["match_probability", "unique_id_l", "unique_id_r"],
+                                ascending=[False, True, True])
+    for left, right in zip(ordered.unique_id_l, ordered.unique_id_r, strict=True):
+        a, b = root(left), root(right)
+        if a == b or identity[a].conflicts(identity[b]):
+            continue
+        parent[b] = a
+        identity[a] = identity[a].merged(identity[b])
+    roots = sorted({root(m) for m in members})
+    number = {r: i for i, r in enumerate(roots)}
+    return {m: number[root(m)] for m in members}

@@ -1,0 +1,146 @@
+"""The Splink model, generated from the token columns present, so any source links without code.
+
+Comparisons follow the token families of ``configs/linkage_schema.yaml``: UPN (either UPN or
+former UPN agreeing), date of birth with sex (exact, swapped day and month, two of three
+parts), postcode (full, sector), names (Dice similarity of Bloom filters, in SQL), and the care
+events that adoption records share with 903 returns. Blocking rules keep the pairs compared
+close to linear in the number of records.
+"""
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator
+
+NAME_LEVELS = (0.9, 0.7)
+EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_order_date"]
+
+
+def dice(column: str) -> str:
+    """Dice coefficient of two Bloom filters stored as DuckDB BIT."""
+    return (f"bit_count({column}_l & {column}_r) * 2.0 / "
+            f"(bit_count({column}_l) + bit_count({column}_r))")
+
+
+def _upn(columns: set[str]):
+    agree = "upn_l = upn_r"
+    if "former_upn" in columns:
+        agree += " OR upn_l = former_upn_r OR former_upn_l = upn_r"
+    return cl.CustomComparison(output_column_name="upn", comparison_levels=[
+        cll.CustomLevel("upn_l IS NULL OR upn_r IS NULL").configure(is_null_level=True),
+        cll.CustomLevel(agree, label_for_charts="UPN or former UPN agree"),
+        cll.ElseLevel(),
+    ])
+
+
+def _date_of_birth(columns: set[str]):
+    levels = [cll.NullLevel("dob")]
+    if "sex_dob" in columns:
+        levels.append(cll.ExactMatchLevel("sex_dob", term_frequency_adjustments=True)
+                      .configure(label_for_charts="DOB and sex agree"))
+    levels.append(cll.ExactMatchLevel("dob").configure(label_for_charts="DOB agrees"))
+    if "dob_swapped" in columns:
+        levels.append(cll.CustomLevel("dob_l = dob_swapped_r OR dob_swapped_l = dob_r",
+                                      label_for_charts="DOB day and month swapped"))
+    parts = [p for p in ("dob_year_month", "dob_year_day", "dob_month_day") if p in columns]
+    if parts:
+        levels.append(cll.CustomLevel(" OR ".join(f"{p}_l = {p}_r" for p in parts),
+                                      label_for_charts="two of day, month and year agree"))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(output_column_name="date_of_birth", comparison_levels=levels)
+
+
+def _postcode(columns: set[str]):
+    levels = [cll.NullLevel("postcode"), cll.ExactMatchLevel("postcode")]
+    if "postcode_sector" in columns:
+        levels.append(cll.ExactMatchLevel("postcode_sector"))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(output_column_name="postcode", comparison_levels=levels)
+
+
+def _name(column: str):
+    levels = [cll.NullLevel(column)]
+    levels += [cll.CustomLevel(f"{dice(column)} >= {threshold}",
+                               label_for_charts=f"Dice >= {threshold}")
+               for threshold in NAME_LEVELS]
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(output_column_name=column.removesuffix("_bloom"),
+                               comparison_levels=levels)
+
+
+def _care_events(columns: set[str]):
+    present = [c for c in EVENT_DATES if c in columns]
+    any_null = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in present)
+    # the week tokens serve family keys; as a person comparison they are too rare to train
+    levels = [cll.CustomLevel(any_null).configure(is_null_level=True),
+              cll.CustomLevel(" OR ".join(f"{c}_l = {c}_r" for c in present),
+                              label_for_charts="a care event on the same date"),
+              cll.ElseLevel()]
+    return cl.CustomComparison(output_column_name="care_events", comparison_levels=levels)
+
+
+def comparisons(columns: set[str]) -> list:
+    """The comparisons that the token columns present support."""
+    out = []
+    if "upn" in columns:
+        out.append(_upn(columns))
+    if "dob" in columns:
+        out.append(_date_of_birth(columns))
+    if "postcode" in columns:
+        out.append(_postcode(columns))
+    for name in ("forename_bloom", "surname_bloom"):
+        if name in columns:
+            out.append(_name(name))
+    if any(c in columns for c in EVENT_DATES):
+        out.append(_care_events(columns))
+    return out
+
+
+def blocking_rules(columns: set[str]) -> list[str]:
+    """Rules that find candidate pairs; each needs agreement on something rare."""
+    rules = ["l.prelink = r.prelink"]  # the same provider record across periods
+    candidates = [
+        (["upn"], "l.upn = r.upn"),
+        (["upn", "former_upn"], "l.upn = r.former_upn"),
+        (["upn", "former_upn"], "l.former_upn = r.upn"),
+        (["sex_dob", "postcode_sector"],
+         "l.sex_dob = r.sex_dob AND l.postcode_sector = r.postcode_sector"),
+        (["dob", "forename_bloom"], "l.dob = r.dob AND l.forename_bloom = r.forename_bloom"),
+        (["dob", "surname_bloom"], "l.dob = r.dob AND l.surname_bloom = r.surname_bloom"),
+        (["sex_dob"], "l.sex_dob = r.sex_dob AND l.provider = r.provider"),
+        (["dob_swapped", "postcode_sector"],
+         "l.dob_swapped = r.dob AND l.postcode_sector = r.postcode_sector"),
+        (["postcode", "dob_year_month"],
+         "l.postcode = r.postcode AND l.dob_year_month = r.dob_year_month"),
+        (["postcode", "dob_month_day"],
+         "l.postcode = r.postcode AND l.dob_month_day = r.dob_month_day"),
+        (["sex_dob"], "l.sex_dob = r.sex_dob AND (l.source LIKE 'asg%' OR r.source LIKE 'asg%')"),
+        (["entered_care_date"], "l.entered_care_date = r.entered_care_date"),
+        (["matched_date"], "l.matched_date = r.matched_date"),
+    ]
+    rules += [rule for needed, rule in candidates if all(c in columns for c in needed)]
+    return rules
+
+
+def settings(columns: set[str]) -> SettingsCreator:
+    """The linkage model for these token columns (link type dedupe over all bundles at once)."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=comparisons(columns),
+        blocking_rules_to_generate_predictions=blocking_rules(columns),
+        additional_columns_to_retain=["source", "provider", "record_id", "period", "prelink"],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+
+
+def training_rules(columns: set[str]) -> list[str]:
+    """EM blocking rules: each leaves the other comparisons free to be estimated, and each
+    selects pairs that are mostly true matches on evidence other than what it estimates."""
+    candidates = [
+        (["upn"], "l.upn = r.upn"),
+        (["sex_dob", "forename_bloom"],
+         "l.sex_dob = r.sex_dob AND l.forename_bloom = r.forename_bloom"),
+        (["postcode", "dob"], "l.postcode = r.postcode AND l.dob = r.dob"),
+    ]
+    return [rule for needed, rule in candidates if all(c in columns for c in needed)]

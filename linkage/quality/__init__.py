@@ -1,0 +1,1 @@
+"""Quality: evaluation against truth, and the linkage report."""

@@ -1,0 +1,1 @@
+"""The persistent spine: persons with stable keys, their records, versions."""

@@ -1,0 +1,167 @@
+"""The spine: a DuckDB file of persons with stable keys, their records, and its versions.
+
+Tables (DESIGN.md, data contracts): ``person`` (person_key, created_version),
+``person_record`` (person_key, source, provider, record_id, period, link confidence),
+``spine_version`` (version, created_at, inputs with checksums, model parameters, counts) and
+``key_change`` (merges and splits between versions). A new version is written in one
+transaction: a failure leaves the previous version as it was.
+"""
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS spine_meta (name VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS person (person_key VARCHAR, created_version INTEGER,
+                                   retired_version INTEGER);
+CREATE TABLE IF NOT EXISTS person_record (version INTEGER, person_key VARCHAR,
+    source VARCHAR, provider VARCHAR, record_id VARCHAR, period INTEGER,
+    link_confidence DOUBLE);
+CREATE TABLE IF NOT EXISTS spine_version (version INTEGER PRIMARY KEY, created_at VARCHAR,
+    inputs VARCHAR, model VARCHAR, counts VARCHAR);
+CREATE TABLE IF NOT EXISTS key_change (version INTEGER, change VARCHAR, person_key VARCHAR,
+    related_key VARCHAR, records INTEGER);
+"""
+RECORD_KEY = ["source", "provider", "record_id", "period"]
+
+
+class SpineError(Exception):
+    """The spine cannot be used; the message names the file."""
+
+
+@dataclass
+class NewVersion:
+    version: int
+    records: pd.DataFrame        # person_key and RECORD_KEY and link_confidence
+    changes: pd.DataFrame        # change, person_key, related_key, records
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as problem:
+        raise SpineError(f"{path}: cannot be opened as a spine ({type(problem).__name__})"
+                         ) from None
+    con.execute(SCHEMA)
+    return con
+
+
+def current_version(con) -> int:
+    return con.execute("SELECT coalesce(max(version), 0) FROM spine_version").fetchone()[0]
+
+
+def current_records(con) -> pd.DataFrame:
+    """Each record's person key in the latest version."""
+    version = current_version(con)
+    return con.execute("SELECT person_key, source, provider, record_id, period FROM "
+                       "person_record WHERE version = ?", [version]).df()
+
+
+def spine_secret(con, seed: int | None) -> str:
+    """The spine's own random secret, made once; it seeds the person keys (never identifiers)."""
+    row = con.execute("SELECT value FROM spine_meta WHERE name = 'key_secret'").fetchone()
+    if row:
+        return row[0]
+    value = f"seed-{seed}" if seed is not None else secrets.token_hex(32)
+    con.execute("INSERT INTO spine_meta VALUES ('key_secret', ?)", [value])
+    return value
+
+
+def assign_keys(clusters: pd.DataFrame, previous: pd.DataFrame, rng: np.random.Generator,
+                taken: set[str]) -> tuple[pd.Series, pd.DataFrame]:
+    """Stable person keys for ``clusters`` (cluster_id and RECORD_KEY columns).
+
+    A new cluster keeps an old person's key when it holds most of that person's records and
+    that person is the largest share of it (majority overlap); each old key goes to at most one
+    cluster. Other clusters get new random keys. Returns the key per cluster and the changes
+    (merges: a cluster holding records of several old persons; splits: an old person's records
+    now in several clusters).
+    """
+    joined = clusters.merge(previous, on=RECORD_KEY, how="left")
+    overlap = (joined.dropna(subset=["person_key"])
+               .groupby(["cluster_id", "person_key"]).size().rename("shared").reset_index())
+    old_size = previous.groupby("person_key").size()
+    new_size = clusters.groupby("cluster_id").size()
+    overlap["old_share"] = overlap.shared / overlap.person_key.map(old_size)
+    overlap["new_share"] = overlap.shared / overlap.cluster_id.map(new_size)
+    overlap = overlap.sort_values(["shared", "person_key", "cluster_id"],
+                                  ascending=[False, True, True])
+    keys: dict = {}
+    used: set[str] = set()
+    for row in overlap[(overlap.old_share > 0.5) | (overlap.new_share > 0.5)].itertuples():
+        if row.cluster_id not in keys and row.person_key not in used:
+            keys[row.cluster_id] = row.person_key
+            used.add(row.person_key)
+    for cluster in new_size.index:
+        if cluster not in keys:
+            keys[cluster] = _new_key(rng, taken | used)
+            used.add(keys[cluster])
+    changes = _changes(overlap, keys)
+    return pd.Series(keys, name="person_key"), changes
+
+
+def _new_key(rng: np.random.Generator, taken: set[str]) -> str:
+    while True:
+        key = "P" + rng.bytes(8).hex()
+        if key not in taken:
+            return key
+
+
+def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
+    rows = []
+    by_cluster = overlap.groupby("cluster_id")
+    for cluster, group in by_cluster:
+        if len(group) > 1:
+            for row in group.itertuples():
+                if row.person_key != keys[cluster]:
+                    rows.append(("merge", keys[cluster], row.person_key, int(row.shared)))
+    for old_key, group in overlap.groupby("person_key"):
+        if len(group) > 1:
+            for row in group.itertuples():
+                if keys[row.cluster_id] != old_key:
+                    rows.append(("split", old_key, keys[row.cluster_id], int(row.shared)))
+    return pd.DataFrame(rows, columns=["change", "person_key", "related_key", "records"])
+
+
+def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
+                  model: dict, counts: dict) -> int:
+    """Add a version in one transaction; returns its number."""
+    version = current_version(con) + 1
+    known = set(con.execute("SELECT person_key FROM person").df().person_key)
+    current = set(records.person_key)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        new_persons = pd.DataFrame({"person_key": sorted(current - known)})
+        new_persons["created_version"] = version
+        new_persons["retired_version"] = pd.NA
+        con.register("new_persons", new_persons)
+        con.execute("INSERT INTO person SELECT person_key, created_version, "
+                    "CAST(retired_version AS INTEGER) FROM new_persons")
+        retired = sorted(known - current)
+        if retired:
+            con.register("retired", pd.DataFrame({"person_key": retired}))
+            con.execute("UPDATE person SET retired_version = ? WHERE retired_version IS NULL "
+                        "AND person_key IN (SELECT person_key FROM retired)", [version])
+        rows = records.assign(version=version)[
+            ["version", "person_key", *RECORD_KEY, "link_confidence"]]
+        con.register("new_records", rows)
+        con.execute("INSERT INTO person_record SELECT * FROM new_records")
+        con.register("new_changes", changes.assign(version=version)[
+            ["version", "change", "person_key", "related_key", "records"]])
+        con.execute("INSERT INTO key_change SELECT * FROM new_changes")
+        con.execute("INSERT INTO spine_version VALUES (?, ?, ?, ?, ?)", [
+            version, datetime.now(UTC).isoformat(timespec="seconds"),
+            json.dumps(inputs, sort_keys=True), json.dumps(model, sort_keys=True),
+            json.dumps(counts, sort_keys=True)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return version
