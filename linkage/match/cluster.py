@@ -1,7 +1,8 @@
 """Clustering pairs into persons, keeping apart records that cannot be one person.
 
 Connected components join every pair kept. A component that would hold two different valid
-UPNs (neither the other's former UPN), or clearly different forenames, is rebuilt greedily: its
+UPNs (neither the other's former UPN), clearly different forenames, or two records of one LA
+return (which lists each child once), is rebuilt greedily: its
 pairs are added strongest first, and a pair that would join conflicting records is skipped.
 Twins, who share a date of birth, sex, address and surname, stay apart this way.
 """
@@ -14,6 +15,8 @@ from splink import DuckDBAPI
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 FORENAME_CONFLICT = 0.5  # forename Dice below this: not the same child
+# an LA return, and an agency's ASG file, lists each child (or adopter) once
+ONE_RECORD_PER_CHILD = ["ssda903", "cin", "asg_children", "asg_adopters"]
 
 
 def connected_components(unique_ids: pd.Series, edges: pd.DataFrame) -> pd.Series:
@@ -25,13 +28,16 @@ def connected_components(unique_ids: pd.Series, edges: pd.DataFrame) -> pd.Serie
 
 
 class _Identity:
-    """What a group of records says about who it is: its UPNs and its forename filters."""
+    """What a group of records says about who it is: its UPNs, its forename filters, and its
+    record in each LA return (a return lists each child once)."""
 
-    def __init__(self, upns: set, forenames: list):
-        self.upns, self.forenames = upns, forenames
+    def __init__(self, upns: set, forenames: list, returns: dict):
+        self.upns, self.forenames, self.returns = upns, forenames, returns
 
     def conflicts(self, other: "_Identity") -> bool:
         if self.upns and other.upns and not self.upns & other.upns:
+            return True
+        if any(other.returns.get(key, record) != record for key, record in self.returns.items()):
             return True
         if self.forenames and other.forenames:
             return max(_dice(a, b) for a in self.forenames for b in other.forenames) < (
@@ -40,7 +46,7 @@ class _Identity:
 
     def merged(self, other: "_Identity") -> "_Identity":
         forenames = self.forenames + [f for f in other.forenames if f not in self.forenames]
-        return _Identity(self.upns | other.upns, forenames)
+        return _Identity(self.upns | other.upns, forenames, {**self.returns, **other.returns})
 
 
 @lru_cache(maxsize=100_000)
@@ -59,11 +65,14 @@ def _identities(table: pd.DataFrame) -> list[_Identity]:
     former = table.former_upn if "former_upn" in table else pd.Series(pd.NA, index=table.index)
     blooms = table.forename_bloom if "forename_bloom" in table else pd.Series(
         None, index=table.index)
+    one_per_return = table.source.isin(ONE_RECORD_PER_CHILD).to_numpy()
+    returns = table.source + "|" + table.provider.astype(str) + "|" + table.period.astype(str)
     out = []
-    for u, f, b in zip(upn, former, blooms, strict=True):
+    for u, f, b, unique, key, record in zip(upn, former, blooms, one_per_return, returns,
+                                            table.record_id, strict=True):
         upns = {x for x in (u, f) if not pd.isna(x)}
         forenames = [b] if isinstance(b, bytes) else []
-        out.append(_Identity(upns, forenames))
+        out.append(_Identity(upns, forenames, {key: record} if unique else {}))
     return out
 
 
@@ -91,9 +100,6 @@ def cluster(table: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
 
 
 def _has_conflict(identities: list[_Identity]) -> bool:
-    upns = [i.upns for i in identities if i.upns]
-    if upns and any(not (a & b) for a in upns for b in upns):
-        return True
     total = identities[0]
     for identity in identities[1:]:
         if total.conflicts(identity):
@@ -113,8 +119,9 @@ def _constrained(members: pd.Series, edges: pd.DataFrame, identity_of: dict) -> 
             x = parent[x]
         return x
 
-    ordered = edges.sort_values(["match_probability", "unique_id_l", "unique_id_r"],
-                                ascending=[False, True, True])
+    ordered = edges.assign(first=edges.get("prelinked", False)).sort_values(
+        ["first", "match_probability", "unique_id_l", "unique_id_r"],
+        ascending=[False, False, True, True])
     for left, right in zip(ordered.unique_id_l, ordered.unique_id_r, strict=True):
         a, b = root(left), root(right)
         if a == b or identity[a].conflicts(identity[b]):

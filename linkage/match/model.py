@@ -78,9 +78,22 @@ def _care_events(columns: set[str]):
     return cl.CustomComparison(output_column_name="care_events", comparison_levels=levels)
 
 
+LA_SOURCES = "('ssda903', 'cin')"
+
+
+def _la_record_id():
+    """An LA's case system often numbers a child the same in its 903 and CIN returns."""
+    same = (f"source_l IN {LA_SOURCES} AND source_r IN {LA_SOURCES} AND "
+            "provider_l = provider_r AND record_id_l = record_id_r")
+    return cl.CustomComparison(output_column_name="la_record_id", comparison_levels=[
+        cll.CustomLevel(same, label_for_charts="same LA, same child id"),
+        cll.ElseLevel(),
+    ])
+
+
 def comparisons(columns: set[str]) -> list:
     """The comparisons that the token columns present support."""
-    out = []
+    out = [_la_record_id()]
     if "upn" in columns:
         out.append(_upn(columns))
     if "dob" in columns:
@@ -97,7 +110,9 @@ def comparisons(columns: set[str]) -> list:
 
 def blocking_rules(columns: set[str]) -> list[str]:
     """Rules that find candidate pairs; each needs agreement on something rare."""
-    rules = ["l.prelink = r.prelink"]  # the same provider record across periods
+    rules = ["l.prelink = r.prelink",  # the same provider record across periods
+             f"l.provider = r.provider AND l.record_id = r.record_id AND l.source IN {LA_SOURCES}"
+             f" AND r.source IN {LA_SOURCES}"]
     candidates = [
         (["upn"], "l.upn = r.upn"),
         (["upn", "former_upn"], "l.upn = r.former_upn"),
