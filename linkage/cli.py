@@ -206,6 +206,95 @@ def hash_command(
                   f"{manifest['key_fingerprint']}")
 
 
+@app.command(name="link")
+def link_command(
+    bundles: list[Path] = typer.Argument(..., help="Bundles to link (folders or encrypted "
+                                                   "files), any number."),
+    spine: Path = typer.Option(..., "--spine", help="The spine (a DuckDB file; made if new)."),
+    decrypt_key: Path | None = typer.Option(None, "--decrypt-key",
+                                            help="The linkage unit's private key, for "
+                                                 "encrypted bundles."),
+    model: Path | None = typer.Option(None, "--model", help="Reuse a trained model (JSON) "
+                                                            "instead of training."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed person keys (for "
+                                                         "reproducible test runs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Link all bundles into the spine: a new version with stable person keys.
+
+    Bundles hashed with different keys are refused. The model is trained (u by random
+    sampling, m by EM) unless --model is given, and saved beside the spine as
+    SPINE.model.json. Existing persons keep their keys when their records are the same.
+    """
+    from linkage.pseudonymise.bundle import BundleError
+    from linkage.pseudonymise.encryption import EncryptionError, load_private_key
+    from linkage.pseudonymise.keys import KeyError_
+    from linkage.spine.store import SpineError
+    from linkage.spine.update import link
+
+    started = time.perf_counter()
+
+    def progress(stage: str) -> None:
+        err.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {stage}")
+
+    try:
+        private_key = load_private_key(decrypt_key) if decrypt_key else None
+        summary = link(spine, bundles, private_key, model, seed, progress)
+    except (BundleError, EncryptionError, KeyError_, SpineError) as problem:
+        fail(str(problem))
+    if as_json:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    else:
+        err.print(f"spine {spine} version {summary['version']}: {summary['records']:,} "
+                  f"records, {summary['persons']:,} persons "
+                  f"({summary['records_unlinked']:,} records unlinked)")
+
+
+@app.command()
+def evaluate(
+    spine: Path = typer.Option(..., "--spine", help="The spine to evaluate."),
+    truth: Path = typer.Option(..., "--truth", help="A synthetic world's truth/ folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print every figure as JSON."),
+) -> None:
+    """Precision, recall and F1 of the spine's latest version against truth.
+
+    Pairwise and B-cubed scores, persons split and merged, twin pairs merged, and recall by
+    source pair and by group (ethnicity, sex, age band, moved LA).
+    """
+    from linkage.quality.evaluate import EvaluationError, load_truth
+    from linkage.quality.evaluate import evaluate as score
+    from linkage.spine.store import SpineError, connect, current_records
+
+    if not spine.is_file():
+        fail(f"{spine}: no such spine")
+    try:
+        con = connect(spine)
+        linked = current_records(con)
+        con.close()
+        records, persons = load_truth(truth)
+        result = score(linked, records, persons)
+    except (EvaluationError, SpineError) as problem:
+        fail(str(problem))
+    if as_json:
+        sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+        return
+    pairwise = result["pairwise"]
+    console = Console()
+    console.print(f"pairwise precision {pairwise['precision']:.4f}, recall "
+                  f"{pairwise['recall']:.4f}, F1 {pairwise['f1']:.4f}; B-cubed precision "
+                  f"{result['b_cubed']['precision']:.4f}, recall {result['b_cubed']['recall']:.4f}")
+    console.print(f"{result['persons']:,} persons in truth, {result['clusters']:,} in the "
+                  f"spine; {result['persons_split']:,} split, {result['persons_merged']:,} "
+                  f"merged; twin pairs merged: {result['twins_merged']}")
+    table = Table(title="Recall by source pair")
+    table.add_column("sources")
+    table.add_column("true pairs", justify="right")
+    table.add_column("recall", justify="right")
+    for pair, facts in result["recall_by_source_pair"].items():
+        table.add_row(pair, f"{facts['true_pairs']:,}", f"{facts['recall']:.4f}")
+    console.print(table)
+
+
 def _print_check(summary: dict) -> None:
     console = Console()
     console.print(f"[bold]{summary['source']}[/]: {summary['files']} file(s), "

@@ -27,3 +27,50 @@ def truth_records(world_dir) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def truth_persons(world_dir) -> pd.DataFrame:
     return pd.read_parquet(world_dir / "truth" / "persons.parquet")
+
+
+def hash_world(world: Path, out: Path, key_file: Path, school_years: list[int] | None = None
+               ) -> list[Path]:
+    """Hash every provider's files of a synthetic world as that provider would (the CLI)."""
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    runner = CliRunner()
+    jobs = []
+    for la in sorted((world / "providers").glob("la_*")):
+        code = la.name[3:]
+        for kind, folder in (("ssda903", "ssda903"), ("cin", "cin")):
+            if (la / folder).exists():
+                jobs.append((kind, code, [la / folder], f"{la.name}_{kind}"))
+    for path in sorted((world / "providers/dfe/school_census").glob("*.csv")):
+        year = int(path.name[:4])
+        if school_years is None or year in school_years:
+            jobs.append(("school-census", "DfE", [path], f"dfe_school_{year}"))
+    for asg in sorted((world / "providers").glob("*/asg")):
+        agency = pd.read_csv(asg / "asg_children.csv", dtype=str).agency_code
+        code = agency.iloc[0] if len(agency) else asg.parent.name.upper()
+        for kind in ("asg-children", "asg-adopters"):
+            jobs.append((kind, code, [asg / f"{kind.replace('-', '_')}.csv"],
+                         f"{asg.parent.name}_{kind}"))
+    bundles = []
+    for kind, code, paths, name in jobs:
+        result = runner.invoke(app, ["hash", "--source", kind, "--provider", code, "--key",
+                                     str(key_file), "--out", str(out / name),
+                                     *map(str, paths)])
+        assert result.exit_code == 0, result.output
+        bundles.append(out / name)
+    return bundles
+
+
+@pytest.fixture(scope="session")
+def linkage_key(tmp_path_factory) -> Path:
+    key = tmp_path_factory.mktemp("keys") / "linkage.key"
+    key.write_text(bytes(range(32)).hex())
+    key.chmod(0o600)
+    return key
+
+
+@pytest.fixture(scope="session")
+def world_bundles(world_dir, linkage_key, tmp_path_factory) -> list[Path]:
+    return hash_world(world_dir, tmp_path_factory.mktemp("bundles"), linkage_key)

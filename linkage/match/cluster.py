@@ -17,6 +17,7 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 FORENAME_CONFLICT = 0.5  # forename Dice below this: not the same child
 # an LA return, and an agency's ASG file, lists each child (or adopter) once
 ONE_RECORD_PER_CHILD = ["ssda903", "cin", "asg_children", "asg_adopters"]
+AMBIGUITY_BITS = 1.0  # a record this close to another person as to its own is left alone
 
 
 def connected_components(unique_ids: pd.Series, edges: pd.DataFrame) -> pd.Series:
@@ -120,7 +121,7 @@ def _constrained(members: pd.Series, edges: pd.DataFrame, identity_of: dict) -> 
         return x
 
     ordered = edges.assign(first=edges.get("prelinked", False)).sort_values(
-        ["first", "match_probability", "unique_id_l", "unique_id_r"],
+        ["first", "match_weight", "unique_id_l", "unique_id_r"],
         ascending=[False, False, True, True])
     for left, right in zip(ordered.unique_id_l, ordered.unique_id_r, strict=True):
         a, b = root(left), root(right)
@@ -128,6 +129,23 @@ def _constrained(members: pd.Series, edges: pd.DataFrame, identity_of: dict) -> 
             continue
         parent[b] = a
         identity[a] = identity[a].merged(identity[b])
-    roots = sorted({root(m) for m in members})
-    number = {r: i for i, r in enumerate(roots)}
-    return {m: number[root(m)] for m in members}
+    labels = {m: root(m) for m in members}
+    labels = _detach_ambiguous(labels, edges)
+    number = {r: i for i, r in enumerate(sorted(set(labels.values())))}
+    return {m: number[labels[m]] for m in members}
+
+
+def _detach_ambiguous(labels: dict, edges: pd.DataFrame) -> dict:
+    """A record that matches another person's records as well as its own is left on its own:
+    weak evidence gives no link rather than a guess (twins with no UPN or name, say)."""
+    both = pd.concat([
+        edges[["unique_id_l", "unique_id_r", "match_weight"]].set_axis(
+            ["member", "other", "weight"], axis=1),
+        edges[["unique_id_r", "unique_id_l", "match_weight"]].set_axis(
+            ["member", "other", "weight"], axis=1)])
+    both["same"] = both.member.map(labels) == both.other.map(labels)
+    best = both.groupby(["member", "same"]).weight.max().unstack()
+    if True not in best or False not in best:
+        return labels
+    ambiguous = best.index[best[False] >= best[True] - AMBIGUITY_BITS]
+    return {m: (f"alone-{m}" if m in set(ambiguous) else label) for m, label in labels.items()}

@@ -86,6 +86,8 @@ def _la_record_id():
     same = (f"source_l IN {LA_SOURCES} AND source_r IN {LA_SOURCES} AND "
             "provider_l = provider_r AND record_id_l = record_id_r")
     return cl.CustomComparison(output_column_name="la_record_id", comparison_levels=[
+        cll.CustomLevel("record_id_l IS NULL OR record_id_r IS NULL").configure(
+            is_null_level=True),
         cll.CustomLevel(same, label_for_charts="same LA, same child id"),
         cll.ElseLevel(),
     ])

@@ -57,15 +57,15 @@ def train_and_predict(table: pd.DataFrame, model_path: Path | None = None,
     records = _register(db_api, table)
     columns = set(table.columns)
     if model_path is not None:
-        linker = Linker(records, json.loads(model_path.read_text()), log_level=logging.WARNING)
+        linker = Linker(records, json.loads(model_path.read_text()), log_level=logging.ERROR)
     else:
-        linker = Linker(records, settings(columns), log_level=logging.WARNING)
+        linker = Linker(records, settings(columns), log_level=logging.ERROR)
         _train(linker, columns, seed)
     predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
     # a pre-link (one provider record across periods) holds unless the evidence strongly
     # contradicts it, and it is considered first when clustering
     edges = db_api.duckdb_con.sql(f"""
-        SELECT unique_id_l, unique_id_r, match_probability,
+        SELECT unique_id_l, unique_id_r, match_probability, match_weight,
                prelink_l = prelink_r AS prelinked FROM {predictions.physical_name}
         WHERE match_probability >= {MATCH_THRESHOLD}
            OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").df()

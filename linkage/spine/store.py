@@ -84,16 +84,24 @@ def assign_keys(clusters: pd.DataFrame, previous: pd.DataFrame, rng: np.random.G
     (merges: a cluster holding records of several old persons; splits: an old person's records
     now in several clusters).
     """
+    new_size = clusters.groupby("cluster_id").size()
+    if previous.empty:
+        keys: dict = {}
+        for cluster in new_size.index:
+            keys[cluster] = _new_key(rng, taken | set(keys.values()))
+        return pd.Series(keys, name="person_key"), _changes(pd.DataFrame(
+            columns=["cluster_id", "person_key", "shared"]), keys)
+    previous = previous.astype({"period": int, "record_id": str})
+    clusters = clusters.astype({"period": int, "record_id": str})
     joined = clusters.merge(previous, on=RECORD_KEY, how="left")
     overlap = (joined.dropna(subset=["person_key"])
                .groupby(["cluster_id", "person_key"]).size().rename("shared").reset_index())
     old_size = previous.groupby("person_key").size()
-    new_size = clusters.groupby("cluster_id").size()
     overlap["old_share"] = overlap.shared / overlap.person_key.map(old_size)
     overlap["new_share"] = overlap.shared / overlap.cluster_id.map(new_size)
     overlap = overlap.sort_values(["shared", "person_key", "cluster_id"],
                                   ascending=[False, True, True])
-    keys: dict = {}
+    keys = {}
     used: set[str] = set()
     for row in overlap[(overlap.old_share > 0.5) | (overlap.new_share > 0.5)].itertuples():
         if row.cluster_id not in keys and row.person_key not in used:

@@ -1,0 +1,131 @@
+"""`linkage link` and `linkage evaluate` on the small synthetic world, end to end."""
+
+import json
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from linkage.cli import app
+
+runner = CliRunner()
+
+
+def link(spine, bundles, *extra):
+    result = runner.invoke(app, ["link", "--spine", str(spine), "--seed", "1", "--json",
+                                 *extra, *map(str, bundles)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def evaluate(spine, world_dir):
+    result = runner.invoke(app, ["evaluate", "--spine", str(spine), "--truth",
+                                 str(world_dir / "truth"), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def linked_spine(world_bundles, tmp_path_factory):
+    spine = tmp_path_factory.mktemp("spine") / "spine.duckdb"
+    summary = link(spine, world_bundles)
+    return spine, summary
+
+
+def test_link_conserves_records_and_is_accurate(linked_spine, world_dir, truth_records):
+    spine, summary = linked_spine
+    assert summary["records"] == summary["records_in"] == len(truth_records)
+    assert summary["records_linked"] + summary["records_unlinked"] == summary["records"]
+    scores = evaluate(spine, world_dir)
+    assert scores["records_evaluated"] == len(truth_records)
+    assert scores["pairwise"]["precision"] >= 0.995
+    assert scores["pairwise"]["recall"] >= 0.95
+    assert scores["twins_merged"] == 0
+    assert scores["recall_by_source_pair"]["school_census~ssda903"]["recall"] > 0.9
+    assert set(scores["recall_by_group"]) >= {"ethnic_group", "sex", "age_band", "moved_la"}
+
+
+def test_spine_tables_follow_the_contract(linked_spine):
+    spine, _ = linked_spine
+    con = duckdb.connect(str(spine), read_only=True)
+    tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+    assert {"person", "person_record", "spine_version", "key_change"} <= tables
+    keys = con.execute("SELECT DISTINCT person_key FROM person_record").df().person_key
+    assert keys.str.match(r"^P[0-9a-f]{16}$").all()
+    version = con.execute("SELECT inputs, model, counts FROM spine_version").fetchone()
+    assert json.loads(version[0]) and json.loads(version[1])["comparisons"]
+    confidence = con.execute("SELECT min(link_confidence), max(link_confidence) "
+                             "FROM person_record").fetchone()
+    assert 0 < confidence[0] <= confidence[1] <= 1
+    assert spine.with_name(spine.name + ".model.json").is_file()
+
+
+def test_relinking_the_same_bundles_keeps_every_key(linked_spine, world_bundles):
+    spine, _ = linked_spine
+    summary = link(spine, world_bundles)
+    assert summary["version"] == 2
+    con = duckdb.connect(str(spine), read_only=True)
+    moved = con.execute("""SELECT count(*) FROM person_record a JOIN person_record b
+        USING (source, provider, record_id, period)
+        WHERE a.version = 1 AND b.version = 2 AND a.person_key <> b.person_key""").fetchone()
+    assert moved[0] == 0
+    assert con.execute("SELECT count(*) FROM key_change WHERE version = 2").fetchone()[0] == 0
+
+
+def test_a_new_period_keeps_the_keys_of_unchanged_persons(world_dir, linkage_key, tmp_path,
+                                                          truth_records):
+    from conftest import hash_world
+
+    bundles = hash_world(world_dir, tmp_path / "bundles", linkage_key)
+    spine = tmp_path / "spine.duckdb"
+    earlier = [b for b in bundles if not b.name.endswith("_2025")]
+    link(spine, earlier)
+    link(spine, bundles)
+    con = duckdb.connect(str(spine), read_only=True)
+    versions = con.execute("SELECT version, person_key, source, provider, record_id, period "
+                           "FROM person_record").df()
+    first, second = versions[versions.version == 1], versions[versions.version == 2]
+    key = ["source", "provider", "record_id", "period"]
+    truth = truth_records.assign(period=truth_records.period.astype(int))[[*key, "person_id"]]
+    first = first.merge(truth, on=key)
+    # persons of version 1 that are one true person with all its version-1 records
+    pure = first.groupby("person_key").person_id.nunique() == 1
+    whole = first.groupby("person_id").person_key.nunique() == 1
+    good = first[first.person_key.map(pure) & first.person_id.map(whole)]
+    after = good.merge(second[[*key, "person_key"]], on=key, suffixes=("", "_after"))
+    kept = (after.person_key_after == after.person_key).groupby(after.person_key).all()
+    assert kept.mean() >= 0.999, kept.mean()
+
+
+def test_bundles_hashed_with_another_key_are_refused(world_bundles, world_dir, tmp_path):
+    other_key = tmp_path / "other.key"
+    other_key.write_text(bytes(range(5, 37)).hex())
+    other_key.chmod(0o600)
+    cin = sorted(world_dir.glob("providers/la_*/cin"))[0]
+    odd = tmp_path / "odd_bundle"
+    result = runner.invoke(app, ["hash", "--source", "cin", "--provider", cin.parent.name[3:],
+                                 "--key", str(other_key), "--out", str(odd), str(cin)])
+    assert result.exit_code == 0, result.output
+    refused = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
+                                  *map(str, world_bundles[:2]), str(odd)])
+    assert refused.exit_code == 1
+    assert "odd_bundle" in refused.output and "different keys" in refused.output
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_encrypted_bundles_link_with_the_decrypt_key(world_dir, linkage_key, tmp_path):
+    unit = tmp_path / "unit.key"
+    assert runner.invoke(app, ["keygen", "--keypair", "--out", str(unit)]).exit_code == 0
+    sealed = []
+    for cin in sorted(world_dir.glob("providers/la_*/cin"))[:2]:
+        out = tmp_path / f"{cin.parent.name}.bundle"
+        result = runner.invoke(app, ["hash", "--source", "cin", "--provider",
+                                     cin.parent.name[3:], "--key", str(linkage_key), "--out",
+                                     str(out), "--encrypt-to", str(unit) + ".pub", str(cin)])
+        assert result.exit_code == 0, result.output
+        sealed.append(out)
+    without = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
+                                  *map(str, sealed)])
+    assert without.exit_code == 1 and "--decrypt-key" in without.output
+    summary = link(tmp_path / "s.duckdb", sealed, "--decrypt-key", str(unit))
+    assert summary["records"] > 0
