@@ -29,32 +29,16 @@ def truth_persons(world_dir) -> pd.DataFrame:
     return pd.read_parquet(world_dir / "truth" / "persons.parquet")
 
 
-def hash_world(world: Path, out: Path, key_file: Path, school_years: list[int] | None = None
-               ) -> list[Path]:
+def hash_world(world: Path, out: Path, key_file: Path) -> list[Path]:
     """Hash every provider's files of a synthetic world as that provider would (the CLI)."""
     from typer.testing import CliRunner
 
     from linkage.cli import app
+    from linkage.pseudonymise.providers import provider_jobs
 
     runner = CliRunner()
-    jobs = []
-    for la in sorted((world / "providers").glob("la_*")):
-        code = la.name[3:]
-        for kind, folder in (("ssda903", "ssda903"), ("cin", "cin")):
-            if (la / folder).exists():
-                jobs.append((kind, code, [la / folder], f"{la.name}_{kind}"))
-    for path in sorted((world / "providers/dfe/school_census").glob("*.csv")):
-        year = int(path.name[:4])
-        if school_years is None or year in school_years:
-            jobs.append(("school-census", "DfE", [path], f"dfe_school_{year}"))
-    for asg in sorted((world / "providers").glob("*/asg")):
-        agency = pd.read_csv(asg / "asg_children.csv", dtype=str).agency_code
-        code = agency.iloc[0] if len(agency) else asg.parent.name.upper()
-        for kind in ("asg-children", "asg-adopters"):
-            jobs.append((kind, code, [asg / f"{kind.replace('-', '_')}.csv"],
-                         f"{asg.parent.name}_{kind}"))
     bundles = []
-    for kind, code, paths, name in jobs:
+    for kind, code, paths, name in provider_jobs(world / "providers"):
         result = runner.invoke(app, ["hash", "--source", kind, "--provider", code, "--key",
                                      str(key_file), "--out", str(out / name),
                                      *map(str, paths)])

@@ -55,24 +55,34 @@ def _bits(bloom: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bloom, dtype=np.uint8)).astype(bool)
 
 
-def _dice(a: bytes, b: bytes) -> float:
+def _dice(a: bytes | str, b: bytes | str) -> float:
+    """Dice of two Bloom filters, or of two plaintext names' bigram sets (the baseline)."""
+    if isinstance(a, str):
+        x, y = _bigram_set(a), _bigram_set(b)
+        return 2.0 * len(x & y) / (len(x) + len(y)) if x or y else 1.0
     x, y = _bits(a), _bits(b)
     total = x.sum() + y.sum()
     return 2.0 * (x & y).sum() / total if total else 1.0
 
 
+@lru_cache(maxsize=100_000)
+def _bigram_set(name: str) -> frozenset:
+    padded = f"_{name}_"
+    return frozenset(padded[i:i + 2] for i in range(len(padded) - 1))
+
+
 def _identities(table: pd.DataFrame) -> list[_Identity]:
     upn = table.upn if "upn" in table else pd.Series(pd.NA, index=table.index)
     former = table.former_upn if "former_upn" in table else pd.Series(pd.NA, index=table.index)
-    blooms = table.forename_bloom if "forename_bloom" in table else pd.Series(
-        None, index=table.index)
+    name = next((c for c in ("forename_bloom", "forename") if c in table), None)
+    blooms = table[name] if name else pd.Series(None, index=table.index)
     one_per_return = table.source.isin(ONE_RECORD_PER_CHILD).to_numpy()
     returns = table.source + "|" + table.provider.astype(str) + "|" + table.period.astype(str)
     out = []
     for u, f, b, unique, key, record in zip(upn, former, blooms, one_per_return, returns,
                                             table.record_id, strict=True):
         upns = {x for x in (u, f) if not pd.isna(x)}
-        forenames = [b] if isinstance(b, bytes) else []
+        forenames = [b] if isinstance(b, bytes | str) and b else []
         out.append(_Identity(upns, forenames, {key: record} if unique else {}))
     return out
 

@@ -58,10 +58,14 @@ def _postcode(columns: set[str]):
 
 
 def _name(column: str):
+    """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline)."""
     levels = [cll.NullLevel(column)]
-    levels += [cll.CustomLevel(f"{dice(column)} >= {threshold}",
-                               label_for_charts=f"Dice >= {threshold}")
-               for threshold in NAME_LEVELS]
+    if column.endswith("_bloom"):
+        levels += [cll.CustomLevel(f"{dice(column)} >= {threshold}",
+                                   label_for_charts=f"Dice >= {threshold}")
+                   for threshold in NAME_LEVELS]
+    else:
+        levels += [cll.JaroWinklerLevel(column, threshold) for threshold in (0.95, 0.85)]
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(output_column_name=column.removesuffix("_bloom"),
                                comparison_levels=levels)
@@ -93,6 +97,11 @@ def _la_record_id():
     ])
 
 
+def name_column(name: str, columns: set[str]) -> str | None:
+    """The Bloom filter column of a name, or its plaintext column in the baseline."""
+    return next((c for c in (f"{name}_bloom", name) if c in columns), None)
+
+
 def comparisons(columns: set[str]) -> list:
     """The comparisons that the token columns present support."""
     out = [_la_record_id()]
@@ -102,9 +111,10 @@ def comparisons(columns: set[str]) -> list:
         out.append(_date_of_birth(columns))
     if "postcode" in columns:
         out.append(_postcode(columns))
-    for name in ("forename_bloom", "surname_bloom"):
-        if name in columns:
-            out.append(_name(name))
+    for name in ("forename", "surname"):
+        column = name_column(name, columns)
+        if column:
+            out.append(_name(column))
     if any(c in columns for c in EVENT_DATES):
         out.append(_care_events(columns))
     return out
@@ -112,6 +122,8 @@ def comparisons(columns: set[str]) -> list:
 
 def blocking_rules(columns: set[str]) -> list[str]:
     """Rules that find candidate pairs; each needs agreement on something rare."""
+    forename = name_column("forename", columns) or "forename_bloom"
+    surname = name_column("surname", columns) or "surname_bloom"
     rules = ["l.prelink = r.prelink",  # the same provider record across periods
              f"l.provider = r.provider AND l.record_id = r.record_id AND l.source IN {LA_SOURCES}"
              f" AND r.source IN {LA_SOURCES}"]
@@ -121,8 +133,8 @@ def blocking_rules(columns: set[str]) -> list[str]:
         (["upn", "former_upn"], "l.former_upn = r.upn"),
         (["sex_dob", "postcode_sector"],
          "l.sex_dob = r.sex_dob AND l.postcode_sector = r.postcode_sector"),
-        (["dob", "forename_bloom"], "l.dob = r.dob AND l.forename_bloom = r.forename_bloom"),
-        (["dob", "surname_bloom"], "l.dob = r.dob AND l.surname_bloom = r.surname_bloom"),
+        (["dob", forename], f"l.dob = r.dob AND l.{forename} = r.{forename}"),
+        (["dob", surname], f"l.dob = r.dob AND l.{surname} = r.{surname}"),
         (["sex_dob"], "l.sex_dob = r.sex_dob AND l.provider = r.provider"),
         (["dob_swapped", "postcode_sector"],
          "l.dob_swapped = r.dob AND l.postcode_sector = r.postcode_sector"),
@@ -154,10 +166,10 @@ def settings(columns: set[str]) -> SettingsCreator:
 def training_rules(columns: set[str]) -> list[str]:
     """EM blocking rules: each leaves the other comparisons free to be estimated, and each
     selects pairs that are mostly true matches on evidence other than what it estimates."""
+    forename = name_column("forename", columns) or "forename_bloom"
     candidates = [
         (["upn"], "l.upn = r.upn"),
-        (["sex_dob", "forename_bloom"],
-         "l.sex_dob = r.sex_dob AND l.forename_bloom = r.forename_bloom"),
+        (["sex_dob", forename], f"l.sex_dob = r.sex_dob AND l.{forename} = r.{forename}"),
         (["postcode", "dob"], "l.postcode = r.postcode AND l.dob = r.dob"),
     ]
     return [rule for needed, rule in candidates if all(c in columns for c in needed)]

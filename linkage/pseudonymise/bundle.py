@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from linkage import __version__
 from linkage.config import load_config
-from linkage.pseudonymise.bloom import bloom_filters
+from linkage.pseudonymise.bloom import bloom_filters, normalise_name
 from linkage.pseudonymise.events import attributes, event_dates
 from linkage.pseudonymise.keys import fingerprint, subkey
 from linkage.pseudonymise.tokens import date_part, keyed_tokens, transform
@@ -39,11 +39,14 @@ def linkage_schema() -> dict:
     return load_config("linkage_schema.yaml")
 
 
-def tokenise(data: SourceData, key: bytes, schema: dict, workers: int = 1) -> pd.DataFrame:
+def tokenise(data: SourceData, key: bytes | None, schema: dict, workers: int = 1
+             ) -> pd.DataFrame:
     """The tokens table: record keys, keyed tokens, Bloom filters, event tokens, attributes.
 
     Token columns are independent, so with ``workers`` > 1 they are made in parallel
-    processes (forked, so the records are shared, not copied).
+    processes (forked, so the records are shared, not copied). With ``key`` None the same
+    table is made of the plaintext values instead (names as text): the baseline that measures
+    what privacy costs the linkage. It never leaves the linkage unit's own measurements.
     """
     records = data.records
     out = records[["source", "provider", "period", "record_id"]].copy()
@@ -53,18 +56,20 @@ def tokenise(data: SourceData, key: bytes, schema: dict, workers: int = 1) -> pd
     for name, values in zip(names, _token_columns(names, (data, key, schema), workers),
                             strict=True):
         if values.notna().any():  # a field the source never carries gives no column
-            out[name] = values
-    date_key, week_key = subkey(key, "event_date"), subkey(key, "event_week")
-    dob_key = subkey(key, "dob")
+            out[name if key else name.removesuffix("_bloom")] = values
+
+    def token(text: pd.Series, family: str) -> pd.Series:
+        return keyed_tokens(text, subkey(key, family)) if key else text.replace("", None)
+
     for event, dates in event_dates(data).items():
         if event not in schema["events"].get(data.kind, []):
             continue
         if event == "mother_child_dob":
             # compared with a baby's own date of birth, so it is a DOB token
-            out[event] = keyed_tokens(date_part("date", dates), dob_key)
+            out[event] = token(date_part("date", dates), "dob")
             continue
-        out[f"{event}_date"] = keyed_tokens(date_part("date", dates), date_key)
-        out[f"{event}_week"] = keyed_tokens(date_part("iso_week", dates), week_key)
+        out[f"{event}_date"] = token(date_part("date", dates), "event_date")
+        out[f"{event}_week"] = token(date_part("iso_week", dates), "event_week")
     for name, values in attributes(data).items():
         out[name] = values.to_numpy()
     return out.reset_index(drop=True)
@@ -74,6 +79,10 @@ def _token_column(name: str, job) -> pd.Series:
     data, key, schema = job
     spec = schema["tokens"][name]
     columns = [data.records[field] for field in spec["fields"]]
+    if key is None:  # the plaintext baseline
+        if spec["transform"] == "bloom":
+            return normalise_name(columns[0]).replace("", None)
+        return transform(spec["transform"], columns).replace("", None)
     family_key = subkey(key, spec["family"])
     if spec["transform"] == "bloom":
         bloom = schema["bloom"]

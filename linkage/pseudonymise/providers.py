@@ -1,0 +1,46 @@
+"""Hash a folder of providers' files, each provider's sources into its own bundles.
+
+The layout is the one `linkage synth` writes and a TRE rehearsal mirrors: ``la_<code>/ssda903``
+and ``la_<code>/cin`` per LA, ``dfe/school_census/<year>_pupils.csv`` (one bundle per census,
+as DfE sends them), and ``<agency>/asg/asg_children.csv`` and ``asg_adopters.csv``.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from linkage.pseudonymise.bundle import write_bundle
+from linkage.sources import read_source
+from linkage.sources.files import read_csv_table
+
+Progress = Callable[[str], None]
+
+
+def provider_jobs(root: Path) -> list[tuple[str, str, list[Path], str]]:
+    """(source kind, provider code, paths, bundle name) for every provider source found."""
+    jobs = []
+    for la in sorted(root.glob("la_*")):
+        for kind in ("ssda903", "cin"):
+            if (la / kind).is_dir():
+                jobs.append((kind, la.name[3:], [la / kind], f"{la.name}_{kind}"))
+    for census in sorted(root.glob("dfe/school_census/*.csv")):
+        jobs.append(("school-census", "DfE", [census], f"dfe_school_{census.stem[:4]}"))
+    for asg in sorted(root.glob("*/asg")):
+        agency = read_csv_table(asg / "asg_children.csv").get("agency_code")
+        code = agency.iloc[0] if agency is not None and len(agency) else asg.parent.name.upper()
+        for kind in ("asg-children", "asg-adopters"):
+            path = asg / f"{kind.replace('-', '_')}.csv"
+            if path.is_file():
+                jobs.append((kind, code, [path], f"{asg.parent.name}_{kind}"))
+    return jobs
+
+
+def hash_providers(root: Path, out: Path, key: bytes, workers: int = 2,
+                   progress: Progress = lambda _: None) -> list[Path]:
+    """One bundle per provider source under ``out``; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    bundles = []
+    for kind, code, paths, name in provider_jobs(root):
+        progress(f"hashing {name}")
+        data = read_source(kind, paths, provider=code)
+        bundles.append(write_bundle(data, key, out / name, workers=workers).path)
+    return bundles
