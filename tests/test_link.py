@@ -129,3 +129,23 @@ def test_encrypted_bundles_link_with_the_decrypt_key(world_dir, linkage_key, tmp
     assert without.exit_code == 1 and "--decrypt-key" in without.output
     summary = link(tmp_path / "s.duckdb", sealed, "--decrypt-key", str(unit))
     assert summary["records"] > 0
+
+
+def test_hashing_costs_the_linkage_almost_nothing(linked_spine, world_dir, truth_records,
+                                                  truth_persons):
+    """The same model on the plaintext identifiers (names by Jaro-Winkler) does no better."""
+    from linkage.match.run import linking_table, train_and_predict
+    from linkage.pseudonymise.bundle import linkage_schema, tokenise
+    from linkage.pseudonymise.providers import provider_jobs
+    from linkage.quality.evaluate import evaluate as score
+    from linkage.sources import read_source
+
+    tables = [tokenise(read_source(kind, paths, provider=code), None, linkage_schema())
+              for kind, code, paths, _ in provider_jobs(world_dir / "providers")]
+    assert "forename" in tables[-1].columns or any("forename" in t for t in tables)
+    plain = train_and_predict(linking_table(tables)).clusters
+    plain_f1 = score(plain.rename(columns={"cluster_id": "person_key"}), truth_records,
+                     truth_persons)["pairwise"]["f1"]
+    spine, _ = linked_spine
+    hashed_f1 = evaluate(spine, world_dir)["pairwise"]["f1"]
+    assert hashed_f1 >= plain_f1 - 0.005
