@@ -94,7 +94,12 @@ def main() -> None:
     result = {"benchmark": "link", "people": args.people, "seed": args.seed}
     if args.world is None:
         result["synth"] = stage("synth", str(args.people), str(args.seed), str(world))
-    result["hash"] = stage("hash", str(world / "providers"), str(work / "bundles"))
+    if (work / "bundles").is_dir() and any((work / "bundles").iterdir()):
+        result["hash"] = {"reused": str(work / "bundles")}  # hashed by an earlier run
+    else:
+        result["hash"] = stage("hash", str(world / "providers"), str(work / "bundles"))
+    for old in work.glob("spine.duckdb*"):
+        old.unlink()
     result["link"] = stage("link", str(world), str(work / "bundles"), str(work / "spine.duckdb"))
     result["plaintext_baseline"] = stage("plaintext", str(world), str(work / "bundles"),
                                          str(work / "unused"))

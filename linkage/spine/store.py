@@ -86,9 +86,8 @@ def assign_keys(clusters: pd.DataFrame, previous: pd.DataFrame, rng: np.random.G
     """
     new_size = clusters.groupby("cluster_id").size()
     if previous.empty:
-        keys: dict = {}
-        for cluster in new_size.index:
-            keys[cluster] = _new_key(rng, taken | set(keys.values()))
+        used: set[str] = set()
+        keys = {cluster: _new_key(rng, taken, used) for cluster in new_size.index}
         return pd.Series(keys, name="person_key"), _changes(pd.DataFrame(
             columns=["cluster_id", "person_key", "shared"]), keys)
     previous = previous.astype({"period": int, "record_id": str})
@@ -109,16 +108,17 @@ def assign_keys(clusters: pd.DataFrame, previous: pd.DataFrame, rng: np.random.G
             used.add(row.person_key)
     for cluster in new_size.index:
         if cluster not in keys:
-            keys[cluster] = _new_key(rng, taken | used)
-            used.add(keys[cluster])
+            keys[cluster] = _new_key(rng, taken, used)
     changes = _changes(overlap, keys)
     return pd.Series(keys, name="person_key"), changes
 
 
-def _new_key(rng: np.random.Generator, taken: set[str]) -> str:
+def _new_key(rng: np.random.Generator, taken: set[str], used: set[str]) -> str:
+    """A random key not used before (``used`` grows with each key handed out)."""
     while True:
         key = "P" + rng.bytes(8).hex()
-        if key not in taken:
+        if key not in taken and key not in used:
+            used.add(key)
             return key
 
 
