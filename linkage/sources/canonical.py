@@ -68,29 +68,22 @@ def canonical_records(kind: str, base: pd.DataFrame, raw: dict[str, pd.Series],
         masks["dob_over_25"] = known & (dob.to_numpy() < oldest) & kind_is_child(kind)
     records["dob"] = dob.dt.date.to_numpy()
 
-    sex_masks: Masks = {}
-    if "sex" in raw:
-        sex, sex_masks = harmonise_sex(column("sex"), codes["sex"][kind])
-        records["sex"] = sex.to_numpy()
-    else:
-        records["sex"] = ""
-    postcode_masks: Masks = {}
-    if "postcode" in raw:
-        postcode, postcode_masks = normalise_postcodes(column("postcode"))
-        records["postcode"] = postcode.to_numpy()
-    else:
-        records["postcode"] = ""
-    ethnicity_masks: Masks = {}
-    if "ethnicity" in raw:
-        ethnicity, ethnicity_masks = harmonise_ethnicity(column("ethnicity"))
-        records["ethnicity"] = ethnicity.to_numpy()
-    else:
-        records["ethnicity"] = ""
+    harmonisers = {
+        "sex": lambda values: harmonise_sex(values, codes["sex"][kind]),
+        "postcode": normalise_postcodes,
+        "ethnicity": harmonise_ethnicity,
+    }
+    field_masks: list[Masks] = []
+    for field, harmonise in harmonisers.items():
+        records[field] = ""
+        if field in raw:
+            values, found = harmonise(column(field))
+            records[field] = values.to_numpy()
+            field_masks.append(found)
     for name in NAME_COLUMNS:
         records[name] = column(name).str.replace(r"\s+", " ", regex=True).to_numpy()
 
-    all_masks = merge_masks(masks, upn_masks, sex_masks, postcode_masks, ethnicity_masks,
-                            extra or {})
+    all_masks = merge_masks(masks, upn_masks, *field_masks, extra or {})
     records["flags"] = join_flags(all_masks, n)
     return records[RECORD_COLUMNS]
 
