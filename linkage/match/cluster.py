@@ -99,9 +99,10 @@ def cluster(table: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
     result = components.astype(str).to_numpy().astype(object)
 
     component_of = dict(zip(table.unique_id, components, strict=True))
+    members_of = table.unique_id.groupby(components.to_numpy()).agg(list)
     edges = edges.assign(component=edges.unique_id_l.map(component_of))
     for component, group in edges.groupby("component", sort=False):
-        members = table.unique_id[(components == component).to_numpy()]
+        members = members_of[component]
         if not _has_conflict([identity_of[m] for m in members]):
             continue
         labels = _constrained(members, group, identity_of)
@@ -119,7 +120,7 @@ def _has_conflict(identities: list[_Identity]) -> bool:
     return False
 
 
-def _constrained(members: pd.Series, edges: pd.DataFrame, identity_of: dict) -> dict:
+def _constrained(members: list, edges: pd.DataFrame, identity_of: dict) -> dict:
     """Greedy clustering of one component: strongest pairs first, no conflicting merge."""
     parent = {m: m for m in members}
     identity = {m: identity_of[m] for m in members}
