@@ -5,14 +5,15 @@ import os
 import shutil
 import sys
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from linkage import __version__
+from linkage.console import err, fail
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 app = typer.Typer(
@@ -21,13 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-
-
-def fail(message: str) -> None:
-    """Print a user error (never a traceback) and exit 1."""
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(1)
 
 
 @app.callback(invoke_without_command=True)
@@ -35,48 +29,6 @@ def main(version: bool = typer.Option(False, "--version", help="Print the versio
     if version:
         print(__version__)
         raise typer.Exit(0)
-
-
-@app.command()
-def synth(
-    people: int = typer.Option(20000, "--people", min=100, help="Children in the population."),
-    seed: int = typer.Option(1, "--seed", help="Random seed: the same seed gives the same files."),
-    out: Path = typer.Option(..., "--out", help="Folder to write the world into."),
-    config: Path | None = typer.Option(
-        None, "--config", help="Rates of the world (default: configs/synthetic.yaml)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress messages."),
-) -> None:
-    """Write a synthetic England: every source in its real format, with the truth.
-
-    Providers' files go under OUT/providers/ (SSDA903 CSV tables and CIN census XML per LA,
-    school census CSV from DfE, ASG child and adopter CSV per adoption agency); the true
-    person behind every record goes under OUT/truth/ (Parquet); counts go to OUT/world.json.
-    """
-    from synthetic.world import build_world, load_config, write_world
-
-    if config is not None and not config.is_file():
-        fail(f"{config}: no such config file")
-    if out.exists() and not out.is_dir():
-        fail(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "world.json").exists():
-        fail(f"{out}: folder is not empty and holds no synthetic world; choose another --out")
-    try:
-        settings = load_config(config)
-    except (OSError, ValueError) as problem:
-        fail(f"{config}: cannot read the config ({type(problem).__name__})")
-    started = time.perf_counter()
-
-    def progress(stage: str) -> None:
-        if not quiet:
-            err.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {stage}")
-
-    world = build_world(people, seed, settings, progress)
-    summary = write_world(world, out, progress)
-    if as_json:
-        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
-    elif not quiet:
-        _print_summary(summary, out, time.perf_counter() - started)
 
 
 @app.command()
@@ -327,29 +279,18 @@ def write_text_atomically(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def _print_summary(summary: dict, out: Path, seconds: float) -> None:
-    console = Console()
-    table = Table(title=f"Synthetic England written to {out} in {seconds:.1f}s")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    persons = summary["persons"]
-    services = summary["services"]
-    rows = [
-        ("children", persons["children"]),
-        ("adopters", persons["adopters"]),
-        ("twin or multiple births", persons["twin_or_multiple_births"]),
-        ("children who moved LA", persons["moved_la"]),
-        ("local authorities", len(summary["local_authorities"])),
-        ("adoption agencies", len(summary["adoption_agencies"])),
-        ("children in need", services["children_in_need"]),
-        ("looked-after children", services["looked_after"]),
-        ("adopted", services["adopted"]),
-        ("sibling groups on the adoption pathway", services["sibling_groups_on_adoption_pathway"]),
-    ]
-    rows += [(f"{source} records", n) for source, n in summary["records"].items()]
-    for what, count in rows:
-        table.add_row(what, f"{count:,}")
-    console.print(table)
+
+def _add_plugin_commands() -> None:
+    """Commands other packages register under the entry point group ``linkage.commands``.
+
+    ``linkage synth`` comes this way from the ``synthetic`` package: the linkage library
+    itself never imports the generator, which holds the truth.
+    """
+    for entry in entry_points(group="linkage.commands"):
+        app.command(name=entry.name)(entry.load())
+
+
+_add_plugin_commands()
 
 
 def run() -> None:
