@@ -126,7 +126,11 @@ def hash_command(
     checks the tokens and manifest and refuses to write if one appears.
     """
     from linkage.pseudonymise.bundle import BundleError, write_bundle
-    from linkage.pseudonymise.encryption import encrypt_bundle, load_public_key
+    from linkage.pseudonymise.encryption import (
+        EncryptionError,
+        encrypt_bundle,
+        load_public_key,
+    )
     from linkage.pseudonymise.keys import KeyError_, load_key
     from linkage.sources import read_source
 
@@ -143,9 +147,11 @@ def hash_command(
             target = out.with_name(f".{out.name}.folder") if public_key else out
             written = write_bundle(data, linkage_key, target, workers=workers)
         if public_key is not None:
-            encrypt_bundle(target, public_key, out)
-            shutil.rmtree(target)
-    except (KeyError_, SourceError, BundleError) as problem:
+            try:
+                encrypt_bundle(target, public_key, out)
+            finally:
+                shutil.rmtree(target, ignore_errors=True)  # no plaintext content left behind
+    except (KeyError_, SourceError, BundleError, EncryptionError) as problem:
         fail(str(problem))
     manifest = written.manifest
     if as_json:
@@ -189,6 +195,11 @@ def link_command(
     def progress(stage: str) -> None:
         err.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {stage}")
 
+    if model is not None:
+        try:
+            json.loads(model.read_text(encoding="utf-8"))["comparisons"]
+        except (OSError, ValueError, KeyError, TypeError):
+            fail(f"{model}: is not a trained linkage model (a SPINE.model.json file)")
     try:
         private_key = load_private_key(decrypt_key) if decrypt_key else None
         summary = link(spine, bundles, private_key, model, seed, progress)

@@ -149,3 +149,15 @@ def test_hashing_costs_the_linkage_almost_nothing(linked_spine, world_dir, truth
     spine, _ = linked_spine
     hashed_f1 = evaluate(spine, world_dir)["pairwise"]["f1"]
     assert hashed_f1 >= plain_f1 - 0.005
+
+
+def test_user_mistakes_are_clean_errors(world_bundles, tmp_path):
+    twice = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
+                                str(world_bundles[0]), str(world_bundles[0])])
+    assert twice.exit_code == 1 and "same bundle" in twice.output
+    (tmp_path / "model.json").write_text("not a model")
+    bad_model = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--model",
+                                    str(tmp_path / "model.json"), str(world_bundles[0])])
+    assert bad_model.exit_code == 1 and "not a trained linkage model" in bad_model.output
+    assert "internal error" not in twice.output + bad_model.output
+    assert not (tmp_path / "s.duckdb").exists()

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import json
 import os
 import stat
 
@@ -226,3 +227,21 @@ def test_provider_code_must_match_the_files(world_dir, tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "not provider 999" in result.output
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("kind", ["ssda903", "cin", "school-census", "asg-children"])
+def test_content_carries_no_identifier(world_dir, tmp_path, kind):
+    patterns = {"ssda903": "providers/la_*/ssda903", "cin": "providers/la_*/cin",
+                "school-census": "providers/dfe/school_census",
+                "asg-children": "providers/*/asg/asg_children.csv"}
+    data = read_source(kind, sorted(world_dir.glob(patterns[kind])))
+    write_bundle(data, KEY_A, tmp_path / "bundle")
+    content = pd.read_parquet(tmp_path / "bundle" / "content.parquet")
+    payload = "\n".join(content.payload)
+    records = data.records
+    for values in (records.upn, records.postcode, records.surname, records.forename):
+        found = [v for v in set(values) if v and len(v) >= 6 and v in payload]
+        assert not found, (kind, len(found))
+    # dates of birth: no field of that name travels (event dates do, and may coincide)
+    keys = {key.lower() for row in content.payload for key in json.loads(row)}
+    assert not keys & {"dob", "mc_dob", "expected_dob", "upn", "home_post", "pl_post"}

@@ -111,11 +111,23 @@ def _token_columns(names: list[str], job, workers: int) -> list[pd.Series]:
         _JOB = None
 
 
+# Columns of readers' content tables that are identifiers: they stay with the provider.
+IDENTIFIER_CONTENT = {"upn", "formerupn", "former_upn", "dob", "mc_dob", "expected_dob",
+                      "home_post", "pl_post", "postcode", "forename", "surname",
+                      "middlenames", "middle_names", "preferredsurname", "formersurname"}
+
+
 def content_table(data: SourceData) -> pd.DataFrame:
-    """Every content table as rows of (table, provider, period, record_id, JSON payload)."""
+    """Every content table as rows of (table, provider, period, record_id, JSON payload).
+
+    Content is split from identifiers: identifier columns are left out, and of a generic
+    source's fields only categories travel (its names, dates and exact ids are identifiers).
+    """
     frames = [_as_payload("record", _record_content(data.records))]
     for name, table in sorted(data.content.items()):
-        frames.append(_as_payload(name, table))
+        keep = [c for c in table.columns if c.lower() not in IDENTIFIER_CONTENT
+                and data.field_kinds.get(c, "category") == "category"]
+        frames.append(_as_payload(name, table[keep]))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -302,7 +314,12 @@ def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = Non
             folder = decrypt_bundle(path, private_key, base / f"{len(opened):04d}")
         elif not path.is_dir():
             raise BundleError(f"{path}: no such bundle")
-        opened.append(OpenedBundle(str(path), folder, _checked_manifest(path, folder)))
+        manifest = _checked_manifest(path, folder)
+        twin = next((b.name for b in opened if b.manifest["files"]["tokens.parquet"]["sha256"]
+                     == manifest["files"]["tokens.parquet"]["sha256"]), None)
+        if twin:
+            raise BundleError(f"{path}: is the same bundle as {twin}; give each bundle once")
+        opened.append(OpenedBundle(str(path), folder, manifest))
     by_fingerprint: dict[str, list[str]] = {}
     for bundle in opened:
         by_fingerprint.setdefault(bundle.manifest["key_fingerprint"], []).append(bundle.name)

@@ -11,6 +11,7 @@ from linkage.match.run import linking_table, train_and_predict
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.spine.store import (
     RECORD_KEY,
+    SpineError,
     assign_keys,
     connect,
     current_records,
@@ -35,7 +36,6 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
     table = linking_table([bundle.tokens() for bundle in opened])
     progress(f"linking {len(table):,} records")
     result = train_and_predict(table, model)
-    model_path_for(spine).write_text(json.dumps(result.model, indent=2, sort_keys=True) + "\n")
 
     progress("updating the spine")
     con = connect(spine)
@@ -63,8 +63,12 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
             "pairs_scored": result.pairs_scored,
             "key_changes": changes.change.value_counts().to_dict(),
         }
+        if counts["records"] != counts["records_in"]:  # nothing may be lost on the way
+            raise SpineError(f"{spine}: {counts['records_in']:,} records in the bundles but "
+                             f"{counts['records']:,} linked; the spine was not changed")
         write_version(con, records[["person_key", *RECORD_KEY, "link_confidence"]], changes,
                       inputs, result.model, counts)
     finally:
         con.close()
+    model_path_for(spine).write_text(json.dumps(result.model, indent=2, sort_keys=True) + "\n")
     return {"spine": str(spine), "version": version, **counts}
