@@ -99,7 +99,3 @@ def _with_confidence(table: pd.DataFrame, clusters: pd.DataFrame,
     out = table[["unique_id", *KEY_COLUMNS]].merge(clusters, on="unique_id")
     out["link_confidence"] = out.unique_id.map(best).fillna(1.0).round(6)
     return out
-
-
-def set_splink_quiet() -> None:
-    logging.getLogger("splink").setLevel(logging.WARNING)

@@ -1,6 +1,5 @@
 """The data-quality report of `linkage check`: counts by problem, never identifier values."""
 
-import pandas as pd
 
 from linkage.sources.schema import FLAGS, IDENTIFIER_COLUMNS, REJECTING, SourceData
 
@@ -73,9 +72,3 @@ def render_markdown(report: dict) -> str:
     for field, share in report["completeness"].items():
         lines.append(f"| {field} | {share:.1%} |")
     return "\n".join(lines) + "\n"
-
-
-def flag_counts(records: pd.DataFrame) -> dict[str, int]:
-    flags = records["flags"]
-    exploded = flags[flags != ""].str.split(";").explode()
-    return {k: int(v) for k, v in exploded.value_counts().items()}
