@@ -25,49 +25,37 @@ class LinkResult:
 
 
 def linking_table(tokens: list[pd.DataFrame]) -> pd.DataFrame:
-    """All bundles' tokens in one pandas table (the baseline and small runs)."""
+    """All bundles' tokens in one table, with a unique id and a pre-link key per record."""
     table = pd.concat(tokens, ignore_index=True)
     table["period"] = table.period.astype(int)
+    table["unique_id"] = (table.source + "|" + table.provider.astype(str) + "|"
+                          + table.period.astype(str) + "|" + table.record_id.astype(str))
+    # the same provider's own id for a record, across its periods
+    table["prelink"] = (table.source + "|" + table.provider.astype(str) + "|"
+                        + table.record_id.astype(str))
+    if table.unique_id.duplicated().any():
+        raise ValueError("two bundles hold the same record of the same period")
     return table
 
 
-# one id per record, and the same provider's own id for a record across its periods
-IDS_SQL = """source || '|' || provider || '|' || CAST(period AS VARCHAR) || '|' || record_id
-             AS unique_id, source || '|' || provider || '|' || record_id AS prelink"""
-CLUSTER_COLUMNS = ["unique_id", "source", "provider", "period", "record_id", "upn",
-                   "former_upn", "forename_bloom", "forename"]
-
-
-def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path]):
-    """The records in DuckDB (Parquet read directly, never through pandas), with a unique id,
-    a pre-link key, and Bloom filters cast to DuckDB's BIT type (Dice in SQL)."""
+def _register(db_api: DuckDBAPI, table: pd.DataFrame):
+    """Register the table with Bloom filters cast to DuckDB's BIT type (Dice in SQL)."""
     con = db_api.duckdb_con
-    if isinstance(tokens, pd.DataFrame):
-        con.register("linking_input", tokens)
-    else:
-        files = ", ".join(f"'{path}'" for path in tokens)
-        con.execute(f"CREATE TABLE linking_input AS SELECT * FROM read_parquet([{files}], "
-                    "union_by_name = true)").fetchall()
-    columns = [row[0] for row in con.execute("DESCRIBE linking_input").fetchall()]
-    blooms = [c for c in columns if c.endswith("_bloom")]
-    replace = f"REPLACE ({', '.join(f'{c}::BIT AS {c}' for c in blooms)})" if blooms else ""
-    con.execute(f"CREATE OR REPLACE TABLE linking_records AS SELECT * {replace}, {IDS_SQL} "
-                "FROM linking_input").fetchall()
-    repeated = con.execute("SELECT count(*) - count(DISTINCT unique_id) FROM "
-                           "linking_records").fetchall()[0][0]
-    if repeated:
-        raise ValueError("two bundles hold the same record of the same period")
-    return db_api.register("linking_records"), set(columns) | {"unique_id", "prelink"}
+    con.register("linking_input", table)
+    blooms = [c for c in table.columns if c.endswith("_bloom")]
+    replace = ", ".join(f"{c}::BIT AS {c}" for c in blooms)
+    select = f"SELECT * REPLACE ({replace}) FROM linking_input" if blooms else (
+        "SELECT * FROM linking_input")
+    con.execute(f"CREATE OR REPLACE TABLE linking_records AS {select}")
+    return db_api.register("linking_records")
 
 
-def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None = None,
+def train_and_predict(table: pd.DataFrame, model_path: Path | None = None,
                       seed: int = 1) -> LinkResult:
-    """Train a new model (or load ``model_path``), score pairs, and cluster.
-
-    ``tokens`` is a table of records, or the bundles' tokens.parquet files.
-    """
+    """Train a new model (or load ``model_path``), score pairs, and cluster."""
     db_api = DuckDBAPI()
-    records, columns = _register(db_api, tokens)
+    records = _register(db_api, table)
+    columns = set(table.columns)
     if model_path is not None:
         linker = Linker(records, json.loads(model_path.read_text()), log_level=logging.ERROR)
     else:
@@ -83,11 +71,6 @@ def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None
            OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").df()
     pairs_scored = db_api.duckdb_con.sql(
         f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
-    wanted = ", ".join(c for c in CLUSTER_COLUMNS if c in columns)
-    # only what clustering needs comes back to Python
-    table = db_api.duckdb_con.execute(
-        f"SELECT {wanted} FROM (SELECT *, {IDS_SQL} FROM linking_input) ORDER BY unique_id"
-    ).df()
     clusters = pd.DataFrame({"unique_id": table.unique_id,
                              "cluster_id": cluster(table, edges)})
     model = linker.misc.save_model_to_json()
