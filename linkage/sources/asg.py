@@ -21,8 +21,6 @@ def read_asg(kind: str, paths: list[Path], provider: str | None = None,
     """Read ASG child (``kind`` asg-children) or adopter (asg-adopters) files."""
     mapping = mapping or source_codes()[KIND_KEYS[kind]]
     files = files_under(paths, (".csv",))
-    if not files:
-        raise SourceError(", ".join(map(str, paths)), "holds no CSV files")
     records, content = [], []
     for path in files:
         rows = read_csv_table(path, lower_columns=True)

@@ -27,8 +27,6 @@ def read_cin(paths: list[Path], provider: str | None = None,
              period: int | None = None) -> SourceData:
     """Read CIN census XML files into canonical records (one per Child) and CIN details."""
     files = files_under(paths, (".xml",))
-    if not files:
-        raise SourceError(", ".join(map(str, paths)), "holds no XML files")
     children, details = [], []
     for path in files:
         kids, kid_details = _read_file(path, provider, period)

@@ -149,7 +149,10 @@ def parse_xml(path: Path):
 
 
 def files_under(paths: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
-    """The files given, and the files with these suffixes inside the folders given, sorted."""
+    """The files given, and the files with these suffixes inside the folders given, sorted.
+
+    Finding none is an error naming the paths.
+    """
     found = []
     for path in paths:
         if path.is_dir():
@@ -159,6 +162,9 @@ def files_under(paths: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
             found.append(path)
         else:
             raise SourceError(path, "no such file or folder")
+    if not found:
+        kinds = " or ".join(suffix.lstrip(".").upper() for suffix in suffixes)
+        raise SourceError(", ".join(map(str, paths)), f"holds no {kinds} files")
     return sorted(set(found))
 
 

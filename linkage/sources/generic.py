@@ -64,8 +64,6 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
                  period: int | None = None) -> SourceData:
     """Read CSV or Parquet files through ``mapping`` (see ``load_mapping``)."""
     files = files_under(paths, (".csv", ".parquet"))
-    if not files:
-        raise SourceError(", ".join(map(str, paths)), "holds no CSV or Parquet files")
     records, content = [], []
     for path in files:
         rows = _read_rows(path)

@@ -19,8 +19,6 @@ def read_school_census(paths: list[Path], provider: str | None = None,
                        period: int | None = None) -> SourceData:
     """Read pupil files into canonical records (one per row) and pupil attributes."""
     files = files_under(paths, (".csv",))
-    if not files:
-        raise SourceError(", ".join(map(str, paths)), "holds no CSV files")
     records, attributes = [], []
     for path in files:
         year = period or year_from_path(path)
