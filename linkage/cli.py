@@ -221,21 +221,25 @@ def evaluate(
 ) -> None:
     """Precision, recall and F1 of the spine's latest version against truth.
 
-    Pairwise and B-cubed scores, persons split and merged, twin pairs merged, and recall by
-    source pair and by group (ethnicity, sex, age band, moved LA).
+    Pairwise and B-cubed scores, persons split and merged, twin pairs merged, recall by
+    source pair and by group (ethnicity, sex, age band, moved LA), and the family keys'
+    precision and recall (child-adopter, sibling pairs, mother-child).
     """
     from linkage.quality.evaluate import EvaluationError, load_truth
     from linkage.quality.evaluate import evaluate as score
-    from linkage.spine.store import SpineError, connect, current_records
+    from linkage.quality.families import evaluate_families
+    from linkage.spine.store import SpineError, connect, current_records, family_tables
 
     if not spine.is_file():
         fail(f"{spine}: no such spine")
     try:
         con = connect(spine)
         linked = current_records(con)
+        families = family_tables(con)
         con.close()
         records, persons = load_truth(truth)
         result = score(linked, records, persons)
+        result.update(evaluate_families(families, linked, records, persons, truth))
     except (EvaluationError, SpineError) as problem:
         fail(str(problem))
     if as_json:
@@ -256,6 +260,24 @@ def evaluate(
     for pair, facts in result["recall_by_source_pair"].items():
         table.add_row(pair, f"{facts['true_pairs']:,}", f"{facts['recall']:.4f}")
     console.print(table)
+    _print_family_scores(console, result)
+
+
+def _print_family_scores(console: Console, result: dict) -> None:
+    table = Table(title="Family keys")
+    for column in ("key", "true", "precision", "recall"):
+        table.add_column(column, justify="left" if column == "key" else "right")
+    adopters, siblings, mothers = (result["child_adopter"], result["siblings"],
+                                   result["mother_child"])
+    table.add_row("child-adopter links", f"{adopters['true']:,}",
+                  f"{adopters['precision']:.4f}", f"{adopters['recall']:.4f}")
+    table.add_row("sibling pairs", f"{siblings['true_pairs']:,}",
+                  f"{siblings['pair_precision']:.4f}", f"{siblings['pair_recall']:.4f}")
+    table.add_row("mother-child links", f"{mothers['true']:,}",
+                  f"{mothers['precision']:.4f}", f"{mothers['recall']:.4f}")
+    console.print(table)
+    console.print(f"sibling groups recovered exactly: {siblings['groups_exact']:.1%} of "
+                  f"{siblings['true_groups']:,}")
 
 
 def _print_check(summary: dict) -> None:

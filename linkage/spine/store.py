@@ -3,7 +3,9 @@
 Tables (DESIGN.md, data contracts): ``person`` (person_key, created_version),
 ``person_record`` (person_key, source, provider, record_id, period, link confidence),
 ``spine_version`` (version, created_at, inputs with checksums, model parameters, counts) and
-``key_change`` (merges and splits between versions). A new version is written in one
+``key_change`` (merges and splits between versions), and the family keys of each version
+(``adopter_household``, ``child_adopter_link``, ``sibling_group``, ``mother_child_link``;
+docs/family-keys.md). A new version is written in one
 transaction: a failure leaves the previous version as it was.
 """
 
@@ -28,7 +30,18 @@ CREATE TABLE IF NOT EXISTS spine_version (version INTEGER PRIMARY KEY, created_a
     inputs VARCHAR, model VARCHAR, counts VARCHAR);
 CREATE TABLE IF NOT EXISTS key_change (version INTEGER, change VARCHAR, person_key VARCHAR,
     related_key VARCHAR, records INTEGER);
+CREATE TABLE IF NOT EXISTS adopter_household (version INTEGER, household_key VARCHAR,
+    person_key VARCHAR, adopters INTEGER, sexes VARCHAR, relationship_status VARCHAR);
+CREATE TABLE IF NOT EXISTS child_adopter_link (version INTEGER, child_person_key VARCHAR,
+    household_key VARCHAR, confidence DOUBLE, evidence VARCHAR);
+CREATE TABLE IF NOT EXISTS sibling_group (version INTEGER, sibling_group_key VARCHAR,
+    person_key VARCHAR, confidence DOUBLE, evidence VARCHAR, group_size INTEGER,
+    recorded_size INTEGER);
+CREATE TABLE IF NOT EXISTS mother_child_link (version INTEGER, mother_person_key VARCHAR,
+    child_person_key VARCHAR, confidence DOUBLE, evidence VARCHAR);
 """
+FAMILY_TABLES = ["adopter_household", "child_adopter_link", "sibling_group",
+                 "mother_child_link"]
 RECORD_KEY = ["source", "provider", "record_id", "period"]
 
 
@@ -139,8 +152,9 @@ def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
 
 
 def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
-                  model: dict, counts: dict) -> int:
-    """Add a version in one transaction; returns its number."""
+                  model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None
+                  ) -> int:
+    """Add a version, with its family tables, in one transaction; returns its number."""
     version = current_version(con) + 1
     known = set(con.execute("SELECT person_key FROM person").df().person_key)
     current = set(records.person_key)
@@ -164,6 +178,8 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
         con.register("new_changes", changes.assign(version=version)[
             ["version", "change", "person_key", "related_key", "records"]])
         con.execute("INSERT INTO key_change SELECT * FROM new_changes")
+        for table, frame in (families or {}).items():
+            _insert(con, table, frame.assign(version=version))
         con.execute("INSERT INTO spine_version VALUES (?, ?, ?, ?, ?)", [
             version, datetime.now(UTC).isoformat(timespec="seconds"),
             json.dumps(inputs, sort_keys=True), json.dumps(model, sort_keys=True),
@@ -173,3 +189,20 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
         con.execute("ROLLBACK")
         raise
     return version
+
+
+def _insert(con, table: str, frame: pd.DataFrame) -> None:
+    """Insert ``frame`` into ``table`` by column name."""
+    if table not in FAMILY_TABLES:
+        raise ValueError(f"not a family table: {table}")
+    con.register("new_rows", frame)
+    columns = ", ".join(frame.columns)
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM new_rows")
+    con.unregister("new_rows")
+
+
+def family_tables(con, version: int | None = None) -> dict[str, pd.DataFrame]:
+    """The family tables of a version (the latest by default), without the version column."""
+    version = current_version(con) if version is None else version
+    return {table: con.execute(f"SELECT * EXCLUDE (version) FROM {table} WHERE version = ?",
+                               [version]).df() for table in FAMILY_TABLES}

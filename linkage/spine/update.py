@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linkage.families.derive import derive_families
 from linkage.match.run import linking_table, train_and_predict
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.spine.store import (
@@ -49,6 +50,8 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
         clusters = result.clusters[["cluster_id", *RECORD_KEY, "link_confidence"]]
         keys, changes = assign_keys(clusters[["cluster_id", *RECORD_KEY]], previous, rng, taken)
         records = clusters.assign(person_key=clusters.cluster_id.map(keys))
+        progress("deriving family keys")
+        families = derive_families(opened, records, secret)
         inputs = [{"bundle": b.name, "source": b.manifest["source"],
                    "provider": b.manifest["provider"], "periods": b.manifest["periods"],
                    "rows": b.manifest["rows"]["out"],
@@ -62,12 +65,13 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
             "records_in": int(sum(b.manifest["rows"]["in"] for b in opened)),
             "pairs_scored": result.pairs_scored,
             "key_changes": changes.change.value_counts().to_dict(),
+            "families": families.counts(),
         }
         if counts["records"] != counts["records_in"]:  # nothing may be lost on the way
             raise SpineError(f"{spine}: {counts['records_in']:,} records in the bundles but "
                              f"{counts['records']:,} linked; the spine was not changed")
         write_version(con, records[["person_key", *RECORD_KEY, "link_confidence"]], changes,
-                      inputs, result.model, counts)
+                      inputs, result.model, counts, families.tables())
     finally:
         con.close()
     model_path_for(spine).write_text(json.dumps(result.model, indent=2, sort_keys=True) + "\n")

@@ -131,12 +131,22 @@ def _adopters(rng, adoptions: Adoptions, persons, multiplier, calendar, geograph
                            ("date_left", "order")):
         d = (dates_of(adopters, column) if source is None
              else dates_for(adopters.household_id, placements[source]))
+        if source in ("matched", "placed"):
+            d = _shifted(rng, d, cfg)
         d = np.where(~np.isnat(d) & (d <= calendar.end), d, np.datetime64("NaT"))
         adopters[column] = format_dates(d, ISO)
     adopters["children_matched"] = adopters.children_matched.astype(str)
     adopters["children_placed"] = adopters.children_placed.astype(str)
     adopters["reason_left"] = np.where(adopters.date_left != "", "Adoption order granted", "")
     return adopters
+
+
+def _shifted(rng, dates: np.ndarray, cfg: dict) -> np.ndarray:
+    """Some adopters' dates recorded a few days off the child's: agencies record them apart."""
+    shift = rng.integers(1, cfg["adopter_date_shift_days"] + 1, len(dates))
+    shift = np.where(rng.random(len(dates)) < 0.5, -shift, shift)
+    wrong = rng.random(len(dates)) < cfg["adopter_date_shift"]
+    return np.where(wrong, dates + shift.astype("timedelta64[D]"), dates)
 
 
 def _local_ids(prefix: str, agency_row: np.ndarray) -> np.ndarray:

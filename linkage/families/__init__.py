@@ -1,0 +1,1 @@
+"""Family keys: adopter households, child-adopter links, sibling groups, mothers and babies."""

@@ -1,0 +1,66 @@
+"""The records family keys are built from: the family sources' tokens with each record's person.
+
+Only the 903, ASG children and ASG adopters bundles are read (a few per cent of all records);
+Bloom filters are not needed and are left on disk.
+"""
+
+import hashlib
+import hmac
+import math
+
+import pandas as pd
+
+from linkage.pseudonymise.bundle import OpenedBundle
+
+FAMILY_KINDS = ("ssda903", "asg-children", "asg-adopters")
+RECORD_KEY = ["source", "provider", "record_id", "period"]
+
+
+def family_records(bundles: list[OpenedBundle], persons: pd.DataFrame) -> pd.DataFrame:
+    """Tokens and attributes of the family sources' records, each with its ``person_key``.
+
+    ``persons`` has person_key and the record key columns (one row per record).
+    """
+    frames = []
+    for bundle in bundles:
+        if bundle.manifest["source"] in FAMILY_KINDS:
+            tokens = bundle.tokens()
+            frames.append(tokens.drop(columns=[c for c in tokens if c.endswith("_bloom")]))
+    if not frames:
+        return pd.DataFrame(columns=["person_key", *RECORD_KEY])
+    tokens = pd.concat(frames, ignore_index=True)
+    tokens = tokens.astype({"provider": str, "record_id": str, "period": int})
+    keys = persons[["person_key", *RECORD_KEY]].astype(
+        {"provider": str, "record_id": str, "period": int})
+    return tokens.merge(keys, on=RECORD_KEY, how="inner")
+
+
+def column(records: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or an empty one where no bundle carried it."""
+    return records[name] if name in records else pd.Series(pd.NA, index=records.index)
+
+
+def token_sets(records: pd.DataFrame, by: str, name: str) -> pd.Series:
+    """The distinct non-null values of ``name`` per ``by`` (a frozenset each)."""
+    values = records[[by]].assign(value=column(records, name)).dropna()
+    return values.groupby(by).value.agg(frozenset)
+
+
+def first_text(records: pd.DataFrame, by: str, name: str) -> pd.Series:
+    """The first non-empty text of ``name`` per ``by``, in record order."""
+    values = records[[by]].assign(value=column(records, name).astype("string"))
+    values = values[values.value.fillna("") != ""]
+    return values.groupby(by).value.first()
+
+
+def confidence(bits: float) -> float:
+    """The probability that a link is true, from its log2 odds."""
+    return round(1.0 / (1.0 + math.pow(2.0, -bits)), 6)
+
+
+def family_key(secret: str, kind: str, members: list[str]) -> str:
+    """An opaque key for a family unit: keyed by the spine's secret over its members' person
+    keys (random themselves), so the same members keep the same key in the next version."""
+    text = kind + "|" + "|".join(sorted(members))
+    digest = hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return {"household": "H", "sibling_group": "S"}[kind] + digest[:16]
