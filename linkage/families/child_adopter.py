@@ -124,8 +124,9 @@ def _assign(pairs: pd.DataFrame, households: pd.DataFrame, cfg: dict) -> pd.Data
     households then take their strongest children up to the number they were matched with."""
     pairs = pairs.sort_values(["child_person_key", "bits", "household"],
                               ascending=[True, False, True])
-    runner_up = pairs.groupby("child_person_key").bits.nth(1)
-    best = pairs.groupby("child_person_key").head(1).set_index("child_person_key")
+    rank = pairs.groupby("child_person_key").cumcount()
+    runner_up = pairs[rank == 1].set_index("child_person_key").bits
+    best = pairs[rank == 0].set_index("child_person_key")
     best["margin"] = best.bits - runner_up.reindex(best.index).fillna(-1e9).to_numpy()
     best["confidence"] = best.bits.map(confidence)
     best = best[(best.confidence >= cfg["min_confidence"])

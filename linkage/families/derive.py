@@ -5,12 +5,18 @@ from dataclasses import dataclass
 import pandas as pd
 
 from linkage.config import load_config
+from linkage.families.child_adopter import LINK_COLUMNS as CHILD_ADOPTER_COLUMNS
 from linkage.families.child_adopter import link_children
 from linkage.families.evidence import family_records
 from linkage.families.households import adopter_households
+from linkage.families.mothers import LINK_COLUMNS as MOTHER_CHILD_COLUMNS
 from linkage.families.mothers import mother_child_links
+from linkage.families.siblings import GROUP_COLUMNS as SIBLING_COLUMNS
 from linkage.families.siblings import sibling_groups
 from linkage.pseudonymise.bundle import OpenedBundle
+
+EMPTY = [["household_key", "person_key", "adopters", "sexes", "relationship_status"],
+         CHILD_ADOPTER_COLUMNS, SIBLING_COLUMNS, MOTHER_CHILD_COLUMNS]
 
 
 @dataclass
@@ -40,6 +46,8 @@ def derive_families(bundles: list[OpenedBundle], persons: pd.DataFrame, secret: 
     """
     config = config or load_config("families.yaml")
     records = family_records(bundles, persons)
+    if records.empty:  # no 903 or ASG bundle: no family evidence
+        return Families(*(pd.DataFrame(columns=columns) for columns in EMPTY))
     households = adopter_households(records, secret)
     links = link_children(records, households, config)
     members = households[["household_key", "members", "adopters", "sexes",

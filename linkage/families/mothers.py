@@ -20,10 +20,10 @@ def mother_child_links(records: pd.DataFrame, config: dict) -> pd.DataFrame:
     mothers = la903[(column(la903, "mother").astype(str) == "1")
                     & column(la903, "mother_child_dob").notna()]
     mothers = pd.DataFrame({"mother_person_key": mothers.person_key,
-                            "token": mothers.mother_child_dob, "la": mothers.provider,
-                            "ethnicity": mothers.ethnicity}).drop_duplicates()
+                            "token": column(mothers, "mother_child_dob"), "la": mothers.provider,
+                            "ethnicity": column(mothers, "ethnicity")}).drop_duplicates()
     babies = pd.DataFrame({"child_person_key": la903.person_key, "token": column(la903, "dob"),
-                           "la": la903.provider, "ethnicity": la903.ethnicity,
+                           "la": la903.provider, "ethnicity": column(la903, "ethnicity"),
                            "postcode": column(la903, "postcode")}).dropna(subset=["token"])
     pairs = mothers.merge(babies.drop_duplicates(), on="token", suffixes=("_m", "_c"))
     pairs = pairs[pairs.mother_person_key != pairs.child_person_key]
