@@ -161,3 +161,23 @@ def test_user_mistakes_are_clean_errors(world_bundles, tmp_path):
     assert bad_model.exit_code == 1 and "not a trained linkage model" in bad_model.output
     assert "internal error" not in twice.output + bad_model.output
     assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_two_agencies_with_empty_files_are_two_bundles(world_bundles, linkage_key, tmp_path):
+    """A voluntary agency places no children of its own: its empty children file hashes to
+    the same tokens as another agency's, yet the bundles are different and both link."""
+    from synthetic.formats.asg import CHILD_COLUMNS
+
+    empties = []
+    for agency in ("VAA01", "VAA02"):
+        csv = tmp_path / agency / "asg_children.csv"
+        csv.parent.mkdir()
+        csv.write_text(",".join(CHILD_COLUMNS) + "\n")
+        out = tmp_path / f"{agency}_bundle"
+        result = runner.invoke(app, ["hash", "--source", "asg-children", "--provider", agency,
+                                     "--key", str(linkage_key), "--out", str(out), str(csv)])
+        assert result.exit_code == 0, result.output
+        empties.append(out)
+    cin = [b for b in world_bundles if b.name.endswith("_cin")][:1]
+    summary = link(tmp_path / "s.duckdb", [*cin, *empties])
+    assert summary["records"] == summary["records_in"] > 0

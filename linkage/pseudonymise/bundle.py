@@ -273,7 +273,8 @@ def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
         "schema_version": schema["schema_version"],
         "toolkit_version": __version__,
         "source": data.kind,
-        "provider": sorted(set(data.records.provider.astype(str))),
+        "provider": sorted(set(data.records.provider.astype(str))
+                           | ({data.provider} if data.provider else set())),
         "periods": sorted(int(p) for p in set(data.records.period)),
         "key_fingerprint": fingerprint(key),
         "rows": {"in": len(data.records), "out": len(tokens),
@@ -315,8 +316,8 @@ def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = Non
         elif not path.is_dir():
             raise BundleError(f"{path}: no such bundle")
         manifest = _checked_manifest(path, folder)
-        twin = next((b.name for b in opened if b.manifest["files"]["tokens.parquet"]["sha256"]
-                     == manifest["files"]["tokens.parquet"]["sha256"]), None)
+        twin = next((b.name for b in opened if _identity(b.manifest) == _identity(manifest)),
+                    None)
         if twin:
             raise BundleError(f"{path}: is the same bundle as {twin}; give each bundle once")
         opened.append(OpenedBundle(str(path), folder, manifest))
@@ -329,6 +330,13 @@ def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = Non
         raise BundleError(f"bundles were hashed with different keys and cannot be linked "
                           f"({groups})")
     return opened
+
+
+def _identity(manifest: dict) -> tuple:
+    """What makes two bundles the same: one provider's same tokens (two providers' empty
+    files have equal tokens but are different bundles)."""
+    return (manifest["source"], str(manifest["provider"]),
+            manifest["files"]["tokens.parquet"]["sha256"])
 
 
 def _checked_manifest(path: Path, folder: Path) -> dict:

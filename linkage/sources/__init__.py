@@ -18,6 +18,13 @@ __all__ = ["SOURCE_KINDS", "SourceData", "SourceError", "read_source"]
 def read_source(kind: str, paths: list[Path], mapping: Path | None = None,
                 provider: str | None = None, period: int | None = None) -> SourceData:
     """Read one provider's files of one source kind into canonical records."""
+    data = _read(kind, paths, mapping, provider, period)
+    data.provider = provider  # recorded in the bundle even when the files hold no records
+    return data
+
+
+def _read(kind: str, paths: list[Path], mapping: Path | None, provider: str | None,
+          period: int | None) -> SourceData:
     if kind not in SOURCE_KINDS:
         raise SourceError(kind, f"is not a source kind ({', '.join(SOURCE_KINDS)})")
     if kind == "generic":

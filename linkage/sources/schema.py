@@ -70,6 +70,7 @@ class SourceData:
     files: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # files read but not used (other tables)
     field_kinds: dict[str, str] = field(default_factory=dict)  # generic sources: name -> kind
+    provider: str | None = None  # the provider named when the files were read
 
     @property
     def records_in(self) -> int:
