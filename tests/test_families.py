@@ -205,3 +205,16 @@ def test_a_903_return_alone_gives_siblings_and_no_adoption_links():
     assert mother_child_links(table, CONFIG).empty
     assert len(sibling_groups(table, link_children(table, households, CONFIG), CONFIG,
                               "secret")) == 2
+
+
+def test_a_shared_pupil_home_confirms_flagged_siblings():
+    asg = [{"person_key": key, "source": "asg_children", "provider": "RAA01", "la_code": "100",
+            "entered_care_date": 5, "sibling_group": "Y", "dob": dob}
+           for key, dob in (("Pa", 1), ("Pb", 2))]
+    none = pd.DataFrame(columns=["child_person_key", "household_key"])
+    assert sibling_groups(records(asg), none, CONFIG, "secret").empty  # too weak alone
+    homes = pd.DataFrame({"person_key": ["Pa", "Pb", "Pc"], "period": 2024,
+                          "postcode": [9, 9, 9], "surname_bloom": [b"x", b"x", b"y"]})
+    groups = sibling_groups(records(asg), none, CONFIG, "secret", homes)
+    assert sorted(groups.person_key) == ["Pa", "Pb"]
+    assert groups.evidence.str.contains("shared_pupil_home").all()

@@ -7,12 +7,12 @@ import pandas as pd
 from linkage.config import load_config
 from linkage.families.child_adopter import LINK_COLUMNS as CHILD_ADOPTER_COLUMNS
 from linkage.families.child_adopter import link_children
-from linkage.families.evidence import family_records
+from linkage.families.evidence import family_records, pupil_homes
 from linkage.families.households import adopter_households
 from linkage.families.mothers import LINK_COLUMNS as MOTHER_CHILD_COLUMNS
 from linkage.families.mothers import mother_child_links
+from linkage.families.siblings import CHILD_SOURCES, sibling_groups
 from linkage.families.siblings import GROUP_COLUMNS as SIBLING_COLUMNS
-from linkage.families.siblings import sibling_groups
 from linkage.pseudonymise.bundle import OpenedBundle
 
 EMPTY = [["household_key", "person_key", "adopters", "sexes", "relationship_status"],
@@ -57,6 +57,7 @@ def derive_families(bundles: list[OpenedBundle], persons: pd.DataFrame, secret: 
         adopter_household=members.sort_values(["household_key", "person_key"],
                                               ignore_index=True),
         child_adopter_link=links,
-        sibling_group=sibling_groups(records, links, config, secret),
+        sibling_group=sibling_groups(records, links, config, secret, pupil_homes(
+            bundles, persons, set(records.person_key[records.source.isin(CHILD_SOURCES)]))),
         mother_child_link=mother_child_links(records, config),
     )

@@ -9,6 +9,7 @@ import hmac
 import math
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from linkage.pseudonymise.bundle import OpenedBundle
 
@@ -33,6 +34,32 @@ def family_records(bundles: list[OpenedBundle], persons: pd.DataFrame) -> pd.Dat
     keys = persons[["person_key", *RECORD_KEY]].astype(
         {"provider": str, "record_id": str, "period": int})
     return tokens.merge(keys, on=RECORD_KEY, how="inner")
+
+
+def pupil_homes(bundles: list[OpenedBundle], persons: pd.DataFrame, children: set[str]
+                ) -> pd.DataFrame:
+    """The school census homes of ``children``: person_key, census period, postcode token and
+    surname filter, one row per pupil record (only these columns of the pupil bundles are read).
+    """
+    wanted = ["source", "provider", "record_id", "period", "postcode", "surname_bloom"]
+    keys = persons[persons.person_key.isin(children)][["person_key", *RECORD_KEY]].astype(
+        {"provider": str, "record_id": str, "period": int})
+    frames = []
+    for bundle in bundles:
+        if bundle.manifest["source"] != "school-census":
+            continue
+        path = bundle.folder / "tokens.parquet"
+        present = set(pq.read_schema(path).names)
+        if not set(wanted) <= present:
+            continue
+        tokens = pd.read_parquet(path, columns=wanted).astype(
+            {"provider": str, "record_id": str, "period": int})
+        frames.append(tokens.merge(keys, on=RECORD_KEY).dropna(
+            subset=["postcode", "surname_bloom"]))
+    if not frames:
+        return pd.DataFrame(columns=["person_key", "period", "postcode", "surname_bloom"])
+    return pd.concat(frames, ignore_index=True)[["person_key", "period", "postcode",
+                                                 "surname_bloom"]]
 
 
 def column(records: pd.DataFrame, name: str) -> pd.Series:

@@ -2,7 +2,8 @@
 
 Children are siblings on the evidence the data holds: they entered care in one LA on one day
 from one home postcode (903 DECOM and HOME_POST tokens), both ASG records flag a sibling group,
-twins share a date of birth, and children placed together were linked to one adopter household
+twins share a date of birth, one school census records them at one postcode with one surname,
+and children placed together were linked to one adopter household
 on one match date. Pairs scoring at least the configured confidence are joined into groups.
 """
 
@@ -11,6 +12,7 @@ import pandas as pd
 from linkage.families.evidence import column, confidence, family_key, token_sets
 from linkage.match.cluster import connected_components
 
+CHILD_SOURCES = ["ssda903", "asg_children"]
 GROUP_COLUMNS = ["sibling_group_key", "person_key", "confidence", "evidence", "group_size",
                  "recorded_size"]
 
@@ -43,6 +45,14 @@ def entry_pairs(entries: pd.DataFrame) -> pd.DataFrame:
         asg_flags=("asg_flags", "any"))
 
 
+def shared_pupil_home(homes: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of children recorded in one school census at one postcode with one surname."""
+    pairs = homes.merge(homes, on=["period", "postcode", "surname_bloom"],
+                        suffixes=("_l", "_r"))
+    pairs = pairs[pairs.person_key_l < pairs.person_key_r]
+    return pairs[["person_key_l", "person_key_r"]].drop_duplicates()
+
+
 def placed_together(links: pd.DataFrame) -> pd.DataFrame:
     """Pairs of children linked to the same adopter household."""
     pairs = links.merge(links, on="household_key", suffixes=("_l", "_r"))
@@ -51,15 +61,17 @@ def placed_together(links: pd.DataFrame) -> pd.DataFrame:
                          "person_key_r": pairs.child_person_key_r}).drop_duplicates()
 
 
-def score_pairs(entries: pd.DataFrame, together: pd.DataFrame, dobs: pd.Series,
-                cfg: dict) -> pd.DataFrame:
+def score_pairs(entries: pd.DataFrame, together: pd.DataFrame, pupil_home: pd.DataFrame,
+                dobs: pd.Series, cfg: dict) -> pd.DataFrame:
     """Every candidate pair with its bits, confidence and evidence."""
     weights = cfg["weights"]
-    pairs = entry_pairs(entries).merge(together.assign(together=True), how="outer",
-                                       on=["person_key_l", "person_key_r"])
+    pairs = entry_pairs(entries)
+    for name, found in (("together", together), ("pupil_home", pupil_home)):
+        pairs = pairs.merge(found.assign(**{name: True}), how="outer",
+                            on=["person_key_l", "person_key_r"])
     entered = pairs.postcode_same.notna()
     pairs = pairs.fillna({"postcode_same": False, "postcode_known": False, "asg_flags": False,
-                          "together": False}).infer_objects()
+                          "together": False, "pupil_home": False}).infer_objects()
     same_dob = [bool(dobs.get(left, frozenset()) & dobs.get(right, frozenset()))
                 for left, right in zip(pairs.person_key_l, pairs.person_key_r, strict=True)]
     parts = {
@@ -70,6 +82,7 @@ def score_pairs(entries: pd.DataFrame, together: pd.DataFrame, dobs: pd.Series,
         "asg_sibling_flags": pairs.asg_flags * weights["asg_sibling_flags"],
         "same_dob": pd.Series(same_dob, index=pairs.index) * weights["same_dob"],
         "placed_together": pairs.together * weights["placed_together"],
+        "shared_pupil_home": pairs.pupil_home * weights["shared_pupil_home"],
     }
     pairs["bits"] = cfg["prior_bits"] + sum(part.astype(float) for part in parts.values())
     pairs["confidence"] = pairs.bits.map(confidence)
@@ -78,13 +91,17 @@ def score_pairs(entries: pd.DataFrame, together: pd.DataFrame, dobs: pd.Series,
     return pairs
 
 
-def sibling_groups(records: pd.DataFrame, links: pd.DataFrame, config: dict,
-                   secret: str) -> pd.DataFrame:
+def sibling_groups(records: pd.DataFrame, links: pd.DataFrame, config: dict, secret: str,
+                   pupil_homes: pd.DataFrame | None = None) -> pd.DataFrame:
     """The sibling groups: one row per member, with the group's key and the member's
-    confidence (its strongest pair within the group)."""
+    confidence (its strongest pair within the group). ``pupil_homes`` are the children's
+    school census homes (person_key, period, postcode, surname_bloom), where known."""
     cfg = config["siblings"]
-    children = records[records.source.isin(["ssda903", "asg_children"])]
+    children = records[records.source.isin(CHILD_SOURCES)]
+    if pupil_homes is None:
+        pupil_homes = pd.DataFrame(columns=["person_key", "period", "postcode", "surname_bloom"])
     pairs = score_pairs(care_entries(children), placed_together(links),
+                        shared_pupil_home(pupil_homes),
                         token_sets(children, "person_key", "dob"), cfg)
     pairs = pairs[pairs.confidence >= cfg["min_confidence"]]
     if pairs.empty:
