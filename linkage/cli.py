@@ -263,6 +263,48 @@ def evaluate(
     _print_family_scores(console, result)
 
 
+@app.command(name="extract")
+def extract_command(
+    bundles: list[Path] = typer.Argument(..., help="The bundles the spine was linked from "
+                                                   "(their content.parquet is extracted)."),
+    spine: Path = typer.Option(..., "--spine", help="The spine (a DuckDB file)."),
+    request: Path = typer.Option(..., "--request", help="The researcher's request (YAML)."),
+    out: Path = typer.Option(..., "--out", help="The extract's folder (must not exist, or be "
+                                                "empty)."),
+    release_key: Path | None = typer.Option(None, "--release-key",
+                                            help="A release secret file (from linkage keygen) "
+                                                 "instead of the one kept in the spine."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Cut one project's extract: its cohort, the requested fields, family keys, and
+    disclosure-controlled tables, under the project's own pseudonyms.
+
+    Identifiers (UPN, names, full DOB or postcode, provider ids, tokens) are refused. Counts
+    below 6 are suppressed, with secondary suppression; national figures are rounded to 10.
+    """
+    from linkage.pseudonymise.bundle import BundleError
+    from linkage.pseudonymise.keys import KeyError_
+    from linkage.release.extract import ReleaseError, extract
+    from linkage.release.request import RequestError, load_request
+    from linkage.spine.store import SpineError
+
+    if not spine.is_file():
+        fail(f"{spine}: no such spine")
+    try:
+        manifest = extract(spine, load_request(request), out, bundles, release_key)
+    except (BundleError, KeyError_, ReleaseError, RequestError, SpineError) as problem:
+        fail(str(problem))
+    operator = manifest.pop("operator")
+    if as_json:
+        sys.stdout.write(json.dumps(manifest, sort_keys=True, default=str) + "\n")
+        return
+    err.print(f"extract for {manifest['project']} written to {out}: "
+              f"{len(manifest['files'])} files from spine version {manifest['spine_version']}")
+    err.print(f"{operator['cohort']} {operator['period']}: {operator['deduplicated']:,} "
+              f"children deduplicated across LAs; the LAs' own counts sum to "
+              f"{operator['naive_sum_of_las']:,} (exact figures: for the operator, not released)")
+
+
 def _print_family_scores(console: Console, result: dict) -> None:
     table = Table(title="Family keys")
     for column in ("key", "true", "precision", "recall"):

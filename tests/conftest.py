@@ -58,3 +58,19 @@ def linkage_key(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def world_bundles(world_dir, linkage_key, tmp_path_factory) -> list[Path]:
     return hash_world(world_dir, tmp_path_factory.mktemp("bundles"), linkage_key)
+
+
+@pytest.fixture(scope="session")
+def linked_spine(world_bundles, tmp_path_factory) -> tuple[Path, dict]:
+    """The world's bundles linked into a spine by the CLI (seed 1): the spine and summary."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    spine = tmp_path_factory.mktemp("spine") / "spine.duckdb"
+    result = CliRunner().invoke(app, ["link", "--spine", str(spine), "--seed", "1", "--json",
+                                      *map(str, world_bundles)])
+    assert result.exit_code == 0, result.output
+    return spine, json.loads(result.stdout)

@@ -4,7 +4,6 @@ import json
 
 import duckdb
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from linkage.cli import app
@@ -18,17 +17,8 @@ runner = CliRunner()
 CONFIG = load_config("families.yaml")
 
 
-@pytest.fixture(scope="module")
-def family_spine(world_bundles, tmp_path_factory):
-    spine = tmp_path_factory.mktemp("family_spine") / "spine.duckdb"
-    result = runner.invoke(app, ["link", "--spine", str(spine), "--seed", "1", "--json",
-                                 *map(str, world_bundles)])
-    assert result.exit_code == 0, result.output
-    return spine, json.loads(result.stdout)
-
-
-def test_family_keys_are_accurate_on_the_world(family_spine, world_dir):
-    spine, summary = family_spine
+def test_family_keys_are_accurate_on_the_world(linked_spine, world_dir):
+    spine, summary = linked_spine
     assert summary["families"]["child_adopter_links"] > 0
     result = runner.invoke(app, ["evaluate", "--spine", str(spine), "--truth",
                                  str(world_dir / "truth"), "--json"])
@@ -43,8 +33,8 @@ def test_family_keys_are_accurate_on_the_world(family_spine, world_dir):
     assert mothers["precision"] >= 0.9 and mothers["recall"] >= 0.8
 
 
-def test_family_tables_hold_only_keys_and_are_stable(family_spine, world_bundles, tmp_path):
-    spine, _ = family_spine
+def test_family_tables_hold_only_keys_and_are_stable(linked_spine, world_bundles, tmp_path):
+    spine, _ = linked_spine
     again = tmp_path / "again.duckdb"
     runner.invoke(app, ["link", "--spine", str(again), "--seed", "1", *map(str, world_bundles)])
     tables = {}

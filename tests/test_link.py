@@ -3,7 +3,6 @@
 import json
 
 import duckdb
-import pytest
 from typer.testing import CliRunner
 
 from linkage.cli import app
@@ -23,13 +22,6 @@ def evaluate(spine, world_dir):
                                  str(world_dir / "truth"), "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-@pytest.fixture(scope="module")
-def linked_spine(world_bundles, tmp_path_factory):
-    spine = tmp_path_factory.mktemp("spine") / "spine.duckdb"
-    summary = link(spine, world_bundles)
-    return spine, summary
 
 
 def test_link_conserves_records_and_is_accurate(linked_spine, world_dir, truth_records):

@@ -235,8 +235,8 @@ def write_bundle(data: SourceData, key: bytes, out: Path, schema: dict | None = 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
     try:
-        _write_parquet(tokens, staging / "tokens.parquet")
-        _write_parquet(content, staging / "content.parquet")
+        write_parquet(tokens, staging / "tokens.parquet")
+        write_parquet(content, staging / "content.parquet")
         manifest = _manifest(data, key, tokens, schema, staging)
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         leaks = find_leaks(data, pq.read_table(staging / "tokens.parquet"), text)
@@ -251,7 +251,8 @@ def write_bundle(data: SourceData, key: bytes, out: Path, schema: dict | None = 
     return WrittenBundle(out, manifest)
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame as zstd Parquet without its index (deterministic bytes)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pq.write_table(table, path, compression="zstd")
 

@@ -1,0 +1,1 @@
+"""Research extracts: requests, project pseudonyms, cohorts, tables and disclosure control."""

@@ -1,0 +1,243 @@
+"""`linkage extract`: one project's extract from the spine and the bundles' content.
+
+Everything is written to a temporary folder beside ``out`` and moved into place at the end,
+so a failed run leaves nothing half-written. Keys are the project's own pseudonyms; persons
+carry year and month of birth only; tables pass disclosure control; a manifest lists the
+request, the spine version, row counts, checksums and what disclosure control did.
+"""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from linkage.config import load_config
+from linkage.pseudonymise.bundle import OpenedBundle, open_bundles, sha256_file, write_parquet
+from linkage.pseudonymise.keys import load_key
+from linkage.release.cohorts import care_events, cohort
+from linkage.release.content import content_tables, with_persons
+from linkage.release.disclosure import TOTAL, percentages, protect
+from linkage.release.pseudonyms import project_secret, pseudonyms, release_secret
+from linkage.release.request import Request
+from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
+from linkage.spine.store import connect, current_records, current_version, family_tables
+
+PERSON_FIELDS = ["birth_year_month", "sex", "ethnicity"]
+
+
+class ReleaseError(Exception):
+    """The extract cannot be made; the message says why, never with a value."""
+
+
+def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
+            release_key: Path | None = None) -> dict:
+    """Write the project's extract to ``out``; returns the manifest (with the exact cohort
+    counts under ``operator``, for the TRE operator only: they are not written)."""
+    if out.exists() and any(out.iterdir()):
+        raise ReleaseError(f"{out}: exists and is not empty; an extract is never overwritten")
+    con = connect(spine)
+    try:
+        version = current_version(con)
+        if version == 0:
+            raise ReleaseError(f"{spine}: has no linked version yet; run linkage link first")
+        records, families = current_records(con), family_tables(con)
+        release = load_key(release_key) if release_key else release_secret(con)
+    finally:
+        con.close()
+    bundles = open_bundles(bundle_paths)
+    _check_linked(bundles, spine, version)
+    secret = project_secret(release, request.project)
+    built = _build(request, records, families, bundles, secret)
+    manifest = {"project": request.project, "request": request.raw,
+                "spine_version": version, "files": {}, "disclosure": built.pop("disclosure")}
+    operator = built.pop("operator")
+    _write(out, built, manifest)
+    return {**manifest, "operator": operator}
+
+
+def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> None:
+    con = connect(spine)
+    try:
+        inputs = json.loads(con.execute("SELECT inputs FROM spine_version WHERE version = ?",
+                                        [version]).fetchall()[0][0])
+    finally:
+        con.close()
+    linked = {entry["tokens_sha256"] for entry in inputs}
+    for bundle in bundles:
+        if bundle.manifest["files"]["tokens.parquet"]["sha256"] not in linked:
+            raise ReleaseError(f"{bundle.name}: was not linked into spine version {version}; "
+                               "give the bundles that version was linked from")
+
+
+def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
+    wanted = {source: {"record"} for source in ("ssda903", "cin", "school_census",
+                                               "asg_children", "asg_adopters")}
+    wanted["ssda903"].add("episodes")
+    wanted["cin"].add("cin_details")
+    for dataset, fields in request.datasets.items():
+        spec = catalogue["datasets"][dataset]
+        wanted[spec["source"]] |= {spec["fields"][f].split(".")[0] for f in fields}
+    return wanted
+
+
+def _build(request: Request, records: pd.DataFrame, families: dict, bundles, secret) -> dict:
+    catalogue = load_config("release.yaml")
+    rules = load_config("disclosure.yaml")
+    content = {key: with_persons(rows, records)
+               for key, rows in content_tables(bundles, _wanted_tables(request,
+                                                                       catalogue)).items()}
+    empty = pd.DataFrame(columns=["person_key", "provider", "record_id"])
+    events = care_events(content.get(("ssda903", "episodes"), empty),
+                         content.get(("cin", "cin_details"), empty))
+    members, per_la = cohort(events, request.cohort, request.period, records.person_key)
+    members = set(members)
+    attributes = _person_attributes(content)
+    person = lambda keys: pseudonyms(secret, "person", keys)  # noqa: E731
+
+    files: dict[str, pd.DataFrame] = {}
+    people = attributes[attributes.index.isin(members)].reset_index()
+    files["persons"] = people.assign(person=person(people.person_key))[
+        ["person", *PERSON_FIELDS]].sort_values("person", ignore_index=True)
+    links = families["child_adopter_link"]
+    links = links[links.child_person_key.isin(members)]
+    households = families["adopter_household"]
+    households = households[households.household_key.isin(links.household_key)]
+    for dataset, fields in request.datasets.items():
+        files.update(_dataset_files(dataset, fields, catalogue, content, members,
+                                    set(households.person_key), person))
+    if request.family_keys:
+        files.update(_family_files(families, links, households, members, attributes, secret))
+
+    ethnicity = attributes.ethnicity
+    groups = families["sibling_group"]
+    groups = groups[groups.sibling_group_key.isin(
+        groups[groups.person_key.isin(members)].sibling_group_key)]
+    tables = {
+        "adoption_ethnicity": adoption_ethnicity(links, households, ethnicity),
+        "sibling_groups": sibling_placements(groups, links, ethnicity),
+        "routes_out_of_care": routes_out_of_care(
+            events.episodes[events.episodes.person_key.isin(members)], request.period,
+            ethnicity),
+    }
+    disclosure, csvs = {}, {}
+    for name, counts in tables.items():
+        protected = protect(counts, rules, national=True)
+        csvs[f"tables/{name}.csv"] = protected.table
+        disclosure[name] = protected.actions
+    csvs["tables/routes_out_of_care_percent.csv"] = percentages(
+        protect(tables["routes_out_of_care"], rules, national=True), rules)
+    by_la, national = _cohort_tables(per_la, len(members), request, rules)
+    csvs["tables/cohort_by_la.csv"], disclosure["cohort_by_la"] = by_la.table, by_la.actions
+    csvs["tables/cohort_national.csv"] = national
+    disclosure["cohort_national"] = {"rounded_to": rules["national_rounding"]}
+    operator = {"cohort": request.cohort, "period": request.period,
+                "deduplicated": len(members), "naive_sum_of_las": int(per_la.sum())}
+    return {"parquet": files, "csv": csvs, "disclosure": disclosure, "operator": operator}
+
+
+def _person_attributes(content: dict) -> pd.DataFrame:
+    """Per person: the most common year-month of birth, sex and ethnicity over their records."""
+    rows = pd.concat([frame for (source, table), frame in content.items() if table == "record"],
+                     ignore_index=True)
+    out = {}
+    for field in PERSON_FIELDS:
+        values = rows[["person_key", field]].replace("", pd.NA).dropna()
+        counts = values.groupby(["person_key", field]).size().rename("n").reset_index()
+        counts = counts.sort_values(["person_key", "n", field], ascending=[True, False, True])
+        out[field] = counts.drop_duplicates("person_key").set_index("person_key")[field]
+    index = pd.Index(sorted(set(rows.person_key)), name="person_key")
+    return pd.DataFrame({f: out[f].reindex(index) for f in PERSON_FIELDS}, index=index)
+
+
+def _dataset_files(dataset, fields, catalogue, content, members, adopters, person) -> dict:
+    spec = catalogue["datasets"][dataset]
+    by_table: dict[str, list[tuple[str, str]]] = {}
+    for field in fields:
+        table, column = spec["fields"][field].split(".")
+        by_table.setdefault(table, []).append((field, column))
+    wanted = adopters if spec["source"] == "asg_adopters" else members
+    files = {}
+    for table, columns in by_table.items():
+        rows = content.get((spec["source"], table), pd.DataFrame(columns=["person_key"]))
+        rows = rows[rows.person_key.isin(wanted)]
+        frame = pd.DataFrame({"person": person(rows.person_key),
+                              "provider": rows.get("provider"), "period": rows.get("period")})
+        for field, column in columns:
+            frame[field] = rows.get(column, pd.NA)
+        name = dataset if len(by_table) == 1 else f"{dataset}_{table}"
+        files[name] = frame.sort_values(["person", "period", *frame.columns[3:]],
+                                        ignore_index=True, na_position="last")
+    return files
+
+
+def _family_files(families, links, households, members, attributes, secret) -> dict:
+    groups = families["sibling_group"]
+    groups = groups[groups.person_key.isin(members)]
+    person = lambda keys: pseudonyms(secret, "person", keys)  # noqa: E731
+    return {
+        "sibling_groups": pd.DataFrame({
+            "sibling_group": pseudonyms(secret, "sibling_group", groups.sibling_group_key),
+            "person": person(groups.person_key), "confidence": groups.confidence,
+            "group_size": groups.group_size}).sort_values(["sibling_group", "person"],
+                                                          ignore_index=True),
+        "adoptions": pd.DataFrame({
+            "person": person(links.child_person_key),
+            "household": pseudonyms(secret, "household", links.household_key),
+            "confidence": links.confidence}).sort_values(["person", "household"],
+                                                         ignore_index=True),
+        "adopters": pd.DataFrame({
+            "household": pseudonyms(secret, "household", households.household_key),
+            "adopter": person(households.person_key),
+            "sex": households.person_key.map(attributes.sex),
+            "ethnicity": households.person_key.map(attributes.ethnicity),
+            "adopters_in_household": households.adopters,
+            "relationship_status": households.relationship_status,
+        }).sort_values(["household", "adopter"], ignore_index=True),
+    }
+
+
+def _cohort_tables(per_la: pd.Series, deduplicated: int, request: Request, rules: dict):
+    counts = per_la.to_frame("children")
+    counts.index = [f"LA {code}" for code in counts.index]
+    by_la = protect(counts, rules)
+    by_la.table = by_la.table.drop(index=TOTAL, errors="ignore")  # national: rounded below
+    step = rules["national_rounding"]
+
+    def rounded(n: int) -> int:
+        return int((n + step // 2) // step * step)
+
+    naive = int(per_la.sum())
+    national = pd.DataFrame({
+        "measure": ["sum of each LA's own count", "children, deduplicated across LAs",
+                    "counted by more than one LA"],
+        "children": [rounded(naive), rounded(deduplicated), rounded(naive - deduplicated)],
+    })
+    national.insert(0, "cohort", request.cohort)
+    national.insert(1, "period", request.period)
+    return by_la, national
+
+
+def _write(out: Path, built: dict, manifest: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=out.parent))
+    try:
+        for name, frame in sorted(built["parquet"].items()):
+            write_parquet(frame, staging / f"{name}.parquet")
+        (staging / "tables").mkdir()
+        for name, frame in sorted(built["csv"].items()):
+            frame.to_csv(staging / name, index=not isinstance(frame.index, pd.RangeIndex),
+                         lineterminator="\n")
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            relative = str(path.relative_to(staging))
+            rows = len(built["parquet"].get(path.stem, built["csv"].get(relative, [])))
+            manifest["files"][relative] = {"rows": rows, "sha256": sha256_file(path)}
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
