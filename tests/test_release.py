@@ -221,3 +221,21 @@ def test_percentages_are_hidden_where_a_part_or_whole_is_suppressed():
     shares = percentages(protected, RULES)
     assert shares.loc["r0", "c0"] == "x" and shares.loc["r0", "c2"] == "75"
     assert shares.loc["r2", "c1"] == "37"
+
+
+def test_a_release_key_file_replaces_the_spines_own(linked_spine, world_bundles, extracts,
+                                                    tmp_path):
+    spine, _ = linked_spine
+    key = tmp_path / "release.key"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    request = write_request(tmp_path / "r.yaml", datasets={}, family_keys=False)
+    for name in ("one", "two"):
+        result = run_extract(spine, world_bundles, request, tmp_path / name, "--release-key",
+                             str(key))
+        assert result.exit_code == 0, result.output
+    assert persons(tmp_path / "one") == persons(tmp_path / "two")
+    assert not persons(tmp_path / "one") & persons(extracts["first"])
+    key.chmod(0o644)
+    result = run_extract(spine, world_bundles, request, tmp_path / "three", "--release-key",
+                         str(key))
+    assert result.exit_code == 1 and "readable by others" in result.output

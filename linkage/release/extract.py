@@ -19,10 +19,16 @@ from linkage.pseudonymise.keys import load_key
 from linkage.release.cohorts import care_events, cohort
 from linkage.release.content import content_tables, with_persons
 from linkage.release.disclosure import TOTAL, percentages, protect
-from linkage.release.pseudonyms import project_secret, pseudonyms, release_secret
+from linkage.release.pseudonyms import project_secret, pseudonyms
 from linkage.release.request import Request
 from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
-from linkage.spine.store import connect, current_records, current_version, family_tables
+from linkage.spine.store import (
+    connect,
+    current_records,
+    current_version,
+    family_tables,
+    release_secret,
+)
 
 PERSON_FIELDS = ["birth_year_month", "sex", "ethnicity"]
 

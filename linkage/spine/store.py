@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS spine_version (version INTEGER PRIMARY KEY, created_a
     inputs VARCHAR, model VARCHAR, counts VARCHAR);
 CREATE TABLE IF NOT EXISTS key_change (version INTEGER, change VARCHAR, person_key VARCHAR,
     related_key VARCHAR, records INTEGER);
+CREATE TABLE IF NOT EXISTS record_profile (version INTEGER, source VARCHAR, provider VARCHAR,
+    record_id VARCHAR, period INTEGER, ethnicity VARCHAR, sex VARCHAR, age_band VARCHAR,
+    flags VARCHAR);
 CREATE TABLE IF NOT EXISTS adopter_household (version INTEGER, household_key VARCHAR,
     person_key VARCHAR, adopters INTEGER, sexes VARCHAR, relationship_status VARCHAR);
 CREATE TABLE IF NOT EXISTS child_adopter_link (version INTEGER, child_person_key VARCHAR,
@@ -84,6 +87,16 @@ def spine_secret(con, seed: int | None) -> str:
         return row[0]
     value = f"seed-{seed}" if seed is not None else secrets.token_hex(32)
     con.execute("INSERT INTO spine_meta VALUES ('key_secret', ?)", [value])
+    return value
+
+
+def release_secret(con) -> bytes:
+    """The spine's release secret (project pseudonyms derive from it), made with the spine."""
+    rows = con.execute("SELECT value FROM spine_meta WHERE name = 'release_secret'").fetchall()
+    if rows:
+        return bytes.fromhex(rows[0][0])
+    value = secrets.token_bytes(32)
+    con.execute("INSERT INTO spine_meta VALUES ('release_secret', ?)", [value.hex()])
     return value
 
 
@@ -152,9 +165,10 @@ def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
 
 
 def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
-                  model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None
-                  ) -> int:
-    """Add a version, with its family tables, in one transaction; returns its number."""
+                  model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None,
+                  tokens: list[Path] | None = None) -> int:
+    """Add a version, with its family tables and the profile of each record (from the
+    bundles' ``tokens`` files), in one transaction; returns its number."""
     version = current_version(con) + 1
     known = set(con.execute("SELECT person_key FROM person").df().person_key)
     current = set(records.person_key)
@@ -180,6 +194,8 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
         con.execute("INSERT INTO key_change SELECT * FROM new_changes")
         for table, frame in (families or {}).items():
             _insert(con, table, frame.assign(version=version))
+        if tokens:
+            _insert_profiles(con, version, tokens)
         con.execute("INSERT INTO spine_version VALUES (?, ?, ?, ?, ?)", [
             version, datetime.now(UTC).isoformat(timespec="seconds"),
             json.dumps(inputs, sort_keys=True), json.dumps(model, sort_keys=True),
@@ -199,6 +215,16 @@ def _insert(con, table: str, frame: pd.DataFrame) -> None:
     columns = ", ".join(frame.columns)
     con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM new_rows")
     con.unregister("new_rows")
+
+
+def _insert_profiles(con, version: int, tokens: list[Path]) -> None:
+    """Each record's non-identifying profile, for the quality report, read straight from the
+    bundles' token files (no token column is read)."""
+    files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in tokens)
+    con.execute(f"""INSERT INTO record_profile SELECT {int(version)}, source,
+        CAST(provider AS VARCHAR), CAST(record_id AS VARCHAR), CAST(period AS INTEGER),
+        ethnicity, sex, age_band, flags
+        FROM read_parquet([{files}], union_by_name = true)""")
 
 
 def family_tables(con, version: int | None = None) -> dict[str, pd.DataFrame]:

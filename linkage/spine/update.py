@@ -17,6 +17,7 @@ from linkage.spine.store import (
     connect,
     current_records,
     current_version,
+    release_secret,
     spine_secret,
     write_version,
 )
@@ -45,6 +46,7 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
         taken = set(con.execute("SELECT person_key FROM person").df().person_key)
         version = current_version(con) + 1
         secret = spine_secret(con, seed)
+        release_secret(con)  # made with the spine, for project pseudonyms later
         rng = np.random.default_rng(int.from_bytes(
             hashlib.sha256(f"{secret}|{version}".encode()).digest()[:8], "big"))
         clusters = result.clusters[["cluster_id", *RECORD_KEY, "link_confidence"]]
@@ -71,7 +73,8 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
             raise SpineError(f"{spine}: {counts['records_in']:,} records in the bundles but "
                              f"{counts['records']:,} linked; the spine was not changed")
         write_version(con, records[["person_key", *RECORD_KEY, "link_confidence"]], changes,
-                      inputs, result.model, counts, families.tables())
+                      inputs, result.model, counts, families.tables(),
+                      [b.folder / "tokens.parquet" for b in opened])
     finally:
         con.close()
     model_path_for(spine).write_text(json.dumps(result.model, indent=2, sort_keys=True) + "\n")
