@@ -305,6 +305,39 @@ def extract_command(
               f"{operator['naive_sum_of_las']:,} (exact figures: for the operator, not released)")
 
 
+@app.command()
+def report(
+    spine: Path = typer.Option(..., "--spine", help="The spine to report on."),
+    out: Path = typer.Option(..., "--out", help="The HTML file to write."),
+    truth: Path | None = typer.Option(None, "--truth", help="A synthetic world's truth/ "
+                                                            "folder: adds accuracy figures."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report's figures as JSON."),
+) -> None:
+    """Write the linkage quality report: one HTML file that works offline.
+
+    Match rates by source and by group (ethnicity, sex, age band, LA, movers) with the largest
+    gaps called out, the match-weight distribution and threshold, the model's m and u, records
+    left unlinked and why, persons by sources, and family keys. Counts of 1 to 5 are hidden.
+    """
+    from linkage.quality.evaluate import EvaluationError
+    from linkage.quality.report import write_report
+    from linkage.spine.store import SpineError
+
+    if not spine.is_file():
+        fail(f"{spine}: no such spine")
+    try:
+        data = write_report(spine, out, truth)
+    except (EvaluationError, SpineError, ValueError) as problem:
+        fail(str(problem))
+    except OSError as problem:
+        fail(f"{out}: cannot be written ({problem.strerror})")
+    if as_json:
+        sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
+    elif not quiet:
+        err.print(f"report on spine version {data['version']} written to {out}")
+
+
 def _print_family_scores(console: Console, result: dict) -> None:
     table = Table(title="Family keys")
     for column in ("key", "true", "precision", "recall"):

@@ -10,10 +10,9 @@ from typer.testing import CliRunner
 
 from linkage.cli import app
 from linkage.config import load_config
-from linkage.pseudonymise.providers import provider_jobs
 from linkage.release.disclosure import percentages, protect, suppression_mask, with_totals
 from linkage.release.tables import MAJOR_GROUPS
-from linkage.sources import read_source
+from tests.identifiers import world_identifiers
 
 runner = CliRunner()
 RULES = load_config("disclosure.yaml")
@@ -87,18 +86,6 @@ def test_projects_get_disjoint_keys_and_a_project_the_same_keys(extracts):
                                                 .household)
 
 
-def identifiers(world_dir) -> tuple[set[str], set[str]]:
-    """Every UPN, postcode, name and provider record id in the world's files; and full DOBs."""
-    values, dobs = set(), set()
-    for kind, code, paths, _ in provider_jobs(world_dir / "providers"):
-        records = read_source(kind, paths, provider=code).records
-        for column in ("upn", "former_upn", "postcode", "forename", "surname", "record_id"):
-            if column in records:
-                values |= {str(v) for v in records[column].dropna() if len(str(v)) >= 4}
-        dobs |= {str(v)[:10] for v in records.dob.dropna() if len(str(v)) >= 10}
-    return values, dobs
-
-
 def extract_strings(folder) -> tuple[set[str], set[str]]:
     """All values in the extract's files; and those of files that carry no event dates."""
     everything, undated = set(), set()
@@ -119,7 +106,7 @@ def extract_strings(folder) -> tuple[set[str], set[str]]:
 
 
 def test_no_identifier_of_any_source_is_in_an_extract(extracts, world_dir):
-    values, dobs = identifiers(world_dir)
+    values, dobs = world_identifiers(world_dir)
     assert len(values) > 1000 and len(dobs) > 1000
     values -= set(MAJOR_GROUPS.values())  # table labels that are also surnames (Black, White)
     for folder in extracts.values():

@@ -2,7 +2,8 @@
 
 import json
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,12 @@ class LinkResult:
     clusters: pd.DataFrame      # unique_id, cluster_id, KEY_COLUMNS, link_confidence
     model: dict                 # the trained model, as Splink's JSON settings
     pairs_scored: int
+    weight_bins: list = field(default_factory=list)  # [whole match weight, pairs] kept
+
+
+def threshold_match_weight() -> float:
+    """MATCH_THRESHOLD as a match weight: log2 of the odds it stands for."""
+    return round(math.log2(MATCH_THRESHOLD / (1 - MATCH_THRESHOLD)), 3)
 
 
 def linking_table(tokens: list[pd.DataFrame]) -> pd.DataFrame:
@@ -71,10 +78,14 @@ def train_and_predict(table: pd.DataFrame, model_path: Path | None = None,
            OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").df()
     pairs_scored = db_api.duckdb_con.sql(
         f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
+    weight_bins = [[int(b), int(n)] for b, n in db_api.duckdb_con.sql(
+        f"SELECT floor(match_weight), count(*) FROM {predictions.physical_name} "
+        "GROUP BY 1 ORDER BY 1").fetchall()]
     clusters = pd.DataFrame({"unique_id": table.unique_id,
                              "cluster_id": cluster(table, edges)})
     model = linker.misc.save_model_to_json()
-    return LinkResult(_with_confidence(table, clusters, edges), model, pairs_scored)
+    return LinkResult(_with_confidence(table, clusters, edges), model, pairs_scored,
+                      weight_bins)
 
 
 def _train(linker: Linker, columns: set[str], seed: int) -> None:

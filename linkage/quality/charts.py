@@ -2,7 +2,7 @@
 
 from html import escape
 
-WIDTH, BAR_HEIGHT, LABEL_WIDTH = 640, 18, 220
+WIDTH, BAR_HEIGHT, LABEL_WIDTH = 760, 18, 330
 
 
 def bar_chart(title: str, bars: list[tuple[str, float]], unit: str = "",

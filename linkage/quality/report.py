@@ -12,6 +12,7 @@ import math
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from linkage import __version__
@@ -88,7 +89,7 @@ def _combinations(records: pd.DataFrame) -> list[dict]:
 
 def _unlinked(records: pd.DataFrame) -> list[dict]:
     alone = records[~records.linked]
-    reason = alone.flags.fillna("").str.split(";").str[0].replace("", "no problem recorded")
+    reason = alone["flags"].fillna("").str.split(";").str[0].replace("", "no problem recorded")
     counts = alone.assign(reason=reason).groupby(["source", "reason"]).size()
     return [{"source": s, "reason": r, "records": int(n)} for (s, r), n in counts.items()]
 
@@ -129,7 +130,7 @@ def _families(families: dict) -> dict:
     def confidence_bins(frame: pd.DataFrame) -> list[list]:
         if frame.empty:
             return []
-        bins = (frame.confidence.astype(float) * 100).clip(upper=99.99).floor()
+        bins = np.floor((frame.confidence.astype(float) * 100).clip(upper=99.99))
         return [[float(b), int(n)] for b, n in bins.value_counts().sort_index().items()]
 
     return {
@@ -202,7 +203,7 @@ def render(data: dict) -> str:
             f'</head><body><h1>Linkage quality report</h1><nav>{nav}</nav>{body}</body></html>\n')
 
 
-def _summary(data, rules) -> str:
+def _render_summary(data, rules) -> str:
     return _table(["", ""], [
         ["spine version", data["version"]], ["linked at", data["created_at"]],
         ["records", f"{data['records']:,}"], ["persons", f"{data['persons']:,}"],
@@ -210,7 +211,7 @@ def _summary(data, rules) -> str:
         "<p>Counts from 1 to 5 show as c; rates over fewer than 6 records as x.</p>")
 
 
-def _sources(data, rules) -> str:
+def _render_sources(data, rules) -> str:
     rows = [[s["source"], count(s["records"], rules), rate(s["linked"], s["records"], rules),
              rate(s["cross_source"], s["records"], rules)] for s in data["sources"]]
     chart = bar_chart("Records linked to another source (%)",
@@ -220,41 +221,42 @@ def _sources(data, rules) -> str:
                   rows) + chart
 
 
-def _weights(data, rules) -> str:
+def _render_weights(data, rules) -> str:
     bins = [(b, n) for b, n in data["weights"]["bins"]]
     bins = [(b, n if n >= rules["min_count"] else 0) for b, n in bins]
     threshold = data["weights"]["threshold"]
-    text = ("<p>Every candidate pair scored, by its match weight (log2 of how much likelier "
-            "the pair's agreements are for one person than for two). Pairs right of the "
+    text = ("<p>Every candidate pair kept (match probability 0.1 or more), by its match "
+            "weight: log2 of how much likelier the pair's agreements are for one person "
+            "than for two. Pairs right of the "
             f"threshold ({threshold:g}) join persons.</p>" if threshold is not None else
             "<p>This spine version did not record its match weights.</p>")
     return text + histogram("Candidate pairs by match weight", bins, threshold, "match weight")
 
 
-def _model(data, rules) -> str:
+def _render_model(data, rules) -> str:
     rows = [[m["comparison"], m["level"], f"{m['m']:.4f}", f"{m['u']:.6f}",
              "" if m["weight"] is None else f"{m['weight']:+.2f}"] for m in data["model"]]
     chart = bar_chart("Match weight of agreement, per comparison (bits)",
-                      [(f"{m['comparison']}: {m['level'][:28]}", max(m["weight"] or 0, 0))
+                      [(f"{m['comparison']}: {m['level'][:36]}", max(m["weight"] or 0, 0))
                        for m in data["model"] if (m["weight"] or 0) > 0])
     return ("<p>m: how often true matches fall in a level; u: how often non-matches do. "
             "Their ratio is the evidence the level carries.</p>"
             + _table(["comparison", "level", "m", "u", "weight (bits)"], rows) + chart)
 
 
-def _unlinked(data, rules) -> str:
+def _render_unlinked(data, rules) -> str:
     rows = [[u["source"], u["reason"], count(u["records"], rules)] for u in data["unlinked"]]
     return ("<p>Records in a person of their own, by the first quality flag their provider's "
             "file raised (docs/providers.md explains each flag).</p>"
             + _table(["source", "reason", "records"], rows))
 
 
-def _combinations(data, rules) -> str:
+def _render_combinations(data, rules) -> str:
     rows = [[c["sources"], count(c["persons"], rules)] for c in data["combinations"]]
     return _table(["sources", "persons"], rows)
 
 
-def _bias(data, rules) -> str:
+def _render_bias(data, rules) -> str:
     out = ["<p>The share of each group's records linked to a record of another source. "
            "Linkage that misses some groups more than others biases the disparities "
            "researchers measure.</p>"]
@@ -271,7 +273,7 @@ def _bias(data, rules) -> str:
     return "".join(out)
 
 
-def _families_section(data, rules) -> str:
+def _render_families(data, rules) -> str:
     families = data["families"]
     rows = [[name.replace("_", " "), count(families[name], rules)] for name in
             ("adopter_households", "child_adopter_links", "sibling_groups",
@@ -283,7 +285,7 @@ def _families_section(data, rules) -> str:
     return _table(["family key", "count"], rows) + charts
 
 
-def _accuracy_section(data, rules) -> str:
+def _render_accuracy(data, rules) -> str:
     if "accuracy" not in data:
         return ""
     a = data["accuracy"]
@@ -302,9 +304,11 @@ def _accuracy_section(data, rules) -> str:
     return "<p>Against the synthetic world's truth.</p>" + _table(["measure", "value"], rows)
 
 
-RENDERERS = {"summary": _summary, "sources": _sources, "weights": _weights, "model": _model,
-             "unlinked": _unlinked, "combinations": _combinations, "bias": _bias,
-             "families": _families_section, "accuracy": _accuracy_section}
+RENDERERS = {"summary": _render_summary, "sources": _render_sources,
+             "weights": _render_weights, "model": _render_model,
+             "unlinked": _render_unlinked, "combinations": _render_combinations,
+             "bias": _render_bias, "families": _render_families,
+             "accuracy": _render_accuracy}
 
 
 def write_report(spine: Path, out: Path, truth: Path | None = None) -> dict:

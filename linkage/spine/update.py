@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from linkage.families.derive import derive_families
-from linkage.match.run import linking_table, train_and_predict
+from linkage.match.run import linking_table, threshold_match_weight, train_and_predict
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.spine.store import (
     RECORD_KEY,
@@ -66,6 +66,8 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
             "records_unlinked": int((~records.person_key.duplicated(keep=False)).sum()),
             "records_in": int(sum(b.manifest["rows"]["in"] for b in opened)),
             "pairs_scored": result.pairs_scored,
+            "match_weights": result.weight_bins,
+            "threshold_match_weight": threshold_match_weight(),
             "key_changes": changes.change.value_counts().to_dict(),
             "families": families.counts(),
         }

@@ -1,0 +1,100 @@
+"""`linkage report`: sections, disclosure, no identifier or token, and a real browser."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from linkage.cli import app
+from linkage.pseudonymise.bundle import linkage_schema
+from tests.identifiers import world_identifiers
+
+runner = CliRunner()
+SECTIONS = ["summary", "sources", "weights", "model", "unlinked", "combinations", "bias",
+            "families", "accuracy"]
+
+
+@pytest.fixture(scope="module")
+def report(linked_spine, world_dir, tmp_path_factory) -> Path:
+    spine, _ = linked_spine
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    result = runner.invoke(app, ["report", "--spine", str(spine), "--truth",
+                                 str(world_dir / "truth"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_the_report_has_every_section_and_hides_small_counts(report, linked_spine):
+    html = report.read_text()
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in html
+    assert html.count("<svg") >= 4 and "<script" not in html and "http" not in html.replace(
+        "http://www.w3.org/2000/svg", "")
+    assert "pairwise precision" in html and "largest gap" in html
+    spine, _ = linked_spine
+    data = json.loads(runner.invoke(app, ["report", "--spine", str(spine), "--out",
+                                          str(report.with_name("again.html")), "--json"]).stdout)
+    small = [u for u in data["unlinked"] if 0 < u["records"] < 6]
+    assert small, "the world should have some small counts to hide"
+    for row in small:  # a small count is never printed
+        assert f"<td>{row['source']}</td><td>{row['reason']}</td><td>c</td>" in html
+
+
+def token_values(bundles: list[Path]) -> set[str]:
+    names = set(linkage_schema()["tokens"])
+    values = set()
+    for bundle in bundles:
+        tokens = pd.read_parquet(bundle / "tokens.parquet")
+        for column in tokens:
+            if column in names or column.endswith(("_date", "_week", "_dob")):
+                values |= {str(v) for v in tokens[column].dropna()
+                           if not isinstance(v, bytes)}
+    return values
+
+
+def test_no_identifier_or_token_value_is_in_the_report(report, world_dir, world_bundles):
+    text = report.read_text()
+    words = set(text.replace("<", " ").replace(">", " ").split())
+    identifiers, dobs = world_identifiers(world_dir)
+    tokens = token_values(world_bundles)
+    assert len(tokens) > 1000
+    leaked = [v for v in identifiers | dobs | tokens if v in words or f">{v}<" in text]
+    assert not leaked
+
+
+def test_the_report_renders_in_a_browser_without_errors(report, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver_path, "install Debian's chromium and chromium-driver (.ci/run)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1400"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get(report.as_uri())
+        for section in SECTIONS:
+            element = browser.find_element(By.ID, section)
+            assert element.is_displayed() and element.size["height"] > 20, section
+        charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+        assert len(charts) >= 4
+        for chart in charts:
+            assert chart.size["width"] > 100 and chart.size["height"] > 20
+        bars = browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.bar")
+        assert sum(1 for bar in bars if float(bar.get_attribute("width") or 0) > 0) > 10
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not errors
+        shot = tmp_path / "report.png"
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    finally:
+        browser.quit()
