@@ -21,6 +21,7 @@ from linkage.quality.charts import bar_chart, histogram
 from linkage.spine.store import connect, current_version, family_tables
 
 LA_SOURCES = ("ssda903", "cin")
+CARE_SOURCES = ("ssda903", "cin", "asg_children")  # whose match rates the bias table shows
 DIMENSIONS = ["ethnicity", "sex", "age_band", "la", "moved_la"]
 MIN_GROUP_FOR_GAP = 30   # groups smaller than this are not called out as a gap
 
@@ -95,7 +96,9 @@ def _unlinked(records: pd.DataFrame) -> list[dict]:
 
 
 def _match_rates(records: pd.DataFrame, dimension: str) -> list[dict]:
-    """Per group: records, and the share linked to a record of another source."""
+    """Per group: children's social care records, and the share linked to a record of
+    another source (mostly their pupil records: what education research depends on)."""
+    records = records[records.source.isin(LA_SOURCES if dimension == "la" else CARE_SOURCES)]
     values = records[dimension].fillna("unknown").astype(str).replace("", "unknown")
     rows = records.assign(group=values).groupby("group").agg(
         records=("person_key", "size"), rate=("cross_source", "mean"))
@@ -109,7 +112,7 @@ def _gap(rows: list[dict]) -> dict | None:
         return None
     low, high = min(big, key=lambda r: r["rate"]), max(big, key=lambda r: r["rate"])
     return {"lowest": low["group"], "highest": high["group"],
-            "points": round(100 * (high["rate"] - low["rate"]), 1)}
+            "points": float(round(100 * (high["rate"] - low["rate"]), 1))}
 
 
 def _model_levels(model: dict) -> list[dict]:
@@ -257,9 +260,10 @@ def _render_combinations(data, rules) -> str:
 
 
 def _render_bias(data, rules) -> str:
-    out = ["<p>The share of each group's records linked to a record of another source. "
-           "Linkage that misses some groups more than others biases the disparities "
-           "researchers measure.</p>"]
+    out = ["<p>The share of each group's children's social care records (903, CIN, ASG "
+           "children) linked to a record of another source, mostly a pupil record. Linkage "
+           "that misses some groups more than others biases the disparities researchers "
+           "measure. Gaps are called out between groups of 30 records or more.</p>"]
     for dimension in DIMENSIONS:
         gap = data["gaps"][dimension]
         if gap:
