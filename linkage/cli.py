@@ -176,6 +176,8 @@ def link_command(
                                                             "instead of training."),
     seed: int | None = typer.Option(None, "--seed", help="Seed person keys (for "
                                                          "reproducible test runs)."),
+    wait: float = typer.Option(0, "--wait", min=0, help="If another run is updating the "
+                                                        "spine, wait up to this many seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Link all bundles into the spine: a new version with stable person keys.
@@ -187,6 +189,7 @@ def link_command(
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError, load_private_key
     from linkage.pseudonymise.keys import KeyError_
+    from linkage.spine.lock import SpineBusy
     from linkage.spine.store import SpineError
     from linkage.spine.update import link
 
@@ -202,8 +205,8 @@ def link_command(
             fail(f"{model}: is not a trained linkage model (a SPINE.model.json file)")
     try:
         private_key = load_private_key(decrypt_key) if decrypt_key else None
-        summary = link(spine, bundles, private_key, model, seed, progress)
-    except (BundleError, EncryptionError, KeyError_, SpineError) as problem:
+        summary = link(spine, bundles, private_key, model, seed, progress, wait)
+    except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError) as problem:
         fail(str(problem))
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")

@@ -66,7 +66,7 @@ def test_relinking_the_same_bundles_keeps_every_key(linked_spine, world_bundles)
 
 def test_a_new_period_keeps_the_keys_of_unchanged_persons(world_dir, linkage_key, tmp_path,
                                                           truth_records):
-    from conftest import hash_world
+    from tests.conftest import hash_world
 
     bundles = hash_world(world_dir, tmp_path / "bundles", linkage_key)
     spine = tmp_path / "spine.duckdb"

@@ -23,10 +23,12 @@ from linkage.release.pseudonyms import project_secret, pseudonyms
 from linkage.release.request import Request
 from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
 from linkage.spine.store import (
+    config_fingerprint,
     connect,
     current_records,
     current_version,
     family_tables,
+    record_audit,
     release_secret,
 )
 
@@ -60,6 +62,16 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
                 "spine_version": version, "files": {}, "disclosure": built.pop("disclosure")}
     operator = built.pop("operator")
     _write(out, built, manifest)
+    con = connect(spine)
+    try:
+        record_audit(con, "extract", version,
+                     {"project": request.project, "request": request.raw,
+                      "bundles": [b.manifest["files"]["content.parquet"]["sha256"]
+                                  for b in bundles]},
+                     config_fingerprint(),
+                     {"out": str(out), "files": manifest["files"]})
+    finally:
+        con.close()
     return {**manifest, "operator": operator}
 
 

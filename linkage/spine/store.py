@@ -9,6 +9,7 @@ docs/family-keys.md). A new version is written in one
 transaction: a failure leaves the previous version as it was.
 """
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+
+from linkage import __version__
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spine_meta (name VARCHAR PRIMARY KEY, value VARCHAR);
@@ -30,6 +33,8 @@ CREATE TABLE IF NOT EXISTS spine_version (version INTEGER PRIMARY KEY, created_a
     inputs VARCHAR, model VARCHAR, counts VARCHAR);
 CREATE TABLE IF NOT EXISTS key_change (version INTEGER, change VARCHAR, person_key VARCHAR,
     related_key VARCHAR, records INTEGER);
+CREATE TABLE IF NOT EXISTS audit_log (ran_at VARCHAR, command VARCHAR, version INTEGER,
+    toolkit_version VARCHAR, inputs VARCHAR, config_sha256 VARCHAR, outputs VARCHAR);
 CREATE TABLE IF NOT EXISTS record_profile (version INTEGER, source VARCHAR, provider VARCHAR,
     record_id VARCHAR, period INTEGER, ethnicity VARCHAR, sex VARCHAR, age_band VARCHAR,
     flags VARCHAR);
@@ -166,7 +171,7 @@ def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
 
 def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
                   model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None,
-                  tokens: list[Path] | None = None) -> int:
+                  tokens: list[Path] | None = None, audit: dict | None = None) -> int:
     """Add a version, with its family tables and the profile of each record (from the
     bundles' ``tokens`` files), in one transaction; returns its number."""
     version = current_version(con) + 1
@@ -196,6 +201,8 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
             _insert(con, table, frame.assign(version=version))
         if tokens:
             _insert_profiles(con, version, tokens)
+        if audit:
+            record_audit(con, version=version, **audit)
         con.execute("INSERT INTO spine_version VALUES (?, ?, ?, ?, ?)", [
             version, datetime.now(UTC).isoformat(timespec="seconds"),
             json.dumps(inputs, sort_keys=True), json.dumps(model, sort_keys=True),
@@ -215,6 +222,26 @@ def _insert(con, table: str, frame: pd.DataFrame) -> None:
     columns = ", ".join(frame.columns)
     con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM new_rows")
     con.unregister("new_rows")
+
+
+def config_fingerprint() -> str:
+    """SHA-256 of the configuration files a run depends on (linkage schema, family rules,
+    release catalogue, disclosure rules)."""
+    from linkage.config import config_path
+
+    digest = hashlib.sha256()
+    for name in ("linkage_schema.yaml", "families.yaml", "release.yaml", "disclosure.yaml"):
+        digest.update(name.encode() + b"\0" + config_path(name).read_bytes())
+    return digest.hexdigest()
+
+
+def record_audit(con, command: str, version: int, inputs, config_sha256: str,
+                 outputs) -> None:
+    """One line of the spine's audit log: what ran, on what, with which config, making what."""
+    con.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        datetime.now(UTC).isoformat(timespec="seconds"), command, version, __version__,
+        json.dumps(inputs, sort_keys=True, default=str), config_sha256,
+        json.dumps(outputs, sort_keys=True, default=str)])
 
 
 def _insert_profiles(con, version: int, tokens: list[Path]) -> None:

@@ -10,10 +10,12 @@ import numpy as np
 from linkage.families.derive import derive_families
 from linkage.match.run import linking_table, threshold_match_weight, train_and_predict
 from linkage.pseudonymise.bundle import open_bundles
+from linkage.spine.lock import spine_lock
 from linkage.spine.store import (
     RECORD_KEY,
     SpineError,
     assign_keys,
+    config_fingerprint,
     connect,
     current_records,
     current_version,
@@ -31,8 +33,20 @@ def model_path_for(spine: Path) -> Path:
 
 
 def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None = None,
-         seed: int | None = None, progress: Progress = lambda _: None) -> dict:
-    """Link every bundle into a new version of the spine; returns the version's summary."""
+         seed: int | None = None, progress: Progress = lambda _: None,
+         wait: float = 0.0) -> dict:
+    """Link every bundle into a new version of the spine; returns the version's summary.
+
+    The spine is locked for the whole run (a second run waits up to ``wait`` seconds, then
+    refuses), and the new version is written in one transaction: a run that fails or is
+    killed leaves the previous version as it was.
+    """
+    with spine_lock(spine, wait):
+        return _link(spine, bundles, private_key, model, seed, progress)
+
+
+def _link(spine: Path, bundles: list[Path], private_key, model: Path | None,
+          seed: int | None, progress: Progress) -> dict:
     progress("opening bundles")
     opened = open_bundles(bundles, private_key)
     table = linking_table([bundle.tokens() for bundle in opened])
@@ -74,10 +88,16 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
         if counts["records"] != counts["records_in"]:  # nothing may be lost on the way
             raise SpineError(f"{spine}: {counts['records_in']:,} records in the bundles but "
                              f"{counts['records']:,} linked; the spine was not changed")
+        progress(f"writing version {version}")
         write_version(con, records[["person_key", *RECORD_KEY, "link_confidence"]], changes,
                       inputs, result.model, counts, families.tables(),
-                      [b.folder / "tokens.parquet" for b in opened])
+                      [b.folder / "tokens.parquet" for b in opened],
+                      audit={"command": "link", "inputs": inputs,
+                             "config_sha256": config_fingerprint(), "outputs": counts})
     finally:
         con.close()
-    model_path_for(spine).write_text(json.dumps(result.model, indent=2, sort_keys=True) + "\n")
+    # the model is also kept in the version itself; this copy is for --model
+    partial = model_path_for(spine).with_suffix(".json.partial")
+    partial.write_text(json.dumps(result.model, indent=2, sort_keys=True) + "\n")
+    partial.replace(model_path_for(spine))
     return {"spine": str(spine), "version": version, **counts}
