@@ -237,6 +237,26 @@ def _cohort_tables(per_la: pd.Series, deduplicated: int, request: Request, rules
     return by_la, national
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text that a spreadsheet would run as a formula (=, +, -, @ first) gets a leading
+    apostrophe, in cells and labels alike; numbers are left as they are."""
+    def safe(value):
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            try:
+                float(value)
+            except ValueError:
+                return "'" + value
+        return value
+
+    out = frame.map(safe)
+    out.index = out.index.map(safe)
+    out.columns = out.columns.map(safe)
+    return out
+
+
 def _write(out: Path, built: dict, manifest: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=out.parent))
@@ -245,6 +265,7 @@ def _write(out: Path, built: dict, manifest: dict) -> None:
             write_parquet(frame, staging / f"{name}.parquet")
         (staging / "tables").mkdir()
         for name, frame in sorted(built["csv"].items()):
+            frame = csv_safe(frame)
             frame.to_csv(staging / name, index=not isinstance(frame.index, pd.RangeIndex),
                          lineterminator="\n")
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
