@@ -178,6 +178,8 @@ def link_command(
                                                          "reproducible test runs)."),
     wait: float = typer.Option(0, "--wait", min=0, help="If another run is updating the "
                                                         "spine, wait up to this many seconds."),
+    backend: str = typer.Option("duckdb", "--backend", help="duckdb (one machine) or spark "
+                                                            "(pip install 'linkage[spark]')."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Link all bundles into the spine: a new version with stable person keys.
@@ -186,12 +188,16 @@ def link_command(
     sampling, m by EM) unless --model is given, and saved beside the spine as
     SPINE.model.json. Existing persons keep their keys when their records are the same.
     """
+    from linkage.match.spark import SparkMissing
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError, load_private_key
     from linkage.pseudonymise.keys import KeyError_
     from linkage.spine.lock import SpineBusy
     from linkage.spine.store import SpineError
     from linkage.spine.update import link
+
+    if backend not in ("duckdb", "spark"):
+        fail(f"--backend {backend}: not a backend (duckdb, spark)")
 
     started = time.perf_counter()
 
@@ -205,8 +211,9 @@ def link_command(
             fail(f"{model}: is not a trained linkage model (a SPINE.model.json file)")
     try:
         private_key = load_private_key(decrypt_key) if decrypt_key else None
-        summary = link(spine, bundles, private_key, model, seed, progress, wait)
-    except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError) as problem:
+        summary = link(spine, bundles, private_key, model, seed, progress, wait, backend)
+    except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
+            SparkMissing) as problem:
         fail(str(problem))
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")

@@ -15,8 +15,16 @@ NAME_LEVELS = (0.9, 0.7)
 EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_order_date"]
 
 
-def dice(column: str) -> str:
-    """Dice coefficient of two Bloom filters stored as DuckDB BIT."""
+def dice(column: str, dialect: str = "duckdb") -> str:
+    """Dice coefficient of two Bloom filters: DuckDB BIT columns, or (Spark) arrays of 64-bit
+    words, whose set bits are counted word by word."""
+    if dialect == "spark":
+        def ones(side: str) -> str:
+            return f"aggregate(transform({column}_{side}, w -> bit_count(w)), 0, (s, v) -> s + v)"
+
+        both = (f"aggregate(zip_with({column}_l, {column}_r, (a, b) -> bit_count(a & b)), 0, "
+                "(s, v) -> s + v)")
+        return f"{both} * 2.0 / ({ones('l')} + {ones('r')})"
     return (f"bit_count({column}_l & {column}_r) * 2.0 / "
             f"(bit_count({column}_l) + bit_count({column}_r))")
 
@@ -57,11 +65,11 @@ def _postcode(columns: set[str]):
     return cl.CustomComparison(output_column_name="postcode", comparison_levels=levels)
 
 
-def _name(column: str):
+def _name(column: str, dialect: str = "duckdb"):
     """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline)."""
     levels = [cll.NullLevel(column)]
     if column.endswith("_bloom"):
-        levels += [cll.CustomLevel(f"{dice(column)} >= {threshold}",
+        levels += [cll.CustomLevel(f"{dice(column, dialect)} >= {threshold}",
                                    label_for_charts=f"Dice >= {threshold}")
                    for threshold in NAME_LEVELS]
     else:
@@ -102,7 +110,7 @@ def name_column(name: str, columns: set[str]) -> str | None:
     return next((c for c in (f"{name}_bloom", name) if c in columns), None)
 
 
-def comparisons(columns: set[str]) -> list:
+def comparisons(columns: set[str], dialect: str = "duckdb") -> list:
     """The comparisons that the token columns present support."""
     out = [_la_record_id()]
     if "upn" in columns:
@@ -114,7 +122,7 @@ def comparisons(columns: set[str]) -> list:
     for name in ("forename", "surname"):
         column = name_column(name, columns)
         if column:
-            out.append(_name(column))
+            out.append(_name(column, dialect))
     if any(c in columns for c in EVENT_DATES):
         out.append(_care_events(columns))
     return out
@@ -150,12 +158,13 @@ def blocking_rules(columns: set[str]) -> list[str]:
     return rules
 
 
-def settings(columns: set[str]) -> SettingsCreator:
-    """The linkage model for these token columns (link type dedupe over all bundles at once)."""
+def settings(columns: set[str], dialect: str = "duckdb") -> SettingsCreator:
+    """The linkage model for these token columns (link type dedupe over all bundles at once).
+    Only the Dice SQL depends on the engine's ``dialect`` (duckdb or spark)."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=comparisons(columns),
+        comparisons=comparisons(columns, dialect),
         blocking_rules_to_generate_predictions=blocking_rules(columns),
         additional_columns_to_retain=["source", "provider", "record_id", "period", "prelink"],
         retain_intermediate_calculation_columns=False,

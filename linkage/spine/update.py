@@ -34,7 +34,7 @@ def model_path_for(spine: Path) -> Path:
 
 def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None = None,
          seed: int | None = None, progress: Progress = lambda _: None,
-         wait: float = 0.0) -> dict:
+         wait: float = 0.0, backend: str = "duckdb") -> dict:
     """Link every bundle into a new version of the spine; returns the version's summary.
 
     The spine is locked for the whole run (a second run waits up to ``wait`` seconds, then
@@ -42,16 +42,21 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
     killed leaves the previous version as it was.
     """
     with spine_lock(spine, wait):
-        return _link(spine, bundles, private_key, model, seed, progress)
+        return _link(spine, bundles, private_key, model, seed, progress, backend)
 
 
 def _link(spine: Path, bundles: list[Path], private_key, model: Path | None,
-          seed: int | None, progress: Progress) -> dict:
+          seed: int | None, progress: Progress, backend: str) -> dict:
     progress("opening bundles")
     opened = open_bundles(bundles, private_key)
     table = linking_table([bundle.tokens() for bundle in opened])
-    progress(f"linking {len(table):,} records")
-    result = train_and_predict(table, model)
+    progress(f"linking {len(table):,} records on {backend}")
+    if backend == "spark":
+        from linkage.match.spark import train_and_predict_spark
+
+        result = train_and_predict_spark(table, model)
+    else:
+        result = train_and_predict(table, model)
 
     progress("updating the spine")
     con = connect(spine)

@@ -1,0 +1,112 @@
+"""The same model on Splink's Spark backend, for data that outgrows one machine.
+
+Scoring runs on Spark (local mode here; a cluster's session elsewhere); the scored pairs kept
+come back to clustering, which is the same as on DuckDB. Bloom filters travel as arrays of
+64-bit words, since Spark has no bit-string type; only the Dice SQL differs between the two.
+Given a model trained on DuckDB (``--model``), Spark applies exactly its parameters.
+"""
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlglot
+
+from linkage.match.cluster import cluster
+from linkage.match.model import dice, settings
+from linkage.match.run import (
+    MATCH_THRESHOLD,
+    PRELINK_FLOOR,
+    SCORE_FLOOR,
+    LinkResult,
+    _train,
+    _with_confidence,
+)
+
+
+class SparkMissing(Exception):
+    """pyspark or Java is not installed; the message says how to install them."""
+
+
+def spark_session():
+    """A local Spark session sized for this machine (a cluster's session can be used instead)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkMissing("the Spark backend needs pyspark: pip install 'linkage[spark]' "
+                           "(and Java 17: apt-get install openjdk-17-jre-headless)") from None
+    scratch = tempfile.mkdtemp(prefix="linkage-spark-")
+    return (SparkSession.builder.master("local[2]").appName("linkage")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.local.dir", scratch)
+            .config("spark.driver.memory", "4g")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate())
+
+
+def _words(bloom) -> list[int] | None:
+    if not isinstance(bloom, bytes | bytearray):
+        return None
+    return np.frombuffer(bloom, dtype=">i8").astype(np.int64).tolist()
+
+
+def spark_model(model: dict) -> dict:
+    """A DuckDB-trained model for Spark: the same parameters, each level's SQL in Spark's
+    dialect (Dice on word arrays; identifiers unquoted by sqlglot)."""
+    out = json.loads(json.dumps(model))
+    for comparison in out.get("comparisons", []):
+        column = f"{comparison['output_column_name']}_bloom"
+        for level in comparison["comparison_levels"]:
+            condition = level["sql_condition"]
+            if condition == "ELSE":
+                continue
+            if "bit_count(" in condition:
+                level["sql_condition"] = condition.replace(dice(column), dice(column, "spark"))
+            else:
+                level["sql_condition"] = sqlglot.transpile(condition, read="duckdb",
+                                                           write="spark")[0]
+    out["sql_dialect"] = "spark"
+    return out
+
+
+def train_and_predict_spark(table: pd.DataFrame, model_path: Path | None = None,
+                            seed: int = 1) -> LinkResult:
+    """Score pairs on Spark (training there too unless ``model_path`` is given), cluster."""
+    from splink import Linker, SparkAPI
+
+    spark = spark_session()
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="linkage-spark-checkpoints-"))
+    blooms = [c for c in table.columns if c.endswith("_bloom")]
+    frame = table.copy()
+    for column in blooms:
+        frame[column] = frame[column].map(_words)
+    db_api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
+    records = db_api.register(spark.createDataFrame(frame))
+    columns = set(table.columns)
+    if model_path is not None:
+        linker = Linker(records, spark_model(json.loads(model_path.read_text())),
+                        log_level=logging.ERROR)
+    else:
+        linker = Linker(records, settings(columns, "spark"), log_level=logging.ERROR)
+        _train(linker, columns, seed)
+    predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
+    name = predictions.physical_name
+    edges = spark.sql(f"""
+        SELECT unique_id_l, unique_id_r, match_probability, match_weight,
+               prelink_l = prelink_r AS prelinked FROM {name}
+        WHERE match_probability >= {MATCH_THRESHOLD}
+           OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").toPandas()
+    edges = edges.sort_values(["unique_id_l", "unique_id_r"], ignore_index=True)
+    pairs_scored = spark.sql(f"SELECT count(*) AS n FROM {name}").collect()[0]["n"]
+    weight_bins = [[int(r["bin"]), int(r["n"])] for r in spark.sql(
+        f"SELECT floor(match_weight) AS bin, count(*) AS n FROM {name} GROUP BY 1 ORDER BY 1"
+    ).collect()]
+    clusters = pd.DataFrame({"unique_id": table.unique_id, "cluster_id": cluster(table, edges)})
+    model = linker.misc.save_model_to_json()
+    return LinkResult(_with_confidence(table, clusters, edges), model, int(pairs_scored),
+                      weight_bins)

@@ -1,0 +1,57 @@
+"""`linkage link --backend spark`: the same model on Splink's Spark backend gives the same
+persons as on DuckDB (pyspark in local mode; `pip install '.[spark]'` and Java 17)."""
+
+import json
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from linkage.cli import app
+from synthetic.world import build_world, load_config, write_world
+from tests.conftest import hash_world
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def small_bundles(tmp_path_factory, linkage_key):
+    root = tmp_path_factory.mktemp("spark_world")
+    write_world(build_world(1500, 4, load_config()), root / "world")
+    return hash_world(root / "world", root / "bundles", linkage_key)
+
+
+def persons(spine) -> set[frozenset]:
+    con = duckdb.connect(str(spine), read_only=True)
+    rows = con.execute("SELECT person_key, source, provider, record_id, period FROM "
+                       "person_record WHERE version = (SELECT max(version) FROM "
+                       "spine_version)").fetchall()
+    con.close()
+    groups: dict[str, set] = {}
+    for key, *record in rows:
+        groups.setdefault(key, set()).add(tuple(record))
+    return {frozenset(records) for records in groups.values()}
+
+
+def link(spine, bundles, *extra) -> dict:
+    result = runner.invoke(app, ["link", "--spine", str(spine), "--seed", "1", "--json",
+                                 *extra, *map(str, bundles)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_spark_and_duckdb_give_identical_persons(small_bundles, tmp_path):
+    on_duckdb = link(tmp_path / "duckdb.duckdb", small_bundles)
+    model = tmp_path / "duckdb.duckdb.model.json"
+    on_spark = link(tmp_path / "spark.duckdb", small_bundles, "--backend", "spark",
+                    "--model", str(model))
+    assert on_spark["pairs_scored"] == on_duckdb["pairs_scored"]
+    assert on_spark["persons"] == on_duckdb["persons"]
+    assert persons(tmp_path / "spark.duckdb") == persons(tmp_path / "duckdb.duckdb")
+    assert on_spark["families"] == on_duckdb["families"]
+
+
+def test_an_unknown_backend_is_refused(small_bundles, tmp_path):
+    result = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--backend",
+                                 "oracle", *map(str, small_bundles)])
+    assert result.exit_code == 1 and "not a backend" in result.output
