@@ -117,6 +117,7 @@ def hash_command(
                                            help="Encrypt the bundle to the linkage unit's "
                                                 "public key."),
     workers: int = typer.Option(2, "--workers", min=1, help="Processes for hashing."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON on stdout."),
 ) -> None:
     """Read, validate and pseudonymise a provider's files into one bundle.
@@ -141,9 +142,9 @@ def hash_command(
     try:
         linkage_key = load_key(key)
         public_key = load_public_key(encrypt_to) if encrypt_to else None
-        with err.status(f"reading {source} files"):
+        with _status(f"reading {source} files", quiet):
             data = read_source(source, paths, mapping, provider, period)
-        with err.status(f"hashing {len(data.records):,} records"):
+        with _status(f"hashing {len(data.records):,} records", quiet):
             target = out.with_name(f".{out.name}.folder") if public_key else out
             written = write_bundle(data, linkage_key, target, workers=workers)
         if public_key is not None:
@@ -156,7 +157,7 @@ def hash_command(
     manifest = written.manifest
     if as_json:
         sys.stdout.write(json.dumps(manifest, sort_keys=True) + "\n")
-    else:
+    elif not quiet:
         rows = manifest["rows"]
         err.print(f"bundle written to {out}{' (encrypted)' if encrypt_to else ''}: "
                   f"{rows['in']:,} records in, {rows['out']:,} out, {rows['flagged']:,} "
@@ -178,6 +179,7 @@ def link_command(
                                                          "reproducible test runs)."),
     wait: float = typer.Option(0, "--wait", min=0, help="If another run is updating the "
                                                         "spine, wait up to this many seconds."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     backend: str = typer.Option("duckdb", "--backend", help="duckdb (one machine) or spark "
                                                             "(pip install 'linkage[spark]')."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -202,7 +204,8 @@ def link_command(
     started = time.perf_counter()
 
     def progress(stage: str) -> None:
-        err.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {stage}")
+        if not quiet:
+            err.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {stage}")
 
     if model is not None:
         try:
@@ -217,7 +220,7 @@ def link_command(
         fail(str(problem))
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
-    else:
+    elif not quiet:
         err.print(f"spine {spine} version {summary['version']}: {summary['records']:,} "
                   f"records, {summary['persons']:,} persons "
                   f"({summary['records_unlinked']:,} records unlinked)")
@@ -284,6 +287,7 @@ def extract_command(
     release_key: Path | None = typer.Option(None, "--release-key",
                                             help="A release secret file (from linkage keygen) "
                                                  "instead of the one kept in the spine."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Cut one project's extract: its cohort, the requested fields, family keys, and
@@ -301,12 +305,15 @@ def extract_command(
     if not spine.is_file():
         fail(f"{spine}: no such spine")
     try:
-        manifest = extract(spine, load_request(request), out, bundles, release_key)
+        with _status("cutting the extract", quiet or as_json):
+            manifest = extract(spine, load_request(request), out, bundles, release_key)
     except (BundleError, KeyError_, ReleaseError, RequestError, SpineError) as problem:
         fail(str(problem))
     operator = manifest.pop("operator")
     if as_json:
         sys.stdout.write(json.dumps(manifest, sort_keys=True, default=str) + "\n")
+        return
+    if quiet:
         return
     err.print(f"extract for {manifest['project']} written to {out}: "
               f"{len(manifest['files'])} files from spine version {manifest['spine_version']}")
@@ -346,6 +353,13 @@ def report(
         sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
     elif not quiet:
         err.print(f"report on spine version {data['version']} written to {out}")
+
+
+def _status(message: str, quiet: bool):
+    """A spinner on stderr while ``message`` is under way (nothing when quiet)."""
+    from contextlib import nullcontext
+
+    return nullcontext() if quiet else err.status(message)
 
 
 def _print_family_scores(console: Console, result: dict) -> None:

@@ -226,3 +226,11 @@ def test_a_release_key_file_replaces_the_spines_own(linked_spine, world_bundles,
     result = run_extract(spine, world_bundles, request, tmp_path / "three", "--release-key",
                          str(key))
     assert result.exit_code == 1 and "readable by others" in result.output
+
+
+def test_a_quiet_extract_prints_nothing(linked_spine, world_bundles, tmp_path):
+    spine, _ = linked_spine
+    request = write_request(tmp_path / "r.yaml", datasets={}, family_keys=False)
+    result = run_extract(spine, world_bundles, request, tmp_path / "out", "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+    assert (tmp_path / "out" / "manifest.json").is_file()
