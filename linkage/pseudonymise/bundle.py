@@ -315,8 +315,11 @@ def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = Non
         elif not path.is_dir():
             raise BundleError(f"{path}: no such bundle")
         manifest = _checked_manifest(path, folder)
+        # an empty bundle (an agency with nothing to send this time) holds no record, so two
+        # agencies' empty bundles are alike without being one bundle given twice
         twin = next((b.name for b in opened if b.manifest["files"]["tokens.parquet"]["sha256"]
-                     == manifest["files"]["tokens.parquet"]["sha256"]), None)
+                     == manifest["files"]["tokens.parquet"]["sha256"]
+                     and manifest["files"]["tokens.parquet"]["rows"]), None)
         if twin:
             raise BundleError(f"{path}: is the same bundle as {twin}; give each bundle once")
         opened.append(OpenedBundle(str(path), folder, manifest))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linkage.match.run import linking_table, train_and_predict
+from linkage.match.run import train_and_predict
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.spine.store import (
     RECORD_KEY,
@@ -33,9 +33,10 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
     """Link every bundle into a new version of the spine; returns the version's summary."""
     progress("opening bundles")
     opened = open_bundles(bundles, private_key)
-    table = linking_table([bundle.tokens() for bundle in opened])
-    progress(f"linking {len(table):,} records")
-    result = train_and_predict(table, model)
+    records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
+    progress(f"linking {records_in:,} records")
+    # DuckDB reads the tokens from the bundles' Parquet files; pandas never holds them all
+    result = train_and_predict([bundle.folder / "tokens.parquet" for bundle in opened], model)
 
     progress("updating the spine")
     con = connect(spine)
