@@ -178,6 +178,8 @@ def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
     out = {}
     for rid, upn, former, forename, unique, key, record in rows:
         upns = {x for x in (upn, former) if x is not None}
+        if isinstance(forename, bytearray | memoryview):  # how some clients return BLOBs
+            forename = bytes(forename)
         forenames = [forename] if forename else []
         out[rid] = _Identity(upns, forenames, {key: record} if unique else {})
     return out

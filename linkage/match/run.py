@@ -117,7 +117,7 @@ def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None
         linker = Linker(records, model, log_level=logging.ERROR)
     else:
         linker = Linker(records, settings(columns), log_level=logging.ERROR)
-        _train(linker, columns, seed)
+        _train(linker, con, columns, seed)
     predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
     # a pre-link (one provider record across periods) holds unless the evidence strongly
     # contradicts it, and it is considered first when clustering
@@ -129,12 +129,14 @@ def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None
     pairs_scored = con.execute(
         f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
     model = linker.misc.save_model_to_json()
+    model.pop("linker_uid", None)  # a random name for Splink's cached tables, not the model
     predictions.drop_table_from_database_and_remove_from_cache()
     clusters = cluster(con, "linking_records", "cluster_edges", size)
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored)
 
 
-def _train(linker: Linker, columns: set[str], seed: int) -> None:
+def _train(linker: Linker, con: duckdb.DuckDBPyConnection, columns: set[str], seed: int
+           ) -> None:
     training = linker.training
     deterministic = [rule for rule in ("l.upn = r.upn",
                                        "l.sex_dob = r.sex_dob AND l.postcode = r.postcode")
@@ -142,8 +144,16 @@ def _train(linker: Linker, columns: set[str], seed: int) -> None:
                             for c in ("upn", "sex_dob", "postcode"))]
     training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     training.estimate_u_using_random_sampling(max_pairs=5e6, seed=seed)
-    for rule in training_rules(columns):
-        training.estimate_parameters_using_expectation_maximisation(rule)
+    # EM sums probabilities over a table of agreement patterns; with several threads that
+    # table's row order, so the sums' last bits, would vary from run to run
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    con.execute("SET threads = 1").fetchall()
+    try:
+        for rule in training_rules(columns):
+            training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True)
+    finally:
+        con.execute(f"SET threads = {int(threads)}").fetchall()
 
 
 def _with_confidence(con, clusters: np.ndarray) -> pd.DataFrame:
