@@ -106,7 +106,17 @@ def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None
     ``tokens`` is a table of records or the bundles' tokens.parquet files. The same inputs
     give the same result: records are numbered in unique-id order and ties are broken by it.
     """
+    own = db_api is None
     db_api = db_api or duckdb_api()
+    try:
+        return _train_and_predict(db_api, tokens, model_path, seed)
+    finally:
+        if own:  # DuckDB's memory goes back before the spine is written
+            db_api.duckdb_con.close()
+
+
+def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path],
+                       model_path: Path | None, seed: int) -> LinkResult:
     con = db_api.duckdb_con
     records, columns, size = _register(db_api, tokens)
     if model_path is not None:
@@ -131,6 +141,7 @@ def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None
     model = linker.misc.save_model_to_json()
     model.pop("linker_uid", None)  # a random name for Splink's cached tables, not the model
     predictions.drop_table_from_database_and_remove_from_cache()
+    linker.table_management.delete_tables_created_by_splink_from_db()
     clusters = cluster(con, "linking_records", "cluster_edges", size)
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored)
 
