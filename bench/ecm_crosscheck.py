@@ -127,7 +127,7 @@ def export(world: Path, work: Path) -> dict:
     model = settings(columns)
     model.retain_matching_columns = True  # Splink 5 keeps the gamma columns with these
     linker = Linker(records, model)
-    run._train(linker, db_api.duckdb_con, columns, 1)
+    run._train(linker, columns, 1)
     predictions = linker.inference.predict()
     con = db_api.duckdb_con
     gammas = [row[0] for row in con.execute(

@@ -50,6 +50,30 @@ MODEL_COLUMNS = ["source", "provider", "period", "record_id", "upn", "former_upn
                  "surname", *EVENT_DATES]
 
 
+class OrderedDuckDBAPI(DuckDBAPI):
+    """Splink's DuckDB backend, with the sums of expectation maximisation taken in one order.
+
+    EM iterates over a small table of agreement patterns and their counts. A parallel GROUP
+    BY stores that table in a different row order each run, and parallel sums over it add in
+    a different order, so the trained m probabilities would differ in their last bits. Here
+    the table is stored sorted and each iteration's sums run on one thread (a few thousand
+    rows: no cost), so the same inputs train the same model, bit for bit.
+    """
+
+    def _sql_to_splink_dataframe(self, sql: str, templated_name: str, physical_name: str):
+        if templated_name == "__splink__agreement_pattern_counts":
+            sql = f"SELECT * FROM ({sql}) ORDER BY ALL"
+        if templated_name != "__splink__m_u_counts":
+            return super()._sql_to_splink_dataframe(sql, templated_name, physical_name)
+        con = self.duckdb_con
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        con.execute("SET threads = 1").fetchall()
+        try:
+            return super()._sql_to_splink_dataframe(sql, templated_name, physical_name)
+        finally:
+            con.execute(f"SET threads = {int(threads)}").fetchall()
+
+
 def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> DuckDBAPI:
     """A DuckDB connection for one run: memory capped (work beyond it spills to a temporary
     folder) and threads set, from the arguments or LINKAGE_MEMORY_LIMIT / LINKAGE_THREADS."""
@@ -60,7 +84,7 @@ def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> D
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/linkage-duckdb-{os.getpid()}'")
-    return DuckDBAPI(connection=con)
+    return OrderedDuckDBAPI(connection=con)
 
 
 def _checked_size(size: str) -> str:
@@ -127,7 +151,7 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path],
         linker = Linker(records, model, log_level=logging.ERROR)
     else:
         linker = Linker(records, settings(columns), log_level=logging.ERROR)
-        _train(linker, con, columns, seed)
+        _train(linker, columns, seed)
     predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
     # a pre-link (one provider record across periods) holds unless the evidence strongly
     # contradicts it, and it is considered first when clustering
@@ -146,8 +170,7 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path],
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored)
 
 
-def _train(linker: Linker, con: duckdb.DuckDBPyConnection, columns: set[str], seed: int
-           ) -> None:
+def _train(linker: Linker, columns: set[str], seed: int) -> None:
     training = linker.training
     deterministic = [rule for rule in ("l.upn = r.upn",
                                        "l.sex_dob = r.sex_dob AND l.postcode = r.postcode")
@@ -155,16 +178,10 @@ def _train(linker: Linker, con: duckdb.DuckDBPyConnection, columns: set[str], se
                             for c in ("upn", "sex_dob", "postcode"))]
     training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     training.estimate_u_using_random_sampling(max_pairs=5e6, seed=seed)
-    # EM sums probabilities over a table of agreement patterns; with several threads that
-    # table's row order, so the sums' last bits, would vary from run to run
-    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-    con.execute("SET threads = 1").fetchall()
-    try:
-        for rule in training_rules(columns):
-            training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True)
-    finally:
-        con.execute(f"SET threads = {int(threads)}").fetchall()
+    for rule in training_rules(columns):
+        # iterate on agreement-pattern counts: fast, and summed in one order (OrderedDuckDBAPI)
+        training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True)
 
 
 def _with_confidence(con, clusters: np.ndarray) -> pd.DataFrame:
