@@ -11,6 +11,7 @@ import math
 import pandas as pd
 import pyarrow.parquet as pq
 
+from linkage.match.cluster import connected_components
 from linkage.pseudonymise.bundle import OpenedBundle
 
 FAMILY_KINDS = ("ssda903", "asg-children", "asg-adopters")
@@ -60,6 +61,15 @@ def pupil_homes(bundles: list[OpenedBundle], persons: pd.DataFrame, children: se
         return pd.DataFrame(columns=["person_key", "period", "postcode", "surname_bloom"])
     return pd.concat(frames, ignore_index=True)[["person_key", "period", "postcode",
                                                  "surname_bloom"]]
+
+
+def components(nodes: pd.Series, left: pd.Series, right: pd.Series) -> pd.Series:
+    """The connected component of each node (labels of any kind) joined by the edges
+    ``left``-``right``: the position of its smallest member in ``nodes``."""
+    position = pd.Series(range(len(nodes)), index=nodes.to_numpy())
+    found = connected_components(len(nodes), position[left.to_numpy()].to_numpy(),
+                                 position[right.to_numpy()].to_numpy())
+    return pd.Series(found, index=nodes.index)
 
 
 def column(records: pd.DataFrame, name: str) -> pd.Series:

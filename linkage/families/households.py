@@ -7,8 +7,7 @@ into one, so a household that adopts again elsewhere keeps one key.
 
 import pandas as pd
 
-from linkage.families.evidence import column, family_key, first_text, token_sets
-from linkage.match.cluster import connected_components
+from linkage.families.evidence import column, components, family_key, first_text, token_sets
 
 SINGLE_CODES = {"M": "M1", "F": "F1"}
 
@@ -26,8 +25,7 @@ def adopter_households(records: pd.DataFrame, secret: str) -> pd.DataFrame:
     adopters["node"] = ("household|" + adopters.provider + "|" + ref).where(ref != "", own)
     person_node = "person|" + adopters.person_key
     nodes = pd.Series(sorted(set(adopters.node) | set(person_node)))
-    component = connected_components(nodes, pd.DataFrame(
-        {"unique_id_l": adopters.node.to_numpy(), "unique_id_r": person_node.to_numpy()}))
+    component = components(nodes, adopters.node, person_node)
     adopters["household"] = adopters.node.map(dict(zip(nodes, component, strict=True)))
 
     by = "household"

@@ -9,8 +9,7 @@ on one match date. Pairs scoring at least the configured confidence are joined i
 
 import pandas as pd
 
-from linkage.families.evidence import column, confidence, family_key, token_sets
-from linkage.match.cluster import connected_components
+from linkage.families.evidence import column, components, confidence, family_key, token_sets
 
 CHILD_SOURCES = ["ssda903", "asg_children"]
 GROUP_COLUMNS = ["sibling_group_key", "person_key", "confidence", "evidence", "group_size",
@@ -107,8 +106,7 @@ def sibling_groups(records: pd.DataFrame, links: pd.DataFrame, config: dict, sec
     if pairs.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS)
     members = pd.Series(sorted(set(pairs.person_key_l) | set(pairs.person_key_r)))
-    component = connected_components(members, pairs.rename(columns={
-        "person_key_l": "unique_id_l", "person_key_r": "unique_id_r"}))
+    component = components(members, pairs.person_key_l, pairs.person_key_r)
     groups = pd.DataFrame({"person_key": members, "group": component})
     both = pd.concat([pairs[["person_key_l", "confidence", "evidence"]].set_axis(
                           ["person_key", "confidence", "evidence"], axis=1),

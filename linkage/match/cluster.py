@@ -1,18 +1,22 @@
 """Clustering pairs into persons, keeping apart records that cannot be one person.
 
-Connected components join every pair kept. A component that would hold two different valid
-UPNs (neither the other's former UPN), clearly different forenames, or two records of one LA
-return (which lists each child once), is rebuilt greedily: its
-pairs are added strongest first, and a pair that would join conflicting records is skipped.
-Twins, who share a date of birth, sex, address and surname, stay apart this way.
+Connected components join every pair kept. A component in which any two records conflict
+(two different valid UPNs, neither the other's former UPN; clearly different forenames; or two
+records of one LA return, which lists each child once) is rebuilt greedily: its pairs are
+added strongest first, and a pair that would join conflicting records is skipped. Twins, who
+share a date of birth, sex, address and surname, stay apart this way.
+
+Records are numbered by ``rid`` (their row in unique-id order). Components and the search for
+conflicts run on arrays and in SQL over all records; only the pairs of conflicting components
+are walked in Python, so the cost follows the conflicts, not the size of the data.
 """
 
 from functools import lru_cache
 
+import duckdb
 import numpy as np
 import pandas as pd
-from splink import DuckDBAPI
-from splink.clustering import cluster_pairwise_predictions_at_threshold
+import pyarrow as pa
 
 FORENAME_CONFLICT = 0.5  # forename Dice below this: not the same child
 # an LA return, and an agency's ASG file, lists each child (or adopter) once
@@ -20,12 +24,24 @@ ONE_RECORD_PER_CHILD = ["ssda903", "cin", "asg_children", "asg_adopters"]
 AMBIGUITY_BITS = 1.0  # a record this close to another person as to its own is left alone
 
 
-def connected_components(unique_ids: pd.Series, edges: pd.DataFrame) -> pd.Series:
-    """Component id per unique id (Splink's connected components on DuckDB)."""
-    clustered = cluster_pairwise_predictions_at_threshold(
-        pd.DataFrame({"unique_id": unique_ids}), edges[["unique_id_l", "unique_id_r"]],
-        db_api=DuckDBAPI(), node_id_column_name="unique_id").as_pandas_dataframe()
-    return clustered.set_index("unique_id").cluster_id.reindex(unique_ids).reset_index(drop=True)
+def connected_components(size: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Component of each of ``size`` nodes joined by the edges ``left``-``right``: the
+    smallest node number in it (hooking roots to the smaller root, then pointer jumping)."""
+    parent = np.arange(size, dtype=np.int64)
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    while True:
+        a, b = parent[left], parent[right]
+        differ = a != b
+        if not differ.any():
+            return parent
+        left, right = left[differ], right[differ]
+        low, high = np.minimum(a[differ], b[differ]), np.maximum(a[differ], b[differ])
+        np.minimum.at(parent, high, low)
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
 
 
 class _Identity:
@@ -71,59 +87,109 @@ def _bigram_set(name: str) -> frozenset:
     return frozenset(padded[i:i + 2] for i in range(len(padded) - 1))
 
 
-def _identities(table: pd.DataFrame) -> list[_Identity]:
-    upn = table.upn if "upn" in table else pd.Series(pd.NA, index=table.index)
-    former = table.former_upn if "former_upn" in table else pd.Series(pd.NA, index=table.index)
-    name = next((c for c in ("forename_bloom", "forename") if c in table), None)
-    blooms = table[name] if name else pd.Series(None, index=table.index)
-    one_per_return = table.source.isin(ONE_RECORD_PER_CHILD).to_numpy()
-    returns = table.source + "|" + table.provider.astype(str) + "|" + table.period.astype(str)
-    out = []
-    for u, f, b, unique, key, record in zip(upn, former, blooms, one_per_return, returns,
-                                            table.record_id, strict=True):
-        upns = {x for x in (u, f) if not pd.isna(x)}
-        forenames = [b] if isinstance(b, bytes | str) and b else []
-        out.append(_Identity(upns, forenames, {key: record} if unique else {}))
+def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
+            ) -> np.ndarray:
+    """A cluster number per record (by rid): the smallest rid in its cluster.
+
+    ``records`` is a table with rid, source, provider, period, record_id and, where the
+    sources carry them, upn, former_upn and forename (a BIT Bloom filter, or plaintext in the
+    baseline); ``edges`` has rid_l, rid_r, match_weight and prelinked for the pairs kept.
+    """
+    pairs = con.execute(f"SELECT rid_l, rid_r FROM {edges}").fetchnumpy()
+    components = connected_components(size, pairs["rid_l"], pairs["rid_r"])
+    del pairs
+    con.register("component_of", pa.table({"rid": np.arange(size, dtype=np.int64),
+                                            "component": components}))
+    columns = {row[0]: row[1] for row in con.execute(f"DESCRIBE {records}").fetchall()}
+    flagged = _conflicting_components(con, records, columns)
+    if not len(flagged):
+        con.unregister("component_of")
+        return components
+    con.register("flagged", pa.table({"component": flagged}))
+    members = _members(con, records, columns)
+    group_edges = con.execute(f"""
+        SELECT e.rid_l, e.rid_r, e.match_weight, e.prelinked FROM {edges} e
+        JOIN component_of c ON c.rid = e.rid_l SEMI JOIN flagged f USING (component)
+        ORDER BY e.prelinked DESC, e.match_weight DESC, e.rid_l, e.rid_r""").df()
+    con.unregister("flagged")
+    con.unregister("component_of")
+    labels = _constrained(members, group_edges)
+    labels = _detach_ambiguous(labels, group_edges)
+    # a rebuilt cluster is numbered by its smallest record
+    rids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
+    roots = np.fromiter(labels.values(), dtype=np.int64, count=len(labels))
+    smallest = pd.Series(rids).groupby(roots).transform("min").to_numpy()
+    out = components.copy()
+    out[rids] = smallest
     return out
 
 
-def cluster(table: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
-    """A cluster id per row of ``table`` (which has unique_id, upn, former_upn and
-    forename_bloom where the sources carry them); ``edges`` are the pairs kept."""
-    components = connected_components(table.unique_id, edges)
-    position = pd.Series(np.arange(len(table)), index=table.unique_id)
-    sizes = components.map(components.value_counts())
-    candidates = table[(sizes > 1).to_numpy()]
-    identities = _identities(candidates)
-    identity_of = dict(zip(candidates.unique_id, identities, strict=True))
-    result = components.astype(str).to_numpy().astype(object)
+def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
+    """Components in which some two records cannot be one person (order does not matter)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS
+        SELECT r.*, c.component FROM {records} r JOIN component_of c USING (rid)
+        WHERE c.component IN (SELECT component FROM component_of
+                              GROUP BY component HAVING count(*) > 1)""").fetchall()
+    one_per_child = ", ".join(f"'{s}'" for s in ONE_RECORD_PER_CHILD)
+    queries = [f"""SELECT component FROM cluster_members WHERE source IN ({one_per_child})
+                   GROUP BY component, source, provider, period
+                   HAVING count(DISTINCT record_id) > 1"""]
+    upn = [c for c in ("upn", "former_upn") if c in columns]
+    if upn:
+        u_sql, f_sql = (c if c in columns else "NULL" for c in ("upn", "former_upn"))
+        queries.append(f"""WITH u AS (
+                SELECT component, {u_sql} AS u, {f_sql} AS f, row_number() OVER () AS n
+                FROM (SELECT DISTINCT component, {u_sql}, {f_sql} FROM cluster_members
+                      WHERE {u_sql} IS NOT NULL OR {f_sql} IS NOT NULL))
+            SELECT a.component FROM u a JOIN u b ON a.component = b.component AND a.n < b.n
+            WHERE NOT coalesce(a.u IN (b.u, b.f), false)
+              AND NOT coalesce(a.f IN (b.u, b.f), false)""")
+    name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
+    if name and columns[name] == "BIT":
+        queries.append(f"""WITH f AS (SELECT DISTINCT component, {name} AS b
+                                      FROM cluster_members WHERE bit_count({name}) > 0)
+            SELECT a.component FROM f a JOIN f b ON a.component = b.component AND a.b < b.b
+            WHERE bit_count(a.b & b.b) * 2.0 / (bit_count(a.b) + bit_count(b.b))
+                  < {FORENAME_CONFLICT}""")
+    flagged = set()
+    for query in queries:
+        flagged.update(con.execute(query).fetchnumpy()["component"].tolist())
+    if name and columns[name] != "BIT":  # plaintext names (the baseline): bigrams in Python
+        found = con.execute(f"""WITH f AS (SELECT DISTINCT component, {name} AS b
+                                           FROM cluster_members WHERE {name} <> '')
+            SELECT a.component, a.b AS x, b.b AS y FROM f a JOIN f b
+            ON a.component = b.component AND a.b < b.b""").fetchall()
+        flagged.update(c for c, x, y in found if _dice(x, y) < FORENAME_CONFLICT)
+    return np.array(sorted(flagged), dtype=np.int64)
 
-    component_of = dict(zip(table.unique_id, components, strict=True))
-    members_of = table.unique_id.groupby(components.to_numpy()).agg(list)
-    edges = edges.assign(component=edges.unique_id_l.map(component_of))
-    for component, group in edges.groupby("component", sort=False):
-        members = members_of[component]
-        if not _has_conflict([identity_of[m] for m in members]):
-            continue
-        labels = _constrained(members, group, identity_of)
-        for member, label in labels.items():
-            result[position[member]] = f"{component}-{label}"
-    return pd.Series(result, index=table.index)
+
+def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
+    """The identity of each record in a flagged component."""
+    name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
+    name_sql = "NULL" if name is None else (
+        f"CAST({name} AS BLOB)" if columns[name] == "BIT" else name)
+    one_per_child = ", ".join(f"'{s}'" for s in ONE_RECORD_PER_CHILD)
+    rows = con.execute(f"""
+        SELECT rid, {'upn' if 'upn' in columns else 'NULL'},
+               {'former_upn' if 'former_upn' in columns else 'NULL'}, {name_sql},
+               source IN ({one_per_child}),
+               source || '|' || provider || '|' || CAST(period AS VARCHAR), record_id
+        FROM cluster_members SEMI JOIN flagged USING (component) ORDER BY rid""").fetchall()
+    out = {}
+    for rid, upn, former, forename, unique, key, record in rows:
+        upns = {x for x in (upn, former) if x is not None}
+        if isinstance(forename, bytearray | memoryview):  # how some clients return BLOBs
+            forename = bytes(forename)
+        forenames = [forename] if forename else []
+        out[rid] = _Identity(upns, forenames, {key: record} if unique else {})
+    return out
 
 
-def _has_conflict(identities: list[_Identity]) -> bool:
-    total = identities[0]
-    for identity in identities[1:]:
-        if total.conflicts(identity):
-            return True
-        total = total.merged(identity)
-    return False
-
-
-def _constrained(members: list, edges: pd.DataFrame, identity_of: dict) -> dict:
-    """Greedy clustering of one component: strongest pairs first, no conflicting merge."""
-    parent = {m: m for m in members}
-    identity = {m: identity_of[m] for m in members}
+def _constrained(identity: dict[int, _Identity], edges: pd.DataFrame) -> dict[int, int]:
+    """Greedy clustering of the flagged components: pairs in ``edges`` order (pre-links,
+    then strongest first), no conflicting merge. Components are disjoint, so one pass over
+    all their pairs is the same as one pass per component. Returns each record's root."""
+    parent = {m: m for m in identity}
 
     def root(x):
         while parent[x] != x:
@@ -131,32 +197,27 @@ def _constrained(members: list, edges: pd.DataFrame, identity_of: dict) -> dict:
             x = parent[x]
         return x
 
-    ordered = edges.assign(first=edges.get("prelinked", False)).sort_values(
-        ["first", "match_weight", "unique_id_l", "unique_id_r"],
-        ascending=[False, False, True, True])
-    for left, right in zip(ordered.unique_id_l, ordered.unique_id_r, strict=True):
+    for left, right in zip(edges.rid_l.tolist(), edges.rid_r.tolist(), strict=True):
         a, b = root(left), root(right)
         if a == b or identity[a].conflicts(identity[b]):
             continue
         parent[b] = a
         identity[a] = identity[a].merged(identity[b])
-    labels = {m: root(m) for m in members}
-    labels = _detach_ambiguous(labels, edges)
-    number = {r: i for i, r in enumerate(sorted(set(labels.values())))}
-    return {m: number[labels[m]] for m in members}
+    return {m: root(m) for m in parent}
 
 
-def _detach_ambiguous(labels: dict, edges: pd.DataFrame) -> dict:
+def _detach_ambiguous(labels: dict[int, int], edges: pd.DataFrame) -> dict[int, int]:
     """A record that matches another person's records as well as its own is left on its own:
     weak evidence gives no link rather than a guess (twins with no UPN or name, say)."""
-    both = pd.concat([
-        edges[["unique_id_l", "unique_id_r", "match_weight"]].set_axis(
-            ["member", "other", "weight"], axis=1),
-        edges[["unique_id_r", "unique_id_l", "match_weight"]].set_axis(
-            ["member", "other", "weight"], axis=1)])
-    both["same"] = both.member.map(labels) == both.other.map(labels)
+    both = pd.DataFrame({
+        "member": np.concatenate([edges.rid_l.to_numpy(), edges.rid_r.to_numpy()]),
+        "other": np.concatenate([edges.rid_r.to_numpy(), edges.rid_l.to_numpy()]),
+        "weight": np.concatenate([edges.match_weight.to_numpy()] * 2)})
+    label = pd.Series(labels)
+    both["same"] = label.reindex(both.member).to_numpy() == label.reindex(both.other).to_numpy()
     best = both.groupby(["member", "same"]).weight.max().unstack()
     if True not in best or False not in best:
         return labels
-    ambiguous = best.index[best[False] >= best[True] - AMBIGUITY_BITS]
-    return {m: (f"alone-{m}" if m in set(ambiguous) else label) for m, label in labels.items()}
+    ambiguous = set(best.index[best[False] >= best[True] - AMBIGUITY_BITS].tolist())
+    # a negative label cannot be another cluster's root
+    return {m: (-1 - m if m in ambiguous else root) for m, root in labels.items()}

@@ -12,6 +12,8 @@ import splink.comparison_library as cl
 from splink import SettingsCreator
 
 NAME_LEVELS = (0.9, 0.7)
+# kept beside each scored pair: the record numbers, and the pre-link key
+RETAINED = ["rid", "prelink"]
 EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_order_date"]
 
 
@@ -143,7 +145,10 @@ def blocking_rules(columns: set[str]) -> list[str]:
          "l.sex_dob = r.sex_dob AND l.postcode_sector = r.postcode_sector"),
         (["dob", forename], f"l.dob = r.dob AND l.{forename} = r.{forename}"),
         (["dob", surname], f"l.dob = r.dob AND l.{surname} = r.{surname}"),
-        (["sex_dob"], "l.sex_dob = r.sex_dob AND l.provider = r.provider"),
+        # within one LA's returns (CIN carries neither names nor postcode); not within the
+        # national school census, where one date of birth is shared by hundreds of pupils
+        (["sex_dob"], f"l.sex_dob = r.sex_dob AND l.provider = r.provider AND l.source IN "
+                      f"{LA_SOURCES} AND r.source IN {LA_SOURCES}"),
         (["dob_swapped", "postcode_sector"],
          "l.dob_swapped = r.dob AND l.postcode_sector = r.postcode_sector"),
         (["postcode", "dob_year_month"],
@@ -166,7 +171,7 @@ def settings(columns: set[str], dialect: str = "duckdb") -> SettingsCreator:
         unique_id_column_name="unique_id",
         comparisons=comparisons(columns, dialect),
         blocking_rules_to_generate_predictions=blocking_rules(columns),
-        additional_columns_to_retain=["source", "provider", "record_id", "period", "prelink"],
+        additional_columns_to_retain=RETAINED,
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )

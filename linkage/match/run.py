@@ -3,19 +3,26 @@
 import json
 import logging
 import math
+import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
 from linkage.match.cluster import cluster
-from linkage.match.model import settings, training_rules
+from linkage.match.model import EVENT_DATES, RETAINED, settings, training_rules
 
 KEY_COLUMNS = ["source", "provider", "period", "record_id"]
 MATCH_THRESHOLD = 0.9        # clusters join records whose pair scores at least this
 PRELINK_FLOOR = 0.01         # a pre-link holds unless its pair scores below this
 SCORE_FLOOR = 0.1            # pairs scored below this are not kept at all
+DEFAULT_MEMORY_LIMIT = "6GB"  # DuckDB's share; the rest of a run needs about 1 GB more
 
 
 @dataclass
@@ -32,60 +39,145 @@ def threshold_match_weight() -> float:
 
 
 def linking_table(tokens: list[pd.DataFrame]) -> pd.DataFrame:
-    """All bundles' tokens in one table, with a unique id and a pre-link key per record."""
+    """All bundles' tokens in one pandas table (the plaintext baseline and small runs);
+    ``train_and_predict`` also reads the bundles' Parquet files directly."""
     table = pd.concat(tokens, ignore_index=True)
     table["period"] = table.period.astype(int)
-    table["unique_id"] = (table.source + "|" + table.provider.astype(str) + "|"
-                          + table.period.astype(str) + "|" + table.record_id.astype(str))
-    # the same provider's own id for a record, across its periods
-    table["prelink"] = (table.source + "|" + table.provider.astype(str) + "|"
-                        + table.record_id.astype(str))
-    if table.unique_id.duplicated().any():
-        raise ValueError("two bundles hold the same record of the same period")
     return table
 
 
-def _register(db_api: DuckDBAPI, table: pd.DataFrame):
-    """Register the table with Bloom filters cast to DuckDB's BIT type (Dice in SQL)."""
+# one id per record, and the same provider's own id for a record across its periods
+UNIQUE_ID_SQL = ("source || '|' || provider || '|' || CAST(period AS VARCHAR) || '|' || "
+                 "record_id")
+PRELINK_SQL = "source || '|' || provider || '|' || record_id"
+# the columns the model and clustering can use; the rest of a bundle stays on disk
+MODEL_COLUMNS = ["source", "provider", "period", "record_id", "upn", "former_upn", "dob",
+                 "dob_swapped", "dob_year_month", "dob_year_day", "dob_month_day", "sex_dob",
+                 "postcode", "postcode_sector", "forename_bloom", "surname_bloom", "forename",
+                 "surname", *EVENT_DATES]
+
+
+class OrderedDuckDBAPI(DuckDBAPI):
+    """Splink's DuckDB backend, with the sums of expectation maximisation taken in one order.
+
+    EM iterates over a small table of agreement patterns and their counts. A parallel GROUP
+    BY stores that table in a different row order each run, and parallel sums over it add in
+    a different order, so the trained m probabilities would differ in their last bits. Here
+    the table is stored sorted and each iteration's sums run on one thread (a few thousand
+    rows: no cost), so the same inputs train the same model, bit for bit.
+    """
+
+    def _sql_to_splink_dataframe(self, sql: str, templated_name: str, physical_name: str):
+        if templated_name == "__splink__agreement_pattern_counts":
+            sql = f"SELECT * FROM ({sql}) ORDER BY ALL"
+        if templated_name != "__splink__m_u_counts":
+            return super()._sql_to_splink_dataframe(sql, templated_name, physical_name)
+        con = self.duckdb_con
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        con.execute("SET threads = 1").fetchall()
+        try:
+            return super()._sql_to_splink_dataframe(sql, templated_name, physical_name)
+        finally:
+            con.execute(f"SET threads = {int(threads)}").fetchall()
+
+
+def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> DuckDBAPI:
+    """A DuckDB connection for one run: memory capped (work beyond it spills to a temporary
+    folder) and threads set, from the arguments or LINKAGE_MEMORY_LIMIT / LINKAGE_THREADS."""
+    con = duckdb.connect()
+    memory_limit = memory_limit or os.environ.get("LINKAGE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+    con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
+    threads = threads or int(os.environ.get("LINKAGE_THREADS", "0")) or None
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/linkage-duckdb-{os.getpid()}'")
+    return OrderedDuckDBAPI(connection=con)
+
+
+def _checked_size(size: str) -> str:
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]i?B\s*", size, flags=re.IGNORECASE):
+        raise ValueError(f"memory limit {size!r} is not a size such as 6GB")
+    return size.strip()
+
+
+def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path]):
+    """The records in DuckDB, in unique-id order with their row number ``rid``, a pre-link
+    key, and Bloom filters cast to DuckDB's BIT type (Dice in SQL). Parquet files are read
+    directly, never through pandas; only the columns the model can use are kept."""
     con = db_api.duckdb_con
-    con.register("linking_input", table)
-    blooms = [c for c in table.columns if c.endswith("_bloom")]
-    replace = ", ".join(f"{c}::BIT AS {c}" for c in blooms)
-    select = f"SELECT * REPLACE ({replace}) FROM linking_input" if blooms else (
-        "SELECT * FROM linking_input")
-    con.execute(f"CREATE OR REPLACE TABLE linking_records AS {select}")
-    return db_api.register("linking_records")
+    if isinstance(tokens, pd.DataFrame):
+        con.register("linking_input", tokens)
+        source = "linking_input"
+    else:
+        files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in tokens)
+        source = f"read_parquet([{files}], union_by_name = true)"
+    present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    wanted = [c for c in MODEL_COLUMNS if c in present]
+    select = ", ".join(f"CAST({c} AS BIT) AS {c}" if c.endswith("_bloom") else
+                       ("CAST(period AS INTEGER) AS period" if c == "period" else c)
+                       for c in wanted)
+    con.execute(f"""CREATE OR REPLACE TABLE linking_records AS
+        SELECT row_number() OVER (ORDER BY unique_id) - 1 AS rid, *
+        FROM (SELECT {select}, {UNIQUE_ID_SQL} AS unique_id, {PRELINK_SQL} AS prelink
+              FROM {source})
+        ORDER BY rid""").fetchall()
+    if isinstance(tokens, pd.DataFrame):
+        con.unregister("linking_input")
+    size, repeated = con.execute("SELECT count(*), count(*) - count(DISTINCT unique_id) "
+                                 "FROM linking_records").fetchall()[0]
+    if repeated:
+        raise ValueError("two bundles hold the same record of the same period")
+    return db_api.register("linking_records"), set(wanted) | {"unique_id", "prelink"}, size
 
 
-def train_and_predict(table: pd.DataFrame, model_path: Path | None = None,
-                      seed: int = 1) -> LinkResult:
-    """Train a new model (or load ``model_path``), score pairs, and cluster."""
-    db_api = DuckDBAPI()
-    records = _register(db_api, table)
-    columns = set(table.columns)
+def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None = None,
+                      seed: int = 1, db_api: DuckDBAPI | None = None) -> LinkResult:
+    """Train a new model (or load ``model_path``), score pairs, and cluster.
+
+    ``tokens`` is a table of records or the bundles' tokens.parquet files. The same inputs
+    give the same result: records are numbered in unique-id order and ties are broken by it.
+    """
+    own = db_api is None
+    db_api = db_api or duckdb_api()
+    try:
+        return _train_and_predict(db_api, tokens, model_path, seed)
+    finally:
+        if own:  # DuckDB's memory goes back before the spine is written
+            db_api.duckdb_con.close()
+
+
+def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path],
+                       model_path: Path | None, seed: int) -> LinkResult:
+    con = db_api.duckdb_con
+    records, columns, size = _register(db_api, tokens)
     if model_path is not None:
-        linker = Linker(records, json.loads(model_path.read_text()), log_level=logging.ERROR)
+        model = json.loads(model_path.read_text())
+        retained = model.get("additional_columns_to_retain", [])
+        model["additional_columns_to_retain"] = retained + [c for c in RETAINED
+                                                            if c not in retained]
+        linker = Linker(records, model, log_level=logging.ERROR)
     else:
         linker = Linker(records, settings(columns), log_level=logging.ERROR)
         _train(linker, columns, seed)
     predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
     # a pre-link (one provider record across periods) holds unless the evidence strongly
     # contradicts it, and it is considered first when clustering
-    edges = db_api.duckdb_con.sql(f"""
-        SELECT unique_id_l, unique_id_r, match_probability, match_weight,
+    con.execute(f"""CREATE OR REPLACE TABLE cluster_edges AS
+        SELECT rid_l, rid_r, match_probability, match_weight,
                prelink_l = prelink_r AS prelinked FROM {predictions.physical_name}
         WHERE match_probability >= {MATCH_THRESHOLD}
-           OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").df()
-    pairs_scored = db_api.duckdb_con.sql(
+           OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").fetchall()
+    pairs_scored = con.execute(
         f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
-    weight_bins = [[int(b), int(n)] for b, n in db_api.duckdb_con.sql(
+    weight_bins = [[int(b), int(n)] for b, n in con.execute(
         f"SELECT floor(match_weight), count(*) FROM {predictions.physical_name} "
         "GROUP BY 1 ORDER BY 1").fetchall()]
-    clusters = pd.DataFrame({"unique_id": table.unique_id,
-                             "cluster_id": cluster(table, edges)})
     model = linker.misc.save_model_to_json()
-    return LinkResult(_with_confidence(table, clusters, edges), model, pairs_scored,
-                      weight_bins)
+    model.pop("linker_uid", None)  # a random name for Splink's cached tables, not the model
+    predictions.drop_table_from_database_and_remove_from_cache()
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    clusters = cluster(con, "linking_records", "cluster_edges", size)
+    return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins)
 
 
 def _train(linker: Linker, columns: set[str], seed: int) -> None:
@@ -97,16 +189,22 @@ def _train(linker: Linker, columns: set[str], seed: int) -> None:
     training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     training.estimate_u_using_random_sampling(max_pairs=5e6, seed=seed)
     for rule in training_rules(columns):
-        training.estimate_parameters_using_expectation_maximisation(rule)
+        # iterate on agreement-pattern counts: fast, and summed in one order (OrderedDuckDBAPI)
+        training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True)
 
 
-def _with_confidence(table: pd.DataFrame, clusters: pd.DataFrame,
-                     edges: pd.DataFrame) -> pd.DataFrame:
+def _with_confidence(con, clusters: np.ndarray) -> pd.DataFrame:
     """Each record's cluster, and its strongest link to another record (1 if alone: no doubt)."""
-    best = pd.concat([edges[["unique_id_l", "match_probability"]].set_axis(
-                          ["unique_id", "p"], axis=1),
-                      edges[["unique_id_r", "match_probability"]].set_axis(
-                          ["unique_id", "p"], axis=1)]).groupby("unique_id").p.max()
-    out = table[["unique_id", *KEY_COLUMNS]].merge(clusters, on="unique_id")
-    out["link_confidence"] = out.unique_id.map(best).fillna(1.0).round(6)
+    con.register("record_cluster", pa.table({"rid": np.arange(len(clusters), dtype=np.int64),
+                                             "cluster_id": clusters}))
+    out = con.execute(f"""
+        WITH best AS (SELECT rid, max(p) AS p FROM (
+            SELECT rid_l AS rid, match_probability AS p FROM cluster_edges UNION ALL
+            SELECT rid_r AS rid, match_probability AS p FROM cluster_edges) GROUP BY rid)
+        SELECT r.unique_id, c.cluster_id, {", ".join(f"r.{k}" for k in KEY_COLUMNS)},
+               round(coalesce(best.p, 1.0), 6) AS link_confidence
+        FROM linking_records r JOIN record_cluster c USING (rid) LEFT JOIN best USING (rid)
+        ORDER BY r.rid""").df()
+    con.unregister("record_cluster")
     return out

@@ -16,14 +16,16 @@ import pandas as pd
 import sqlglot
 
 from linkage.match.cluster import cluster
-from linkage.match.model import dice, settings
+from linkage.match.model import RETAINED, dice, settings
 from linkage.match.run import (
     MATCH_THRESHOLD,
     PRELINK_FLOOR,
     SCORE_FLOOR,
     LinkResult,
+    _register,
     _train,
     _with_confidence,
+    duckdb_api,
 )
 
 
@@ -73,40 +75,67 @@ def spark_model(model: dict) -> dict:
     return out
 
 
-def train_and_predict_spark(table: pd.DataFrame, model_path: Path | None = None,
+def train_and_predict_spark(tokens: list[Path], model_path: Path | None = None,
                             seed: int = 1) -> LinkResult:
-    """Score pairs on Spark (training there too unless ``model_path`` is given), cluster."""
+    """Score pairs on Spark (training there too unless ``model_path`` is given), then cluster
+    on DuckDB exactly as the DuckDB backend does."""
     from splink import Linker, SparkAPI
 
-    spark = spark_session()
-    spark.sparkContext.setLogLevel("ERROR")
-    spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="linkage-spark-checkpoints-"))
-    blooms = [c for c in table.columns if c.endswith("_bloom")]
-    frame = table.copy()
-    for column in blooms:
-        frame[column] = frame[column].map(_words)
-    db_api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
-    records = db_api.register(spark.createDataFrame(frame))
-    columns = set(table.columns)
-    if model_path is not None:
-        linker = Linker(records, spark_model(json.loads(model_path.read_text())),
-                        log_level=logging.ERROR)
-    else:
-        linker = Linker(records, settings(columns, "spark"), log_level=logging.ERROR)
-        _train(linker, columns, seed)
-    predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
-    name = predictions.physical_name
-    edges = spark.sql(f"""
-        SELECT unique_id_l, unique_id_r, match_probability, match_weight,
-               prelink_l = prelink_r AS prelinked FROM {name}
-        WHERE match_probability >= {MATCH_THRESHOLD}
-           OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").toPandas()
-    edges = edges.sort_values(["unique_id_l", "unique_id_r"], ignore_index=True)
-    pairs_scored = spark.sql(f"SELECT count(*) AS n FROM {name}").collect()[0]["n"]
-    weight_bins = [[int(r["bin"]), int(r["n"])] for r in spark.sql(
-        f"SELECT floor(match_weight) AS bin, count(*) AS n FROM {name} GROUP BY 1 ORDER BY 1"
-    ).collect()]
-    clusters = pd.DataFrame({"unique_id": table.unique_id, "cluster_id": cluster(table, edges)})
-    model = linker.misc.save_model_to_json()
-    return LinkResult(_with_confidence(table, clusters, edges), model, int(pairs_scored),
-                      weight_bins)
+    db_api = duckdb_api()
+    con = db_api.duckdb_con
+    try:
+        _, columns, size = _register(db_api, tokens)  # records numbered by rid, as on DuckDB
+        frame = _spark_frame(con, tokens, columns)
+        spark = spark_session()
+        spark.sparkContext.setLogLevel("ERROR")
+        spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="linkage-spark-"))
+        spark_api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
+        records = spark_api.register(spark.createDataFrame(frame))
+        if model_path is not None:
+            model = spark_model(json.loads(model_path.read_text()))
+            retained = model.get("additional_columns_to_retain", [])
+            model["additional_columns_to_retain"] = retained + [c for c in RETAINED
+                                                                if c not in retained]
+            linker = Linker(records, model, log_level=logging.ERROR)
+        else:
+            linker = Linker(records, settings(columns, "spark"), log_level=logging.ERROR)
+            _train(linker, columns, seed)
+        predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
+        name = predictions.physical_name
+        edges = spark.sql(f"""
+            SELECT rid_l, rid_r, match_probability, match_weight,
+                   prelink_l = prelink_r AS prelinked FROM {name}
+            WHERE match_probability >= {MATCH_THRESHOLD}
+               OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").toPandas()
+        pairs_scored = spark.sql(f"SELECT count(*) AS n FROM {name}").collect()[0]["n"]
+        weight_bins = [[int(r["bin"]), int(r["n"])] for r in spark.sql(
+            f"SELECT floor(match_weight) AS bin, count(*) AS n FROM {name} "
+            "GROUP BY 1 ORDER BY 1").collect()]
+        model = linker.misc.save_model_to_json()
+        model.pop("linker_uid", None)
+        con.register("spark_edges", edges.sort_values(["rid_l", "rid_r"], ignore_index=True))
+        con.execute("CREATE OR REPLACE TABLE cluster_edges AS SELECT * FROM spark_edges"
+                    ).fetchall()
+        con.unregister("spark_edges")
+        clusters = cluster(con, "linking_records", "cluster_edges", size)
+        return LinkResult(_with_confidence(con, clusters), model, int(pairs_scored),
+                          weight_bins)
+    finally:
+        con.close()
+
+
+def _spark_frame(con, tokens: list[Path], columns: set[str]) -> pd.DataFrame:
+    """The records for Spark: the model's columns, the rid DuckDB gave each record, and the
+    Bloom filters as arrays of 64-bit words."""
+    table = pd.concat([pd.read_parquet(path) for path in tokens], ignore_index=True)
+    table["period"] = table.period.astype(int)
+    table["unique_id"] = (table.source + "|" + table.provider.astype(str) + "|"
+                          + table.period.astype(str) + "|" + table.record_id.astype(str))
+    table["prelink"] = (table.source + "|" + table.provider.astype(str) + "|"
+                        + table.record_id.astype(str))
+    rids = con.execute("SELECT unique_id, rid FROM linking_records").df()
+    table = table.merge(rids, on="unique_id")
+    table = table[["rid", *sorted(c for c in columns if c in table)]]
+    for column in [c for c in table.columns if c.endswith("_bloom")]:
+        table[column] = table[column].map(_words)
+    return table.sort_values("rid", ignore_index=True)

@@ -25,13 +25,23 @@ def provider_jobs(root: Path) -> list[tuple[str, str, list[Path], str]]:
     for census in sorted(root.glob("dfe/school_census/*.csv")):
         jobs.append(("school-census", "DfE", [census], f"dfe_school_{census.stem[:4]}"))
     for asg in sorted(root.glob("*/asg")):
-        agency = read_csv_table(asg / "asg_children.csv").get("agency_code")
-        code = agency.iloc[0] if agency is not None and len(agency) else asg.parent.name.upper()
+        code = _agency_code(asg)
         for kind in ("asg-children", "asg-adopters"):
             path = asg / f"{kind.replace('-', '_')}.csv"
             if path.is_file():
                 jobs.append((kind, code, [path], f"{asg.parent.name}_{kind}"))
     return jobs
+
+
+def _agency_code(asg: Path) -> str:
+    """The agency code the ASG files carry (children's file first; an agency may have
+    adopters and no child this period), else the folder's name."""
+    for name in ("asg_children.csv", "asg_adopters.csv"):
+        if (asg / name).is_file():
+            agency = read_csv_table(asg / name).get("agency_code")
+            if agency is not None and len(agency):
+                return str(agency.iloc[0])
+    return asg.parent.name.upper()
 
 
 def hash_providers(root: Path, out: Path, key: bytes, workers: int = 2,

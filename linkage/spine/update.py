@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from linkage.families.derive import derive_families
-from linkage.match.run import linking_table, threshold_match_weight, train_and_predict
+from linkage.match.run import threshold_match_weight, train_and_predict
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.spine.lock import spine_lock
 from linkage.spine.store import (
@@ -49,14 +49,16 @@ def _link(spine: Path, bundles: list[Path], private_key, model: Path | None,
           seed: int | None, progress: Progress, backend: str) -> dict:
     progress("opening bundles")
     opened = open_bundles(bundles, private_key)
-    table = linking_table([bundle.tokens() for bundle in opened])
-    progress(f"linking {len(table):,} records on {backend}")
+    records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
+    progress(f"linking {records_in:,} records on {backend}")
+    # the engine reads the tokens from the bundles' Parquet files
+    tokens = [bundle.folder / "tokens.parquet" for bundle in opened]
     if backend == "spark":
         from linkage.match.spark import train_and_predict_spark
 
-        result = train_and_predict_spark(table, model)
+        result = train_and_predict_spark(tokens, model)
     else:
-        result = train_and_predict(table, model)
+        result = train_and_predict(tokens, model)
 
     progress("updating the spine")
     con = connect(spine)

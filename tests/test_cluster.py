@@ -1,0 +1,71 @@
+"""Clustering: components, conflicts found whatever the row order, twins kept apart."""
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from linkage.match.cluster import cluster, connected_components
+
+
+def bloom(*bits: int) -> bytes:
+    out = np.zeros(128, dtype=np.uint8)
+    for bit in bits:
+        out[bit // 8] |= 1 << (7 - bit % 8)
+    return out.tobytes()
+
+
+JACK, JACKIE, MARY = bloom(1, 2, 3, 4, 5, 6), bloom(1, 2, 3, 4, 5, 6, 7), bloom(50, 60, 70, 80)
+
+
+def test_components_are_numbered_by_their_smallest_node():
+    left, right = np.array([5, 1, 3, 7]), np.array([3, 2, 6, 6])
+    assert connected_components(9, left, right).tolist() == [0, 1, 1, 3, 4, 3, 3, 3, 8]
+
+
+def run(records: pd.DataFrame, edges: pd.DataFrame) -> list[int]:
+    con = duckdb.connect()
+    con.register("r", records)
+    con.execute("CREATE TABLE recs AS SELECT * REPLACE (CAST(forename_bloom AS BIT) AS "
+                "forename_bloom) FROM r").fetchall()
+    con.register("e", edges)
+    con.execute("CREATE TABLE edges AS SELECT * FROM e").fetchall()
+    return cluster(con, "recs", "edges", len(records)).tolist()
+
+
+def twins(order: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Twin A (two school records, one forename) and twin B (one record, another forename),
+    alike in everything else; B scores well against both of A's records."""
+    records = pd.DataFrame({
+        "rid": [0, 1, 2], "source": "school_census", "provider": "DfE",
+        "period": [2020, 2020, 2021], "record_id": ["a", "b", "c"],
+        "upn": pd.array([None, None, None], dtype="Int64"),
+        "former_upn": pd.array([None, None, None], dtype="Int64"),
+        "forename_bloom": [MARY, JACK, JACKIE]})
+    edges = pd.DataFrame({"rid_l": [1, 0, 0], "rid_r": [2, 1, 2],
+                          "match_weight": [30.0, 8.0, 8.0], "prelinked": False})
+    return records.iloc[order].reset_index(drop=True), edges
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 0, 2]])
+def test_twins_with_different_forenames_stay_apart_in_any_row_order(order):
+    records, edges = twins(order)
+    assert run(records, edges) == [0, 1, 1]
+
+
+def test_a_component_without_conflict_stays_whole():
+    records, edges = twins([0, 1, 2])
+    records["forename_bloom"] = [JACK, JACK, JACKIE]
+    assert run(records, edges) == [0, 0, 0]
+
+
+def test_two_records_of_one_la_return_are_never_one_child():
+    records = pd.DataFrame({
+        "rid": [0, 1, 2], "source": "cin", "provider": "201", "period": 2024,
+        "record_id": ["x", "y", "x"], "upn": pd.array([7, None, None], dtype="Int64"),
+        "former_upn": pd.array([None, None, None], dtype="Int64"),
+        "forename_bloom": [None, None, None]})
+    records.loc[2, "period"] = 2025
+    edges = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "match_weight": [9.0, 12.0],
+                          "prelinked": False})
+    assert run(records, edges) == [0, 1, 1]
