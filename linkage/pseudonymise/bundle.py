@@ -317,8 +317,10 @@ def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = Non
         elif not path.is_dir():
             raise BundleError(f"{path}: no such bundle")
         manifest = _checked_manifest(path, folder)
-        twin = next((b.name for b in opened if _identity(b.manifest) == _identity(manifest)),
-                    None)
+        # an empty bundle (an agency with nothing to send this time) holds no record, so two
+        # agencies' empty bundles are alike without being one bundle given twice
+        twin = next((b.name for b in opened if _identity(b.manifest) == _identity(manifest)
+                     and manifest["files"]["tokens.parquet"]["rows"]), None)
         if twin:
             raise BundleError(f"{path}: is the same bundle as {twin}; give each bundle once")
         opened.append(OpenedBundle(str(path), folder, manifest))
@@ -334,8 +336,7 @@ def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = Non
 
 
 def _identity(manifest: dict) -> tuple:
-    """What makes two bundles the same: one provider's same tokens (two providers' empty
-    files have equal tokens but are different bundles)."""
+    """What makes two bundles the same: one provider's same tokens."""
     return (manifest["source"], str(manifest["provider"]),
             manifest["files"]["tokens.parquet"]["sha256"])
 
