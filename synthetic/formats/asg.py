@@ -50,7 +50,7 @@ def write_asg(rng, out: Path, care: SocialCare, adoptions: Adoptions, persons: p
             write_csv(mine[columns], out / folder / name)
             truth.append(pd.DataFrame({
                 "source": "asg_children" if id_column == "child_id" else "asg_adopters",
-                "provider": agency.agency_code, "period": calendar.collection_years[-1],
+                "provider": agency.agency_code, "period": _file_period(mine[columns]),
                 "file": f"{folder}/{name}", "row": np.arange(2, len(mine) + 2),
                 "record_id": mine[id_column].to_numpy(), "person_id": mine.person_id.to_numpy(),
                 "dob_error": mine.dob_error.to_numpy(), "sex_error": mine.sex_error.to_numpy()}))
@@ -139,6 +139,17 @@ def _adopters(rng, adoptions: Adoptions, persons, multiplier, calendar, geograph
     adopters["children_placed"] = adopters.children_placed.astype(str)
     adopters["reason_left"] = np.where(adopters.date_left != "", "Adoption order granted", "")
     return adopters
+
+
+def _file_period(rows: pd.DataFrame) -> int:
+    """An ASG file names no year: by the project convention (docs/providers.md) its period is
+    the collection year, ending 31 March, of the latest date it holds."""
+    dates = pd.concat([pd.to_datetime(rows[c], errors="coerce") for c in rows
+                       if c.startswith("date_")], ignore_index=True).dropna()
+    if dates.empty:
+        return 0
+    latest = dates.max()
+    return latest.year + (1 if latest.month >= 4 else 0)
 
 
 def _shifted(rng, dates: np.ndarray, cfg: dict) -> np.ndarray:
