@@ -68,14 +68,19 @@ def _hide_another(values: np.ndarray, hidden: np.ndarray, line) -> bool:
     return True
 
 
+def rounded(values, rules: dict):
+    """National figures to the nearest ``national_rounding`` (halves up)."""
+    step = rules["national_rounding"]
+    return (np.floor(np.asarray(values) / step + 0.5) * step).astype(np.int64)
+
+
 def protect(counts: pd.DataFrame, rules: dict, national: bool = False) -> Protected:
     """Totals, suppression and (for national figures) rounding; counts shown as text."""
     full = with_totals(counts)
     hidden, primary, secondary = suppression_mask(full, rules)
     shown = full.copy()
     if national:
-        step = rules["national_rounding"]
-        shown = (np.floor(shown / step + 0.5) * step).astype(np.int64)
+        shown = pd.DataFrame(rounded(shown, rules), index=shown.index, columns=shown.columns)
     text = shown.astype(str).mask(hidden, rules["suppressed"])
     return Protected(text, {"primary_suppressed": primary, "secondary_suppressed": secondary,
                             "rounded_to": rules["national_rounding"] if national else None})

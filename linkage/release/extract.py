@@ -18,7 +18,7 @@ from linkage.pseudonymise.bundle import OpenedBundle, open_bundles, sha256_file,
 from linkage.pseudonymise.keys import load_key
 from linkage.release.cohorts import care_events, cohort
 from linkage.release.content import content_tables, with_persons
-from linkage.release.disclosure import TOTAL, percentages, protect
+from linkage.release.disclosure import TOTAL, percentages, protect, rounded
 from linkage.release.pseudonyms import project_secret, pseudonyms
 from linkage.release.request import Request
 from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
@@ -221,16 +221,11 @@ def _cohort_tables(per_la: pd.Series, deduplicated: int, request: Request, rules
     counts.index = [f"LA {code}" for code in counts.index]
     by_la = protect(counts, rules)
     by_la.table = by_la.table.drop(index=TOTAL, errors="ignore")  # national: rounded below
-    step = rules["national_rounding"]
-
-    def rounded(n: int) -> int:
-        return int((n + step // 2) // step * step)
-
     naive = int(per_la.sum())
     national = pd.DataFrame({
         "measure": ["sum of each LA's own count", "children, deduplicated across LAs",
                     "counted by more than one LA"],
-        "children": [rounded(naive), rounded(deduplicated), rounded(naive - deduplicated)],
+        "children": rounded([naive, deduplicated, naive - deduplicated], rules),
     })
     national.insert(0, "cohort", request.cohort)
     national.insert(1, "period", request.period)

@@ -7,6 +7,8 @@ its ethnicity is never forced into one value.
 
 import pandas as pd
 
+from linkage.release.cohorts import year_bounds
+
 MAJOR_GROUPS = {"W": "White", "M": "Mixed", "A": "Asian", "B": "Black", "C": "Other",
                 "O": "Other"}
 ROUTES = {"E11": "adoption", "E12": "adoption", "E41": "child arrangements order",
@@ -77,7 +79,7 @@ def sibling_placements(groups: pd.DataFrame, links: pd.DataFrame,
 def routes_out_of_care(episodes: pd.DataFrame, period: int, ethnicity: pd.Series
                        ) -> pd.DataFrame:
     """Children who left care in the year, by ethnic group and route (their last exit)."""
-    low, high = pd.Timestamp(period - 1, 4, 1), pd.Timestamp(period, 3, 31)
+    low, high = year_bounds(period)
     exits = episodes[episodes.DEC.between(low, high)
                      & ~episodes.REC.fillna("").isin(NOT_AN_EXIT)]
     last = exits.sort_values(["person_key", "DEC"]).groupby("person_key").tail(1)
