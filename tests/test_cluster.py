@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from linkage.match.cluster import cluster, connected_components
+from linkage.match.run import derived_columns
 
 
 def bloom(*bits: int) -> bytes:
@@ -26,8 +27,10 @@ def test_components_are_numbered_by_their_smallest_node():
 def run(records: pd.DataFrame, edges: pd.DataFrame) -> list[int]:
     con = duckdb.connect()
     con.register("r", records)
-    con.execute("CREATE TABLE recs AS SELECT * REPLACE (CAST(forename_bloom AS BIT) AS "
-                "forename_bloom) FROM r").fetchall()
+    derived = "".join(f", {sql} AS {name}"  # as linking registers records
+                      for name, sql in derived_columns(["forename_bloom"]).items())
+    con.execute(f"CREATE TABLE recs AS SELECT *{derived} FROM (SELECT * REPLACE "
+                "(CAST(forename_bloom AS BIT) AS forename_bloom) FROM r)").fetchall()
     con.register("e", edges)
     con.execute("CREATE TABLE edges AS SELECT * FROM e").fetchall()
     return cluster(con, "recs", "edges", len(records)).tolist()

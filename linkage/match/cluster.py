@@ -92,8 +92,9 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
     """A cluster number per record (by rid): the smallest rid in its cluster.
 
     ``records`` is a table with rid, source, provider, period, record_id and, where the
-    sources carry them, upn, former_upn and forename (a BIT Bloom filter, or plaintext in the
-    baseline); ``edges`` has rid_l, rid_r, match_weight and prelinked for the pairs kept.
+    sources carry them, upn, former_upn and forename (a BIT Bloom filter with the set-bit count
+    and digest that ``run.derived_columns`` adds, or plaintext in the baseline); ``edges``
+    has rid_l, rid_r, match_weight and prelinked for the pairs kept.
     """
     pairs = con.execute(f"SELECT rid_l, rid_r FROM {edges}").fetchnumpy()
     components = connected_components(size, pairs["rid_l"], pairs["rid_r"])
@@ -126,8 +127,12 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
 
 def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
+    name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
+    wanted = ["rid", "source", "provider", "period", "record_id", "upn", "former_upn", name,
+              f"{name}_bits", f"{name}_digest"]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS
-        SELECT r.*, c.component FROM {records} r JOIN component_of c USING (rid)
+        SELECT {", ".join(f"r.{c}" for c in wanted if c in columns)}, c.component
+        FROM {records} r JOIN component_of c USING (rid)
         WHERE c.component IN (SELECT component FROM component_of
                               GROUP BY component HAVING count(*) > 1)""").fetchall()
     one_per_child = ", ".join(f"'{s}'" for s in ONE_RECORD_PER_CHILD)
@@ -144,13 +149,13 @@ def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
             SELECT a.component FROM u a JOIN u b ON a.component = b.component AND a.n < b.n
             WHERE NOT coalesce(a.u IN (b.u, b.f), false)
               AND NOT coalesce(a.f IN (b.u, b.f), false)""")
-    name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
-    if name and columns[name] == "BIT":
-        queries.append(f"""WITH f AS (SELECT DISTINCT component, {name} AS b
-                                      FROM cluster_members WHERE bit_count({name}) > 0)
-            SELECT a.component FROM f a JOIN f b ON a.component = b.component AND a.b < b.b
-            WHERE bit_count(a.b & b.b) * 2.0 / (bit_count(a.b) + bit_count(b.b))
-                  < {FORENAME_CONFLICT}""")
+    if name and columns[name] == "BIT":  # one row per distinct filter (by its digest)
+        queries.append(f"""WITH f AS (
+                SELECT component, {name}_digest AS d, any_value({name}) AS b,
+                       any_value({name}_bits) AS n
+                FROM cluster_members WHERE {name}_bits > 0 GROUP BY component, d)
+            SELECT a.component FROM f a JOIN f b ON a.component = b.component AND a.d < b.d
+            WHERE bit_count(a.b & b.b) * 2.0 / (a.n + b.n) < {FORENAME_CONFLICT}""")
     flagged = set()
     for query in queries:
         flagged.update(con.execute(query).fetchnumpy()["component"].tolist())

@@ -14,21 +14,33 @@ from splink import SettingsCreator
 NAME_LEVELS = (0.9, 0.7)
 # kept beside each scored pair: the record numbers, and the pre-link key
 RETAINED = ["rid", "prelink"]
+# sex and date of birth on adoption (ASG) records only, for blocking them with other sources
+ADOPTION_SEX_DOB = "adoption_sex_dob"
 EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_order_date"]
+
+
+def bits_column(column: str) -> str:
+    """The column holding each Bloom filter's count of set bits, counted once per record
+    when the records are registered, so Dice counts only the bits the two filters share."""
+    return f"{column}_bits"
+
+
+def digest_column(column: str) -> str:
+    """The column holding a 64-bit digest of each Bloom filter: equal filters (the same
+    name) have equal digests, so blocking joins on 8 bytes rather than 128."""
+    return f"{column}_digest"
 
 
 def dice(column: str, dialect: str = "duckdb") -> str:
     """Dice coefficient of two Bloom filters: DuckDB BIT columns, or (Spark) arrays of 64-bit
-    words, whose set bits are counted word by word."""
+    words, whose shared set bits are counted word by word."""
+    bits = bits_column(column)
     if dialect == "spark":
-        def ones(side: str) -> str:
-            return f"aggregate(transform({column}_{side}, w -> bit_count(w)), 0, (s, v) -> s + v)"
-
         both = (f"aggregate(zip_with({column}_l, {column}_r, (a, b) -> bit_count(a & b)), 0, "
                 "(s, v) -> s + v)")
-        return f"{both} * 2.0 / ({ones('l')} + {ones('r')})"
-    return (f"bit_count({column}_l & {column}_r) * 2.0 / "
-            f"(bit_count({column}_l) + bit_count({column}_r))")
+    else:
+        both = f"bit_count({column}_l & {column}_r)"
+    return f"{both} * 2.0 / ({bits}_l + {bits}_r)"
 
 
 def _upn(columns: set[str]):
@@ -71,9 +83,13 @@ def _name(column: str, dialect: str = "duckdb"):
     """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline)."""
     levels = [cll.NullLevel(column)]
     if column.endswith("_bloom"):
-        levels += [cll.CustomLevel(f"{dice(column, dialect)} >= {threshold}",
-                                   label_for_charts=f"Dice >= {threshold}")
-                   for threshold in NAME_LEVELS]
+        # equal digests are equal filters (Dice 1): most true pairs skip the bit counting,
+        # and Splink's EM sees that a rule blocking on the digest used this name
+        digest = digest_column(column)
+        conditions = [f"{dice(column, dialect)} >= {threshold}" for threshold in NAME_LEVELS]
+        conditions[0] = f"{digest}_l = {digest}_r OR {conditions[0]}"
+        levels += [cll.CustomLevel(condition, label_for_charts=f"Dice >= {threshold}")
+                   for condition, threshold in zip(conditions, NAME_LEVELS, strict=True)]
     else:
         levels += [cll.JaroWinklerLevel(column, threshold) for threshold in (0.95, 0.85)]
     levels.append(cll.ElseLevel())
@@ -112,6 +128,15 @@ def name_column(name: str, columns: set[str]) -> str | None:
     return next((c for c in (f"{name}_bloom", name) if c in columns), None)
 
 
+def same_name(name: str, columns: set[str]) -> tuple[str, str]:
+    """The column and the SQL for two records' names agreeing exactly: Bloom filters join on
+    their digests (8 bytes, not 128), plaintext names (the baseline) on themselves."""
+    column = name_column(name, columns) or f"{name}_bloom"
+    if column.endswith("_bloom"):
+        column = digest_column(column)
+    return column, f"l.{column} = r.{column}"
+
+
 def comparisons(columns: set[str], dialect: str = "duckdb") -> list:
     """The comparisons that the token columns present support."""
     out = [_la_record_id()]
@@ -132,8 +157,8 @@ def comparisons(columns: set[str], dialect: str = "duckdb") -> list:
 
 def blocking_rules(columns: set[str]) -> list[str]:
     """Rules that find candidate pairs; each needs agreement on something rare."""
-    forename = name_column("forename", columns) or "forename_bloom"
-    surname = name_column("surname", columns) or "surname_bloom"
+    forename, same_forename = same_name("forename", columns)
+    surname, same_surname = same_name("surname", columns)
     rules = ["l.prelink = r.prelink",  # the same provider record across periods
              f"l.provider = r.provider AND l.record_id = r.record_id AND l.source IN {LA_SOURCES}"
              f" AND r.source IN {LA_SOURCES}"]
@@ -143,8 +168,8 @@ def blocking_rules(columns: set[str]) -> list[str]:
         (["upn", "former_upn"], "l.former_upn = r.upn"),
         (["sex_dob", "postcode_sector"],
          "l.sex_dob = r.sex_dob AND l.postcode_sector = r.postcode_sector"),
-        (["dob", forename], f"l.dob = r.dob AND l.{forename} = r.{forename}"),
-        (["dob", surname], f"l.dob = r.dob AND l.{surname} = r.{surname}"),
+        (["dob", forename], f"l.dob = r.dob AND {same_forename}"),
+        (["dob", surname], f"l.dob = r.dob AND {same_surname}"),
         # within one LA's returns (CIN carries neither names nor postcode); not within the
         # national school census, where one date of birth is shared by hundreds of pupils
         (["sex_dob"], f"l.sex_dob = r.sex_dob AND l.provider = r.provider AND l.source IN "
@@ -155,7 +180,10 @@ def blocking_rules(columns: set[str]) -> list[str]:
          "l.postcode = r.postcode AND l.dob_year_month = r.dob_year_month"),
         (["postcode", "dob_month_day"],
          "l.postcode = r.postcode AND l.dob_month_day = r.dob_month_day"),
-        (["sex_dob"], "l.sex_dob = r.sex_dob AND (l.source LIKE 'asg%' OR r.source LIKE 'asg%')"),
+        # adoption records with every source: one side at a time, so that the join is on
+        # the adoption records' dates only, not on every pair that shares a date of birth
+        ([ADOPTION_SEX_DOB], f"l.{ADOPTION_SEX_DOB} = r.sex_dob"),
+        ([ADOPTION_SEX_DOB], f"l.sex_dob = r.{ADOPTION_SEX_DOB}"),
         (["entered_care_date"], "l.entered_care_date = r.entered_care_date"),
         (["matched_date"], "l.matched_date = r.matched_date"),
     ]
@@ -180,10 +208,10 @@ def settings(columns: set[str], dialect: str = "duckdb") -> SettingsCreator:
 def training_rules(columns: set[str]) -> list[str]:
     """EM blocking rules: each leaves the other comparisons free to be estimated, and each
     selects pairs that are mostly true matches on evidence other than what it estimates."""
-    forename = name_column("forename", columns) or "forename_bloom"
+    forename, same_forename = same_name("forename", columns)
     candidates = [
         (["upn"], "l.upn = r.upn"),
-        (["sex_dob", forename], f"l.sex_dob = r.sex_dob AND l.{forename} = r.{forename}"),
+        (["sex_dob", forename], f"l.sex_dob = r.sex_dob AND {same_forename}"),
         (["postcode", "dob"], "l.postcode = r.postcode AND l.dob = r.dob"),
     ]
     return [rule for needed, rule in candidates if all(c in columns for c in needed)]

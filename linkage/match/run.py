@@ -16,12 +16,22 @@ import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
 from linkage.match.cluster import cluster
-from linkage.match.model import EVENT_DATES, RETAINED, settings, training_rules
+from linkage.match.model import (
+    ADOPTION_SEX_DOB,
+    EVENT_DATES,
+    RETAINED,
+    bits_column,
+    digest_column,
+    settings,
+    training_rules,
+)
 
 KEY_COLUMNS = ["source", "provider", "period", "record_id"]
 MATCH_THRESHOLD = 0.9        # clusters join records whose pair scores at least this
 PRELINK_FLOOR = 0.01         # a pre-link holds unless its pair scores below this
 SCORE_FLOOR = 0.1            # pairs scored below this are not kept at all
+U_SAMPLE_PAIRS = 5e6         # random pairs that estimate the u probabilities
+EM_SAMPLE_PAIRS = 2e6        # pairs per training rule beyond which EM trains on a sample
 DEFAULT_MEMORY_LIMIT = "6GB"  # DuckDB's share; the rest of a run needs about 1 GB more
 
 
@@ -102,8 +112,9 @@ def _checked_size(size: str) -> str:
 
 def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path]):
     """The records in DuckDB, in unique-id order with their row number ``rid``, a pre-link
-    key, and Bloom filters cast to DuckDB's BIT type (Dice in SQL). Parquet files are read
-    directly, never through pandas; only the columns the model can use are kept."""
+    key, Bloom filters cast to DuckDB's BIT type (Dice in SQL) and ``derived_columns``.
+    Parquet files are read directly, never through pandas; only the columns the model can
+    use are kept."""
     con = db_api.duckdb_con
     if isinstance(tokens, pd.DataFrame):
         con.register("linking_input", tokens)
@@ -116,10 +127,13 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path]):
     select = ", ".join(f"CAST({c} AS BIT) AS {c}" if c.endswith("_bloom") else
                        ("CAST(period AS INTEGER) AS period" if c == "period" else c)
                        for c in wanted)
+    derived = derived_columns(wanted)
+    extra = "".join(f", {sql} AS {name}" for name, sql in derived.items())
     con.execute(f"""CREATE OR REPLACE TABLE linking_records AS
         SELECT row_number() OVER (ORDER BY unique_id) - 1 AS rid, *
-        FROM (SELECT {select}, {UNIQUE_ID_SQL} AS unique_id, {PRELINK_SQL} AS prelink
-              FROM {source})
+        FROM (SELECT *{extra}
+              FROM (SELECT {select}, {UNIQUE_ID_SQL} AS unique_id, {PRELINK_SQL} AS prelink
+                    FROM {source}))
         ORDER BY rid""").fetchall()
     if isinstance(tokens, pd.DataFrame):
         con.unregister("linking_input")
@@ -127,7 +141,22 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path]):
                                  "FROM linking_records").fetchall()[0]
     if repeated:
         raise ValueError("two bundles hold the same record of the same period")
-    return db_api.register("linking_records"), set(wanted) | {"unique_id", "prelink"}, size
+    return (db_api.register("linking_records"),
+            set(wanted) | set(derived) | {"unique_id", "prelink"}, size)
+
+
+def derived_columns(columns: list[str]) -> dict[str, str]:
+    """Columns computed once per record so that the model's SQL, run once per pair, is cheap:
+    each Bloom filter's set-bit count and digest, and the date of birth of adoption records
+    (which block on it with every other source, one side at a time)."""
+    derived = {}
+    for column in (c for c in columns if c.endswith("_bloom")):
+        derived[bits_column(column)] = f"CAST(bit_count({column}) AS SMALLINT)"
+        derived[digest_column(column)] = (  # 63 bits, to be signed; NULL stays NULL
+            f"CASE WHEN {column} IS NOT NULL THEN CAST(hash({column}) >> 1 AS BIGINT) END")
+    if "sex_dob" in columns:
+        derived[ADOPTION_SEX_DOB] = "CASE WHEN source LIKE 'asg%' THEN sex_dob END"
+    return derived
 
 
 def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None = None,
@@ -187,11 +216,13 @@ def _train(linker: Linker, columns: set[str], seed: int) -> None:
                      if all(f"l.{c}" not in rule or c in columns
                             for c in ("upn", "sex_dob", "postcode"))]
     training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
-    training.estimate_u_using_random_sampling(max_pairs=5e6, seed=seed)
+    training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=seed)
     for rule in training_rules(columns):
-        # iterate on agreement-pattern counts: fast, and summed in one order (OrderedDuckDBAPI)
+        # iterate on agreement-pattern counts: fast, and summed in one order (OrderedDuckDBAPI);
+        # at national scale a sample of records (chosen by a hash of their ids, so the same
+        # each run) gives the same m probabilities for a fraction of the comparisons
         training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True)
+            rule, estimate_without_term_frequencies=True, max_pairs=EM_SAMPLE_PAIRS)
 
 
 def _with_confidence(con, clusters: np.ndarray) -> pd.DataFrame:

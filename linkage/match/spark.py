@@ -51,7 +51,7 @@ def spark_session():
 
 
 def _words(bloom) -> list[int] | None:
-    if not isinstance(bloom, bytes | bytearray):
+    if not isinstance(bloom, bytes | bytearray | memoryview):
         return None
     return np.frombuffer(bloom, dtype=">i8").astype(np.int64).tolist()
 
@@ -85,7 +85,7 @@ def train_and_predict_spark(tokens: list[Path], model_path: Path | None = None,
     con = db_api.duckdb_con
     try:
         _, columns, size = _register(db_api, tokens)  # records numbered by rid, as on DuckDB
-        frame = _spark_frame(con, tokens, columns)
+        frame = _spark_frame(con, columns)
         spark = spark_session()
         spark.sparkContext.setLogLevel("ERROR")
         spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="linkage-spark-"))
@@ -124,18 +124,13 @@ def train_and_predict_spark(tokens: list[Path], model_path: Path | None = None,
         con.close()
 
 
-def _spark_frame(con, tokens: list[Path], columns: set[str]) -> pd.DataFrame:
-    """The records for Spark: the model's columns, the rid DuckDB gave each record, and the
-    Bloom filters as arrays of 64-bit words."""
-    table = pd.concat([pd.read_parquet(path) for path in tokens], ignore_index=True)
-    table["period"] = table.period.astype(int)
-    table["unique_id"] = (table.source + "|" + table.provider.astype(str) + "|"
-                          + table.period.astype(str) + "|" + table.record_id.astype(str))
-    table["prelink"] = (table.source + "|" + table.provider.astype(str) + "|"
-                        + table.record_id.astype(str))
-    rids = con.execute("SELECT unique_id, rid FROM linking_records").df()
-    table = table.merge(rids, on="unique_id")
-    table = table[["rid", *sorted(c for c in columns if c in table)]]
-    for column in [c for c in table.columns if c.endswith("_bloom")]:
+def _spark_frame(con, columns: set[str]) -> pd.DataFrame:
+    """The records for Spark exactly as DuckDB registered them (rid and derived columns
+    included), with the Bloom filters as arrays of 64-bit words."""
+    wanted = sorted(columns)
+    select = ", ".join(f"CAST({c} AS BLOB) AS {c}" if c.endswith("_bloom") else c
+                       for c in wanted)
+    table = con.execute(f"SELECT rid, {select} FROM linking_records ORDER BY rid").df()
+    for column in [c for c in wanted if c.endswith("_bloom")]:
         table[column] = table[column].map(_words)
-    return table.sort_values("rid", ignore_index=True)
+    return table
