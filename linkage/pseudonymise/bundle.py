@@ -98,10 +98,15 @@ def _forked_token_column(name: str) -> pd.Series:
     return _token_column(name, _JOB)
 
 
+# below this many records, forking worker processes costs more than it saves
+PARALLEL_MIN_RECORDS = 20_000
+
+
 def _token_columns(names: list[str], job, workers: int) -> list[pd.Series]:
-    """Each named token column, in ``workers`` forked processes when more than one."""
+    """Each named token column, in ``workers`` forked processes when more than one and the
+    file is large enough to be worth it."""
     global _JOB
-    if workers <= 1 or len(names) < 2:
+    if workers <= 1 or len(names) < 2 or len(job[0].records) < PARALLEL_MIN_RECORDS:
         return [_token_column(name, job) for name in names]
     _JOB = job
     try:
