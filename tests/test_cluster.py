@@ -72,3 +72,14 @@ def test_two_records_of_one_la_return_are_never_one_child():
     edges = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "match_weight": [9.0, 12.0],
                           "prelinked": False})
     assert run(records, edges) == [0, 1, 1]
+
+
+def test_a_return_that_lists_one_child_twice_under_one_upn_is_one_child():
+    records = pd.DataFrame({
+        "rid": [0, 1, 2], "source": "cin", "provider": "201", "period": 2024,
+        "record_id": ["x", "y", "z"], "upn": pd.array([7, 7, 8], dtype="Int64"),
+        "former_upn": pd.array([None, None, None], dtype="Int64"),
+        "forename_bloom": [None, None, None]})
+    edges = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "match_weight": [20.0, 9.0],
+                          "prelinked": False})
+    assert run(records, edges) == [0, 0, 2]

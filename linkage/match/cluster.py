@@ -2,7 +2,8 @@
 
 Connected components join every pair kept. A component in which any two records conflict
 (two different valid UPNs, neither the other's former UPN; clearly different forenames; or two
-records of one LA return, which lists each child once) is rebuilt greedily: its pairs are
+records of one LA return, which lists each child once, unless the two share a UPN: a return
+that lists one child twice) is rebuilt greedily: its pairs are
 added strongest first, and a pair that would join conflicting records is skipped. Twins, who
 share a date of birth, sex, address and surname, stay apart this way.
 
@@ -46,7 +47,8 @@ def connected_components(size: int, left: np.ndarray, right: np.ndarray) -> np.n
 
 class _Identity:
     """What a group of records says about who it is: its UPNs, its forename filters, and its
-    record in each LA return (a return lists each child once)."""
+    records in each LA return, with their UPNs (a return lists each child once; two of its
+    records that share a UPN are one child listed twice)."""
 
     def __init__(self, upns: set, forenames: list, returns: dict):
         self.upns, self.forenames, self.returns = upns, forenames, returns
@@ -54,8 +56,10 @@ class _Identity:
     def conflicts(self, other: "_Identity") -> bool:
         if self.upns and other.upns and not self.upns & other.upns:
             return True
-        if any(other.returns.get(key, record) != record for key, record in self.returns.items()):
-            return True
+        for key, mine in self.returns.items():
+            if any(a != b and not upns_a & upns_b for a, upns_a in mine
+                   for b, upns_b in other.returns.get(key, ())):
+                return True
         if self.forenames and other.forenames:
             return max(_dice(a, b) for a in self.forenames for b in other.forenames) < (
                 FORENAME_CONFLICT)
@@ -63,7 +67,9 @@ class _Identity:
 
     def merged(self, other: "_Identity") -> "_Identity":
         forenames = self.forenames + [f for f in other.forenames if f not in self.forenames]
-        return _Identity(self.upns | other.upns, forenames, {**self.returns, **other.returns})
+        returns = {key: self.returns.get(key, ()) + other.returns.get(key, ())
+                   for key in self.returns.keys() | other.returns.keys()}
+        return _Identity(self.upns | other.upns, forenames, returns)
 
 
 @lru_cache(maxsize=100_000)
@@ -186,7 +192,8 @@ def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
         if isinstance(forename, bytearray | memoryview):  # how some clients return BLOBs
             forename = bytes(forename)
         forenames = [forename] if forename else []
-        out[rid] = _Identity(upns, forenames, {key: record} if unique else {})
+        out[rid] = _Identity(upns, forenames,
+                             {key: ((record, frozenset(upns)),)} if unique else {})
     return out
 
 

@@ -97,7 +97,15 @@ def _name(column: str, dialect: str = "duckdb"):
                                comparison_levels=levels)
 
 
-def _care_events(columns: set[str]):
+def _counted(levels: list, u: float | None) -> list:
+    """Fix the u of a comparison's agreement level (and its else level) to a counted value."""
+    if u is not None:
+        levels[1].configure(u_probability=u, fix_u_probability=True)
+        levels[2].configure(u_probability=1 - u, fix_u_probability=True)
+    return levels
+
+
+def _care_events(columns: set[str], u: float | None = None):
     present = [c for c in EVENT_DATES if c in columns]
     any_null = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in present)
     # the week tokens serve family keys; as a person comparison they are too rare to train
@@ -105,22 +113,23 @@ def _care_events(columns: set[str]):
               cll.CustomLevel(" OR ".join(f"{c}_l = {c}_r" for c in present),
                               label_for_charts="a care event on the same date"),
               cll.ElseLevel()]
-    return cl.CustomComparison(output_column_name="care_events", comparison_levels=levels)
+    return cl.CustomComparison(output_column_name="care_events",
+                               comparison_levels=_counted(levels, u))
 
 
 LA_SOURCES = "('ssda903', 'cin')"
 
 
-def _la_record_id():
+def _la_record_id(u: float | None = None):
     """An LA's case system often numbers a child the same in its 903 and CIN returns."""
     same = (f"source_l IN {LA_SOURCES} AND source_r IN {LA_SOURCES} AND "
             "provider_l = provider_r AND record_id_l = record_id_r")
-    return cl.CustomComparison(output_column_name="la_record_id", comparison_levels=[
+    return cl.CustomComparison(output_column_name="la_record_id", comparison_levels=_counted([
         cll.CustomLevel("record_id_l IS NULL OR record_id_r IS NULL").configure(
             is_null_level=True),
         cll.CustomLevel(same, label_for_charts="same LA, same child id"),
         cll.ElseLevel(),
-    ])
+    ], u))
 
 
 def name_column(name: str, columns: set[str]) -> str | None:
@@ -137,9 +146,12 @@ def same_name(name: str, columns: set[str]) -> tuple[str, str]:
     return column, f"l.{column} = r.{column}"
 
 
-def comparisons(columns: set[str], dialect: str = "duckdb") -> list:
-    """The comparisons that the token columns present support."""
-    out = [_la_record_id()]
+def comparisons(columns: set[str], dialect: str = "duckdb",
+                counted_u: dict[str, float] | None = None) -> list:
+    """The comparisons that the token columns present support; ``counted_u`` gives the u of
+    the rare agreement levels counted over all pairs (see ``run.counted_u``)."""
+    counted_u = counted_u or {}
+    out = [_la_record_id(counted_u.get("la_record_id"))]
     if "upn" in columns:
         out.append(_upn(columns))
     if "dob" in columns:
@@ -151,7 +163,7 @@ def comparisons(columns: set[str], dialect: str = "duckdb") -> list:
         if column:
             out.append(_name(column, dialect))
     if any(c in columns for c in EVENT_DATES):
-        out.append(_care_events(columns))
+        out.append(_care_events(columns, counted_u.get("care_events")))
     return out
 
 
@@ -159,7 +171,7 @@ def blocking_rules(columns: set[str]) -> list[str]:
     """Rules that find candidate pairs; each needs agreement on something rare."""
     forename, same_forename = same_name("forename", columns)
     surname, same_surname = same_name("surname", columns)
-    rules = ["l.prelink = r.prelink",  # the same provider record across periods
+    rules = ["l.prelink = r.prelink",  # the same provider record across periods and returns
              f"l.provider = r.provider AND l.record_id = r.record_id AND l.source IN {LA_SOURCES}"
              f" AND r.source IN {LA_SOURCES}"]
     candidates = [
@@ -191,13 +203,14 @@ def blocking_rules(columns: set[str]) -> list[str]:
     return rules
 
 
-def settings(columns: set[str], dialect: str = "duckdb") -> SettingsCreator:
+def settings(columns: set[str], dialect: str = "duckdb",
+             counted_u: dict[str, float] | None = None) -> SettingsCreator:
     """The linkage model for these token columns (link type dedupe over all bundles at once).
     Only the Dice SQL depends on the engine's ``dialect`` (duckdb or spark)."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=comparisons(columns, dialect),
+        comparisons=comparisons(columns, dialect, counted_u),
         blocking_rules_to_generate_predictions=blocking_rules(columns),
         additional_columns_to_retain=RETAINED,
         retain_intermediate_calculation_columns=False,

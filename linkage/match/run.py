@@ -19,6 +19,7 @@ from linkage.match.cluster import cluster
 from linkage.match.model import (
     ADOPTION_SEX_DOB,
     EVENT_DATES,
+    LA_SOURCES,
     RETAINED,
     bits_column,
     digest_column,
@@ -56,10 +57,12 @@ def linking_table(tokens: list[pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
-# one id per record, and the same provider's own id for a record across its periods
+# one id per record, and the same provider's own id for a record across its periods (an LA's
+# 903 and CIN returns come from one case system, so its id for a child pre-links both)
 UNIQUE_ID_SQL = ("source || '|' || provider || '|' || CAST(period AS VARCHAR) || '|' || "
                  "record_id")
-PRELINK_SQL = "source || '|' || provider || '|' || record_id"
+PRELINK_SQL = (f"CASE WHEN source IN {LA_SOURCES} THEN 'la' ELSE source END || '|' || "
+               "provider || '|' || record_id")
 # the columns the model and clustering can use; the rest of a bundle stays on disk
 MODEL_COLUMNS = ["source", "provider", "period", "record_id", "upn", "former_upn", "dob",
                  "dob_swapped", "dob_year_month", "dob_year_day", "dob_month_day", "sex_dob",
@@ -186,7 +189,8 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path],
                                                             if c not in retained]
         linker = Linker(records, model, log_level=logging.ERROR)
     else:
-        linker = Linker(records, settings(columns), log_level=logging.ERROR)
+        linker = Linker(records, settings(columns, counted_u=counted_u(con, columns)),
+                        log_level=logging.ERROR)
         _train(linker, columns, seed)
     predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
     # a pre-link (one provider record across periods) holds unless the evidence strongly
@@ -207,6 +211,39 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path],
     linker.table_management.delete_tables_created_by_splink_from_db()
     clusters = cluster(con, "linking_records", "cluster_edges", size)
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins)
+
+
+def counted_u(con, columns: set[str], table: str = "linking_records") -> dict[str, float]:
+    """The u of two rare agreement levels, counted over all pairs of records, not sampled.
+
+    A same-LA child id, or a care event date, agrees in so few random pairs that the 5
+    million sampled pairs hold none at 1,000,000 people; Splink then falls back to a default
+    u (about 1e-3), which gave the same-LA child id 4 bits of evidence instead of 18 and
+    left an LA's CIN and 903 records of a child unlinked. Both levels are equality on a key,
+    so the pairs in them are counted by grouping (as u, over the pairs not in the null level).
+    """
+    out = {}
+    n = con.execute(f"SELECT count(record_id) FROM {table}").fetchall()[0][0]
+    if n > 1:
+        same = con.execute(f"""SELECT coalesce(sum(c * (c - 1) // 2), 0) FROM (
+            SELECT count(*) AS c FROM {table} WHERE source IN {LA_SOURCES}
+            AND record_id IS NOT NULL GROUP BY provider, record_id)""").fetchall()[0][0]
+        out["la_record_id"] = max(same, 1) / (n * (n - 1) / 2)
+    present = [c for c in EVENT_DATES if c in columns]
+    if present:
+        # pairs compared: some date present on both sides (records grouped by which they have)
+        has = " + ".join(f"({c} IS NOT NULL)::INTEGER * {2 ** i}" for i, c in enumerate(present))
+        compared = con.execute(f"""WITH p AS (SELECT {has} AS k, count(*) AS c FROM {table}
+                                              GROUP BY 1)
+            SELECT coalesce(sum(CASE WHEN x.k = y.k THEN x.c * (x.c - 1) // 2
+                                     ELSE x.c * y.c END), 0)
+            FROM p x JOIN p y ON x.k <= y.k AND x.k & y.k <> 0""").fetchall()[0][0]
+        agree = con.execute("SELECT count(*) FROM (" + " UNION ".join(
+            f"SELECT x.rid, y.rid FROM {table} x JOIN {table} y ON x.{c} = y.{c} "
+            "AND x.rid < y.rid" for c in present) + ")").fetchall()[0][0]
+        if compared:
+            out["care_events"] = max(agree, 1) / compared
+    return out
 
 
 def _train(linker: Linker, columns: set[str], seed: int) -> None:

@@ -25,6 +25,7 @@ from linkage.match.run import (
     _register,
     _train,
     _with_confidence,
+    counted_u,
     duckdb_api,
 )
 
@@ -98,7 +99,8 @@ def train_and_predict_spark(tokens: list[Path], model_path: Path | None = None,
                                                                 if c not in retained]
             linker = Linker(records, model, log_level=logging.ERROR)
         else:
-            linker = Linker(records, settings(columns, "spark"), log_level=logging.ERROR)
+            linker = Linker(records, settings(columns, "spark", counted_u(con, columns)),
+                            log_level=logging.ERROR)
             _train(linker, columns, seed)
         predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
         name = predictions.physical_name
