@@ -124,7 +124,7 @@ def export(world: Path, work: Path) -> dict:
 
     db_api = run.duckdb_api()
     records, columns, _ = run._register(db_api, files)
-    model = settings(columns)
+    model = settings(columns, counted_u=run.counted_u(db_api.duckdb_con, columns))
     model.retain_matching_columns = True  # Splink 5 keeps the gamma columns with these
     linker = Linker(records, model)
     run._train(linker, columns, 1)

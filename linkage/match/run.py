@@ -223,27 +223,40 @@ def counted_u(con, columns: set[str], table: str = "linking_records") -> dict[st
     so the pairs in them are counted by grouping (as u, over the pairs not in the null level).
     """
     out = {}
-    n = con.execute(f"SELECT count(record_id) FROM {table}").fetchall()[0][0]
-    if n > 1:
-        same = con.execute(f"""SELECT coalesce(sum(c * (c - 1) // 2), 0) FROM (
-            SELECT count(*) AS c FROM {table} WHERE source IN {LA_SOURCES}
-            AND record_id IS NOT NULL GROUP BY provider, record_id)""").fetchall()[0][0]
-        out["la_record_id"] = max(same, 1) / (n * (n - 1) / 2)
+    same_id = _same_la_id_u(con, table)
+    if same_id is not None:
+        out["la_record_id"] = same_id
     present = [c for c in EVENT_DATES if c in columns]
-    if present:
-        # pairs compared: some date present on both sides (records grouped by which they have)
-        has = " + ".join(f"({c} IS NOT NULL)::INTEGER * {2 ** i}" for i, c in enumerate(present))
-        compared = con.execute(f"""WITH p AS (SELECT {has} AS k, count(*) AS c FROM {table}
-                                              GROUP BY 1)
-            SELECT coalesce(sum(CASE WHEN x.k = y.k THEN x.c * (x.c - 1) // 2
-                                     ELSE x.c * y.c END), 0)
-            FROM p x JOIN p y ON x.k <= y.k AND x.k & y.k <> 0""").fetchall()[0][0]
-        agree = con.execute("SELECT count(*) FROM (" + " UNION ".join(
-            f"SELECT x.rid, y.rid FROM {table} x JOIN {table} y ON x.{c} = y.{c} "
-            "AND x.rid < y.rid" for c in present) + ")").fetchall()[0][0]
-        if compared:
-            out["care_events"] = max(agree, 1) / compared
+    care = _same_event_u(con, table, present) if present else None
+    if care is not None:
+        out["care_events"] = care
     return out
+
+
+def _same_la_id_u(con, table: str) -> float | None:
+    n = con.execute(f"SELECT count(record_id) FROM {table}").fetchall()[0][0]
+    if n < 2:
+        return None
+    same = con.execute(f"""SELECT coalesce(sum(c * (c - 1) // 2), 0) FROM (
+        SELECT count(*) AS c FROM {table} WHERE source IN {LA_SOURCES}
+        AND record_id IS NOT NULL GROUP BY provider, record_id)""").fetchall()[0][0]
+    return max(same, 1) / (n * (n - 1) / 2)
+
+
+def _same_event_u(con, table: str, present: list[str]) -> float | None:
+    # pairs compared: some date present on both sides (records grouped by which they have)
+    has = " + ".join(f"({c} IS NOT NULL)::INTEGER * {2 ** i}" for i, c in enumerate(present))
+    compared = con.execute(f"""WITH p AS (SELECT {has} AS k, count(*) AS c FROM {table}
+                                          GROUP BY 1)
+        SELECT coalesce(sum(CASE WHEN x.k = y.k THEN x.c * (x.c - 1) // 2
+                                 ELSE x.c * y.c END), 0)
+        FROM p x JOIN p y ON x.k <= y.k AND (x.k & y.k) <> 0""").fetchall()[0][0]
+    if not compared:
+        return None
+    agree = con.execute("SELECT count(*) FROM (" + " UNION ".join(
+        f"SELECT x.rid, y.rid FROM {table} x JOIN {table} y ON x.{c} = y.{c} "
+        "AND x.rid < y.rid" for c in present) + ")").fetchall()[0][0]
+    return max(agree, 1) / compared
 
 
 def _train(linker: Linker, columns: set[str], seed: int) -> None:
