@@ -57,13 +57,11 @@ def demo(
 
 
 def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
-    from linkage.pseudonymise.bundle import write_bundle
     from linkage.pseudonymise.keys import generate_key_file, load_key
-    from linkage.pseudonymise.providers import provider_jobs
+    from linkage.pseudonymise.providers import hash_providers, provider_jobs
     from linkage.quality.report import write_report
     from linkage.release.extract import extract
     from linkage.release.request import load_request
-    from linkage.sources import read_source
     from linkage.spine.update import link
     from synthetic.world import build_world, load_config, write_world
 
@@ -80,10 +78,8 @@ def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
     key = load_key(paths["key"])
     jobs = provider_jobs(paths["world"] / "providers")
     task = bar.add_task("hashing, as each provider", total=len(jobs))
-    for kind, code, files, name in jobs:
-        write_bundle(read_source(kind, files, provider=code), key, paths["bundles"] / name,
-                     workers=2)
-        bar.advance(task)
+    hash_providers(paths["world"] / "providers", paths["bundles"], key,
+                   progress=lambda _: bar.advance(task))
 
     stages = ["opening bundles", "linking", "updating the spine", "deriving family keys"]
     task = bar.add_task("linking and family keys", total=len(stages))

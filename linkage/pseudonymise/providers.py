@@ -5,7 +5,9 @@ and ``la_<code>/cin`` per LA, ``dfe/school_census/<year>_pupils.csv`` (one bundl
 as DfE sends them), and ``<agency>/asg/asg_children.csv`` and ``asg_adopters.csv``.
 """
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from linkage.pseudonymise.bundle import write_bundle
@@ -46,11 +48,36 @@ def _agency_code(asg: Path) -> str:
 
 def hash_providers(root: Path, out: Path, key: bytes, workers: int = 2,
                    progress: Progress = lambda _: None) -> list[Path]:
-    """One bundle per provider source under ``out``; returns their paths."""
+    """One bundle per provider source under ``out``; returns their paths, in job order.
+    ``progress`` hears of each bundle as it is written.
+
+    With ``workers`` > 1 the providers are hashed side by side in forked processes, largest
+    files first, as they would be at their own sites; each bundle is the same as when hashed
+    alone."""
     out.mkdir(parents=True, exist_ok=True)
-    bundles = []
-    for kind, code, paths, name in provider_jobs(root):
-        progress(f"hashing {name}")
-        data = read_source(kind, paths, provider=code)
-        bundles.append(write_bundle(data, key, out / name, workers=workers).path)
-    return bundles
+    jobs = provider_jobs(root)
+    if workers <= 1 or len(jobs) < 2:
+        bundles = []
+        for job in jobs:
+            bundles.append(_hash_one(job, key, out))
+            progress(f"hashed {job[3]}")
+        return bundles
+    largest_first = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][2]))
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {i: pool.submit(_hash_one, jobs[i], key, out) for i in largest_first}
+        for i in largest_first:
+            futures[i].result()
+            progress(f"hashed {jobs[i][3]}")
+        return [futures[i].result() for i in range(len(jobs))]
+
+
+def _hash_one(job: tuple[str, str, list[Path], str], key: bytes, out: Path) -> Path:
+    kind, code, paths, name = job
+    data = read_source(kind, paths, provider=code)
+    return write_bundle(data, key, out / name, workers=1).path
+
+
+def _size(paths: list[Path]) -> int:
+    return sum(f.stat().st_size for p in paths
+               for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
