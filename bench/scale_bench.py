@@ -51,7 +51,10 @@ def run_stage(name: str, args: list[str]) -> None:
     stages = {"synth": synth_stage, "hash": hash_stage, "link": link_stage,
               "report": report_stage, "plaintext": plaintext_stage}
     result = stages[name](*args)
-    result["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # the stage's process or, when it forks workers (hashing), its largest worker
+    peak = max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    result["peak_memory_mib"] = round(peak / 1024)
     print(json.dumps(result))
 
 
