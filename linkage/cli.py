@@ -190,7 +190,7 @@ def link_command(
     sampling, m by EM) unless --model is given, and saved beside the spine as
     SPINE.model.json. Existing persons keep their keys when their records are the same.
     """
-    from linkage.match.spark import SparkMissing
+    from linkage.match.spark import SparkMissing, SparkModelError
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError, load_private_key
     from linkage.pseudonymise.keys import KeyError_
@@ -216,7 +216,7 @@ def link_command(
         private_key = load_private_key(decrypt_key) if decrypt_key else None
         summary = link(spine, bundles, private_key, model, seed, progress, wait, backend)
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
-            SparkMissing) as problem:
+            SparkMissing, SparkModelError) as problem:
         fail(str(problem))
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")

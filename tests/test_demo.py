@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from linkage.cli import app
 from tests.identifiers import world_identifiers
+from tests.output import said
 from tests.test_report import token_values
 
 runner = CliRunner()
@@ -33,7 +34,7 @@ def test_the_demo_runs_every_stage_and_prints_the_reports_path(demo):
     assert scores["child_adopter"]["precision"] >= 0.9
     assert len(list((out / "extracts" / "DEMO01").glob("*.parquet"))) >= 5
     again = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
-    assert again.exit_code == 1 and "not empty" in again.output
+    assert again.exit_code == 1 and "not empty" in said(again)
 
 
 def test_the_demos_report_holds_no_identifier_or_token(demo):

@@ -6,6 +6,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from tests.output import said
 
 runner = CliRunner()
 
@@ -101,7 +102,7 @@ def test_bundles_hashed_with_another_key_are_refused(world_bundles, world_dir, t
     refused = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
                                   *map(str, world_bundles[:2]), str(odd)])
     assert refused.exit_code == 1
-    assert "odd_bundle" in refused.output and "different keys" in refused.output
+    assert "odd_bundle" in said(refused) and "different keys" in said(refused)
     assert not (tmp_path / "s.duckdb").exists()
 
 
@@ -118,7 +119,7 @@ def test_encrypted_bundles_link_with_the_decrypt_key(world_dir, linkage_key, tmp
         sealed.append(out)
     without = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
                                   *map(str, sealed)])
-    assert without.exit_code == 1 and "--decrypt-key" in without.output
+    assert without.exit_code == 1 and "--decrypt-key" in said(without)
     summary = link(tmp_path / "s.duckdb", sealed, "--decrypt-key", str(unit))
     assert summary["records"] > 0
 
@@ -146,11 +147,11 @@ def test_hashing_costs_the_linkage_almost_nothing(linked_spine, world_dir, truth
 def test_user_mistakes_are_clean_errors(world_bundles, tmp_path):
     twice = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
                                 str(world_bundles[0]), str(world_bundles[0])])
-    assert twice.exit_code == 1 and "same bundle" in twice.output
+    assert twice.exit_code == 1 and "same bundle" in said(twice)
     (tmp_path / "model.json").write_text("not a model")
     bad_model = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--model",
                                     str(tmp_path / "model.json"), str(world_bundles[0])])
-    assert bad_model.exit_code == 1 and "not a trained linkage model" in bad_model.output
+    assert bad_model.exit_code == 1 and "not a trained linkage model" in said(bad_model)
     assert "internal error" not in twice.output + bad_model.output
     assert not (tmp_path / "s.duckdb").exists()
 

@@ -24,6 +24,7 @@ from linkage.pseudonymise.encryption import EncryptionError, load_private_key
 from linkage.pseudonymise.keys import KeyError_, load_key, subkey
 from linkage.pseudonymise.tokens import keyed_tokens, transform
 from linkage.sources import read_source
+from tests.output import said
 
 runner = CliRunner()
 KEY_A = bytes(range(32))
@@ -225,7 +226,7 @@ def test_provider_code_must_match_the_files(world_dir, tmp_path, monkeypatch):
     result = runner.invoke(app, ["hash", "--source", "cin", "--provider", "999", "--out",
                                  str(tmp_path / "b"), str(cin)])
     assert result.exit_code == 1
-    assert "not provider 999" in result.output
+    assert "not provider 999" in said(result)
     assert not (tmp_path / "b").exists()
 
 

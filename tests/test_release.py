@@ -13,6 +13,7 @@ from linkage.config import load_config
 from linkage.release.disclosure import percentages, protect, suppression_mask, with_totals
 from linkage.release.tables import MAJOR_GROUPS
 from tests.identifiers import world_identifiers
+from tests.output import said
 
 runner = CliRunner()
 RULES = load_config("disclosure.yaml")
@@ -144,7 +145,7 @@ def test_a_bad_request_is_a_clean_error(linked_spine, world_bundles, tmp_path):
         assert result.exit_code == 1 and named in result.output
     (tmp_path / "bad.yaml").write_text("project: [unclosed\n")
     result = run_extract(spine, world_bundles, tmp_path / "bad.yaml", tmp_path / "o")
-    assert result.exit_code == 1 and "not valid YAML" in result.output
+    assert result.exit_code == 1 and "not valid YAML" in said(result)
 
 
 def test_deduplicated_cohort_matches_truth(linked_spine, world_bundles, truth_records,
@@ -225,7 +226,7 @@ def test_a_release_key_file_replaces_the_spines_own(linked_spine, world_bundles,
     key.chmod(0o644)
     result = run_extract(spine, world_bundles, request, tmp_path / "three", "--release-key",
                          str(key))
-    assert result.exit_code == 1 and "readable by others" in result.output
+    assert result.exit_code == 1 and "readable by others" in said(result)
 
 
 def test_a_quiet_extract_prints_nothing(linked_spine, world_bundles, tmp_path):

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from linkage.cli import app
 from synthetic.world import build_world, load_config, write_world
 from tests.conftest import hash_world
+from tests.output import said
 
 runner = CliRunner()
 
@@ -54,4 +55,15 @@ def test_spark_and_duckdb_give_identical_persons(small_bundles, tmp_path):
 def test_an_unknown_backend_is_refused(small_bundles, tmp_path):
     result = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--backend",
                                  "oracle", *map(str, small_bundles)])
-    assert result.exit_code == 1 and "not a backend" in result.output
+    assert result.exit_code == 1 and "not a backend" in said(result)
+
+
+def test_a_model_saved_by_an_earlier_version_is_refused_with_what_to_do():
+    from linkage.match.spark import SparkModelError, spark_model
+
+    recount = ("bit_count(forename_bloom_l & forename_bloom_r) * 2.0 / "
+               "(bit_count(forename_bloom_l) + bit_count(forename_bloom_r)) >= 0.9")
+    earlier = {"comparisons": [{"output_column_name": "forename",
+                                "comparison_levels": [{"sql_condition": recount}]}]}
+    with pytest.raises(SparkModelError, match="without --model"):
+        spark_model(earlier)

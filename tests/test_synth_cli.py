@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from tests.output import said
 
 runner = CliRunner()
 
@@ -64,7 +65,7 @@ def test_config_file_changes_the_world(tmp_path):
 def test_missing_config_is_a_clean_error(tmp_path):
     result = synth("--out", str(tmp_path / "w"), "--config", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 1
-    assert "nope.yaml" in result.output
+    assert "nope.yaml" in said(result)
     assert "Traceback" not in result.output
 
 

@@ -134,8 +134,9 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
 def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
     name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
-    wanted = ["rid", "source", "provider", "period", "record_id", "upn", "former_upn", name,
-              f"{name}_bits", f"{name}_digest"]
+    wanted = ["rid", "source", "provider", "period", "record_id", "upn", "former_upn"]
+    if name:
+        wanted += [name, f"{name}_bits", f"{name}_digest"]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS
         SELECT {", ".join(f"r.{c}" for c in wanted if c in columns)}, c.component
         FROM {records} r JOIN component_of c USING (rid)

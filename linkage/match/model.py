@@ -99,6 +99,8 @@ def _name(column: str, dialect: str = "duckdb"):
 
 def _counted(levels: list, u: float | None) -> list:
     """Fix the u of a comparison's agreement level (and its else level) to a counted value."""
+    if len(levels) != 3:
+        raise ValueError("a counted u needs exactly a null, an agreement and an else level")
     if u is not None:
         levels[1].configure(u_probability=u, fix_u_probability=True)
         levels[2].configure(u_probability=1 - u, fix_u_probability=True)
@@ -171,9 +173,8 @@ def blocking_rules(columns: set[str]) -> list[str]:
     """Rules that find candidate pairs; each needs agreement on something rare."""
     forename, same_forename = same_name("forename", columns)
     surname, same_surname = same_name("surname", columns)
-    rules = ["l.prelink = r.prelink",  # the same provider record across periods and returns
-             f"l.provider = r.provider AND l.record_id = r.record_id AND l.source IN {LA_SOURCES}"
-             f" AND r.source IN {LA_SOURCES}"]
+    # the same provider record across periods, and an LA's 903 and CIN records of one id
+    rules = ["l.prelink = r.prelink"]
     candidates = [
         (["upn"], "l.upn = r.upn"),
         (["upn", "former_upn"], "l.upn = r.former_upn"),

@@ -221,6 +221,8 @@ def counted_u(con, columns: set[str], table: str = "linking_records") -> dict[st
     u (about 1e-3), which gave the same-LA child id 4 bits of evidence instead of 18 and
     left an LA's CIN and 903 records of a child unlinked. Both levels are equality on a key,
     so the pairs in them are counted by grouping (as u, over the pairs not in the null level).
+    Like random sampling, the count includes true matches (a child's records across years), so
+    u is slightly overstated and the evidence understated: the safe direction.
     """
     out = {}
     same_id = _same_la_id_u(con, table)
@@ -270,7 +272,7 @@ def _train(linker: Linker, columns: set[str], seed: int) -> None:
     for rule in training_rules(columns):
         # iterate on agreement-pattern counts: fast, and summed in one order (OrderedDuckDBAPI);
         # at national scale a sample of records (chosen by a hash of their ids, so the same
-        # each run) gives the same m probabilities for a fraction of the comparisons
+        # each run) gives nearly the same m probabilities for a fraction of the work
         training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, max_pairs=EM_SAMPLE_PAIRS)
 

@@ -34,6 +34,10 @@ class SparkMissing(Exception):
     """pyspark or Java is not installed; the message says how to install them."""
 
 
+class SparkModelError(Exception):
+    """A saved model that Spark cannot run; the message says what to do."""
+
+
 def spark_session():
     """A local Spark session sized for this machine (a cluster's session can be used instead)."""
     try:
@@ -68,6 +72,10 @@ def spark_model(model: dict) -> dict:
             if condition == "ELSE":
                 continue
             if "bit_count(" in condition:
+                if dice(column) not in condition:
+                    raise SparkModelError("this model was saved by an earlier version of linkage, "
+                                     "whose name comparisons Spark cannot run: link once "
+                                     "without --model to train a new one")
                 level["sql_condition"] = condition.replace(dice(column), dice(column, "spark"))
             else:
                 level["sql_condition"] = sqlglot.transpile(condition, read="duckdb",

@@ -7,7 +7,7 @@ as DfE sends them), and ``<agency>/asg/asg_children.csv`` and ``asg_adopters.csv
 
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from linkage.pseudonymise.bundle import write_bundle
@@ -65,11 +65,16 @@ def hash_providers(root: Path, out: Path, key: bytes, workers: int = 2,
     largest_first = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][2]))
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {i: pool.submit(_hash_one, jobs[i], key, out) for i in largest_first}
-        for i in largest_first:
-            futures[i].result()
-            progress(f"hashed {jobs[i][3]}")
-        return [futures[i].result() for i in range(len(jobs))]
+        futures = {pool.submit(_hash_one, jobs[i], key, out): i for i in largest_first}
+        try:
+            for done in as_completed(futures):
+                done.result()  # a provider's bad file stops the rest
+                progress(f"hashed {jobs[futures[done]][3]}")
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        paths = {futures[f]: f.result() for f in futures}
+    return [paths[i] for i in range(len(jobs))]
 
 
 def _hash_one(job: tuple[str, str, list[Path], str], key: bytes, out: Path) -> Path:
