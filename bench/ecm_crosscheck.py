@@ -63,23 +63,12 @@ def _scores(correct: int, predicted: int, actual: int) -> dict:
 
 
 def components(size: int, left, right):
-    """Connected components (smallest member) of ``size`` nodes: plain clustering."""
-    import numpy as np
+    """Connected components (smallest member) of ``size`` nodes: plain clustering, by the
+    project's own function (NumPy only, so it imports in the pandas < 3 environment too)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from linkage.match.components import connected_components
 
-    parent = np.arange(size)
-    left, right = np.asarray(left), np.asarray(right)
-    while True:
-        a, b = parent[left], parent[right]
-        differ = a != b
-        if not differ.any():
-            return parent
-        left, right = left[differ], right[differ]
-        np.minimum.at(parent, np.maximum(a[differ], b[differ]), np.minimum(a[differ], b[differ]))
-        while True:
-            jumped = parent[parent]
-            if (jumped == parent).all():
-                break
-            parent = jumped
+    return connected_components(size, left, right)
 
 
 def score_pairs(pairs, matched, records) -> dict:

@@ -19,30 +19,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from linkage.match.components import connected_components
+
 FORENAME_CONFLICT = 0.5  # forename Dice below this: not the same child
 # an LA return, and an agency's ASG file, lists each child (or adopter) once
 ONE_RECORD_PER_CHILD = ["ssda903", "cin", "asg_children", "asg_adopters"]
 AMBIGUITY_BITS = 1.0  # a record this close to another person as to its own is left alone
-
-
-def connected_components(size: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Component of each of ``size`` nodes joined by the edges ``left``-``right``: the
-    smallest node number in it (hooking roots to the smaller root, then pointer jumping)."""
-    parent = np.arange(size, dtype=np.int64)
-    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
-    while True:
-        a, b = parent[left], parent[right]
-        differ = a != b
-        if not differ.any():
-            return parent
-        left, right = left[differ], right[differ]
-        low, high = np.minimum(a[differ], b[differ]), np.maximum(a[differ], b[differ])
-        np.minimum.at(parent, high, low)
-        while True:
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
 
 
 class _Identity:
