@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import sys
 import time
 from importlib.metadata import entry_points
@@ -78,26 +77,36 @@ def check(
 def keygen(
     out: Path = typer.Option(..., "--out", help="Where to write the new key (never overwritten)."),
     keypair: bool = typer.Option(False, "--keypair",
-                                 help="Make the linkage unit's key pair for encrypted bundles "
-                                      "instead: private key at OUT, public key at OUT.pub."),
+                                 help="Make a recipient's key pair (the linkage unit's, or the "
+                                      "data custodian's) instead: private key at OUT, public "
+                                      "key at OUT.pub."),
+    signing: bool = typer.Option(False, "--signing",
+                                 help="Make a provider's signing key pair instead: private key "
+                                      "at OUT, public key at OUT.pub (for the linkage unit's "
+                                      "register)."),
 ) -> None:
-    """Make a new random linkage key (256 bits, file mode 0600), or a key pair with --keypair.
+    """Make a new random linkage key (256 bits, file mode 0600), or a key pair.
 
-    The linkage key is shared with data providers only, never with the linkage unit. The key
-    pair's public half goes to providers; its private half stays with the linkage unit.
+    The linkage key is shared with data providers only, never with the linkage unit. The
+    linkage unit and the data custodian each make a --keypair and send the public half to
+    providers; each provider makes a --signing pair and sends the public half to the linkage
+    unit and custodian, who keep them in a register folder.
     """
     from linkage.pseudonymise.keys import KeyError_, generate_key_file, generate_keypair
+    from linkage.pseudonymise.signing import SignatureError, generate_signing_keypair
 
+    if keypair and signing:
+        fail("give --keypair or --signing, not both")
     try:
-        if keypair:
+        if keypair or signing:
             public = out.with_name(out.name + ".pub")
-            generate_keypair(out, public)
+            (generate_keypair if keypair else generate_signing_keypair)(out, public)
             err.print(f"private key written to {out} (mode 600); public key to {public}")
         else:
             generate_key_file(out)
             err.print(f"linkage key written to {out} (mode 600). Share it with providers "
                       "only, by a secure route.")
-    except KeyError_ as problem:
+    except (KeyError_, SignatureError) as problem:
         fail(str(problem))
 
 
@@ -106,33 +115,35 @@ def hash_command(
     paths: list[Path] = typer.Argument(..., help="One provider's files or folders of one kind."),
     source: str = typer.Option(..., "--source", help="Source kind: " + ", ".join(SOURCE_KINDS)),
     provider: str = typer.Option(..., "--provider", help="Your provider code (LA or agency)."),
-    out: Path = typer.Option(..., "--out", help="The bundle to write (a folder, or a file "
-                                                "with --encrypt-to)."),
+    out: Path = typer.Option(..., "--out", help="The bundle to write (a folder)."),
     key: Path | None = typer.Option(None, "--key", help="Linkage key file (default: the "
                                                         "LINKAGE_KEY environment variable)."),
+    sign_key: Path | None = typer.Option(None, "--sign-key",
+                                         help="Your signing key (default: LINKAGE_SIGNING_KEY)."),
+    to_unit: Path | None = typer.Option(None, "--to-unit",
+                                        help="The linkage unit's public key (default: "
+                                             "LINKAGE_UNIT_PUBLIC_KEY)."),
+    to_custodian: Path | None = typer.Option(None, "--to-custodian",
+                                             help="The data custodian's public key (default: "
+                                                  "LINKAGE_CUSTODIAN_PUBLIC_KEY)."),
     mapping: Path | None = typer.Option(None, "--mapping", help="Mapping for --source generic."),
     period: int | None = typer.Option(None, "--period", min=1990, max=2100,
                                       help="Collection year if the file names do not say it."),
-    encrypt_to: Path | None = typer.Option(None, "--encrypt-to",
-                                           help="Encrypt the bundle to the linkage unit's "
-                                                "public key."),
     workers: int = typer.Option(2, "--workers", min=1, help="Processes for hashing."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON on stdout."),
 ) -> None:
-    """Read, validate and pseudonymise a provider's files into one bundle.
+    """Read, validate and pseudonymise a provider's files into one signed bundle.
 
-    The bundle holds tokens.parquet (keyed tokens for the linkage unit), content.parquet (the
-    payload for the TRE) and manifest.json. No plaintext identifier is written: a leak guard
-    checks the tokens and manifest and refuses to write if one appears.
+    The bundle holds a linkage part (keyed tokens, sealed to the linkage unit), a content part
+    (the payload, sealed to the data custodian), manifest.json and your signature of it. No
+    plaintext identifier is written: a leak guard checks the tokens and manifest and refuses
+    to write if one appears.
     """
     from linkage.pseudonymise.bundle import BundleError, write_bundle
-    from linkage.pseudonymise.encryption import (
-        EncryptionError,
-        encrypt_bundle,
-        load_public_key,
-    )
-    from linkage.pseudonymise.keys import KeyError_, load_key
+    from linkage.pseudonymise.encryption import EncryptionError
+    from linkage.pseudonymise.keys import KeyError_
+    from linkage.pseudonymise.roles import provider_keys
     from linkage.sources import read_source
 
     if source not in SOURCE_KINDS:
@@ -140,18 +151,11 @@ def hash_command(
     if out.exists():
         fail(f"{out}: exists already; a bundle is never overwritten")
     try:
-        linkage_key = load_key(key)
-        public_key = load_public_key(encrypt_to) if encrypt_to else None
+        keys = provider_keys(key, sign_key, to_unit, to_custodian)
         with _status(f"reading {source} files", quiet):
             data = read_source(source, paths, mapping, provider, period)
         with _status(f"hashing {len(data.records):,} records", quiet):
-            target = out.with_name(f".{out.name}.folder") if public_key else out
-            written = write_bundle(data, linkage_key, target, workers=workers)
-        if public_key is not None:
-            try:
-                encrypt_bundle(target, public_key, out)
-            finally:
-                shutil.rmtree(target, ignore_errors=True)  # no plaintext content left behind
+            written = write_bundle(data, keys, out, workers=workers)
     except (KeyError_, SourceError, BundleError, EncryptionError) as problem:
         fail(str(problem))
     manifest = written.manifest
@@ -159,20 +163,22 @@ def hash_command(
         sys.stdout.write(json.dumps(manifest, sort_keys=True) + "\n")
     elif not quiet:
         rows = manifest["rows"]
-        err.print(f"bundle written to {out}{' (encrypted)' if encrypt_to else ''}: "
-                  f"{rows['in']:,} records in, {rows['out']:,} out, {rows['flagged']:,} "
-                  f"flagged, {rows['rejected']:,} rejected; key fingerprint "
-                  f"{manifest['key_fingerprint']}")
+        err.print(f"bundle written to {out} (signed; parts sealed to the linkage unit and the "
+                  f"custodian): {rows['in']:,} records in, {rows['out']:,} out, "
+                  f"{rows['flagged']:,} flagged, {rows['rejected']:,} rejected; key "
+                  f"fingerprint {manifest['key_fingerprint']}")
 
 
 @app.command(name="link")
 def link_command(
-    bundles: list[Path] = typer.Argument(..., help="Bundles to link (folders or encrypted "
-                                                   "files), any number."),
+    bundles: list[Path] = typer.Argument(..., help="Bundles to link (folders), any number."),
     spine: Path = typer.Option(..., "--spine", help="The spine (a DuckDB file; made if new)."),
-    decrypt_key: Path | None = typer.Option(None, "--decrypt-key",
-                                            help="The linkage unit's private key, for "
-                                                 "encrypted bundles."),
+    unit_key: Path | None = typer.Option(None, "--unit-key",
+                                         help="The linkage unit's private key (default: "
+                                              "LINKAGE_UNIT_KEY)."),
+    register: Path | None = typer.Option(None, "--register",
+                                         help="Folder of providers' public signing keys "
+                                              "(default: LINKAGE_REGISTER)."),
     model: Path | None = typer.Option(None, "--model", help="Reuse a trained model (JSON) "
                                                             "instead of training."),
     seed: int | None = typer.Option(None, "--seed", help="Seed person keys (for "
@@ -186,14 +192,17 @@ def link_command(
 ) -> None:
     """Link all bundles into the spine: a new version with stable person keys.
 
-    Bundles hashed with different keys are refused. The model is trained (u by random
+    Each bundle's signature is checked against the register; unsigned, edited or foreign
+    bundles, and bundles hashed with different keys, are refused. The linkage parts are
+    decrypted in memory only. The model is trained (u by random
     sampling, m by EM) unless --model is given, and saved beside the spine as
     SPINE.model.json. Existing persons keep their keys when their records are the same.
     """
     from linkage.match.spark import SparkMissing, SparkModelError
     from linkage.pseudonymise.bundle import BundleError
-    from linkage.pseudonymise.encryption import EncryptionError, load_private_key
+    from linkage.pseudonymise.encryption import EncryptionError
     from linkage.pseudonymise.keys import KeyError_
+    from linkage.pseudonymise.roles import unit_keys
     from linkage.spine.lock import SpineBusy
     from linkage.spine.store import SpineError
     from linkage.spine.update import link
@@ -213,8 +222,8 @@ def link_command(
         except (OSError, ValueError, KeyError, TypeError):
             fail(f"{model}: is not a trained linkage model (a SPINE.model.json file)")
     try:
-        private_key = load_private_key(decrypt_key) if decrypt_key else None
-        summary = link(spine, bundles, private_key, model, seed, progress, wait, backend)
+        keys = unit_keys(unit_key, register)
+        summary = link(spine, bundles, keys, model, seed, progress, wait, backend)
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
             SparkMissing, SparkModelError) as problem:
         fail(str(problem))
@@ -230,6 +239,10 @@ def link_command(
 def evaluate(
     spine: Path = typer.Option(..., "--spine", help="The spine to evaluate."),
     truth: Path = typer.Option(..., "--truth", help="A synthetic world's truth/ folder."),
+    key: Path | None = typer.Option(None, "--key", help="The synthetic world's linkage key "
+                                                        "(default: LINKAGE_KEY), to give the "
+                                                        "truth's record ids the spine's "
+                                                        "pseudonyms."),
     as_json: bool = typer.Option(False, "--json", help="Print every figure as JSON."),
 ) -> None:
     """Precision, recall and F1 of the spine's latest version against truth.
@@ -238,6 +251,7 @@ def evaluate(
     source pair and by group (ethnicity, sex, age band, moved LA), and the family keys'
     precision and recall (child-adopter, sibling pairs, mother-child).
     """
+    from linkage.pseudonymise.keys import KeyError_, load_key
     from linkage.quality.evaluate import EvaluationError, load_truth
     from linkage.quality.evaluate import evaluate as score
     from linkage.quality.families import evaluate_families
@@ -246,14 +260,15 @@ def evaluate(
     if not spine.is_file():
         fail(f"{spine}: no such spine")
     try:
+        world_key = load_key(key)
         con = connect(spine)
         linked = current_records(con)
         families = family_tables(con)
         con.close()
-        records, persons = load_truth(truth)
+        records, persons = load_truth(truth, world_key)
         result = score(linked, records, persons)
         result.update(evaluate_families(families, linked, records, persons, truth))
-    except (EvaluationError, SpineError) as problem:
+    except (EvaluationError, SpineError, KeyError_) as problem:
         fail(str(problem))
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
@@ -279,25 +294,35 @@ def evaluate(
 @app.command(name="extract")
 def extract_command(
     bundles: list[Path] = typer.Argument(..., help="The bundles the spine was linked from "
-                                                   "(their content.parquet is extracted)."),
+                                                   "(their content parts are extracted)."),
     spine: Path = typer.Option(..., "--spine", help="The spine (a DuckDB file)."),
     request: Path = typer.Option(..., "--request", help="The researcher's request (YAML)."),
     out: Path = typer.Option(..., "--out", help="The extract's folder (must not exist, or be "
                                                 "empty)."),
     release_key: Path | None = typer.Option(None, "--release-key",
                                             help="A release secret file (from linkage keygen) "
-                                                 "instead of the one kept in the spine."),
+                                                 "instead of the one derived from the "
+                                                 "custodian's key."),
+    custodian_key: Path | None = typer.Option(None, "--custodian-key",
+                                              help="The data custodian's private key (default: "
+                                                   "LINKAGE_CUSTODIAN_KEY)."),
+    register: Path | None = typer.Option(None, "--register",
+                                         help="Folder of providers' public signing keys "
+                                              "(default: LINKAGE_REGISTER)."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Cut one project's extract: its cohort, the requested fields, family keys, and
     disclosure-controlled tables, under the project's own pseudonyms.
 
-    Identifiers (UPN, names, full DOB or postcode, provider ids, tokens) are refused. Counts
+    Run by the data custodian: its private key opens the bundles' content parts (the linkage
+    unit's does not). Identifiers (UPN, names, full DOB or postcode, provider ids, tokens) are
+    refused. Counts
     below 6 are suppressed, with secondary suppression; national figures are rounded to 10.
     """
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.keys import KeyError_
+    from linkage.pseudonymise.roles import custodian_keys
     from linkage.release.extract import ReleaseError, extract
     from linkage.release.request import RequestError, load_request
     from linkage.spine.store import SpineError
@@ -305,8 +330,9 @@ def extract_command(
     if not spine.is_file():
         fail(f"{spine}: no such spine")
     try:
+        keys = custodian_keys(custodian_key, register)
         with _status("cutting the extract", quiet or as_json):
-            manifest = extract(spine, load_request(request), out, bundles, release_key)
+            manifest = extract(spine, load_request(request), out, bundles, keys, release_key)
     except (BundleError, KeyError_, ReleaseError, RequestError, SpineError) as problem:
         fail(str(problem))
     operator = manifest.pop("operator")
@@ -324,28 +350,49 @@ def extract_command(
 
 @app.command()
 def report(
+    bundles: list[Path] = typer.Argument(None, help="With --custodian-key: the bundles, whose "
+                                                    "content gives the breakdowns by group."),
     spine: Path = typer.Option(..., "--spine", help="The spine to report on."),
     out: Path = typer.Option(..., "--out", help="The HTML file to write."),
     truth: Path | None = typer.Option(None, "--truth", help="A synthetic world's truth/ "
                                                             "folder: adds accuracy figures."),
+    key: Path | None = typer.Option(None, "--key", help="With --truth: the synthetic world's "
+                                                        "linkage key (default: LINKAGE_KEY)."),
+    custodian_key: Path | None = typer.Option(None, "--custodian-key",
+                                              help="The data custodian's private key: adds the "
+                                                   "breakdowns by ethnicity, sex and age band."),
+    register: Path | None = typer.Option(None, "--register",
+                                         help="Folder of providers' public signing keys "
+                                              "(default: LINKAGE_REGISTER)."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the report's figures as JSON."),
 ) -> None:
     """Write the linkage quality report: one HTML file that works offline.
 
-    Match rates by source and by group (ethnicity, sex, age band, LA, movers) with the largest
-    gaps called out, the match-weight distribution and threshold, the model's m and u, records
-    left unlinked and why, persons by sources, and family keys. Counts of 1 to 5 are hidden.
+    Match rates by source and by group (LA and movers; with the custodian's key and the
+    bundles, also ethnicity, sex and age band) with the largest gaps called out, the
+    match-weight distribution and threshold, the model's m and u, records left unlinked and
+    why, persons by sources, and family keys. Counts of 1 to 5 are hidden.
     """
+    from linkage.pseudonymise.bundle import BundleError, open_bundles
+    from linkage.pseudonymise.keys import KeyError_, load_key
+    from linkage.pseudonymise.roles import custodian_keys
     from linkage.quality.evaluate import EvaluationError
     from linkage.quality.report import write_report
+    from linkage.release.content import record_groups
     from linkage.spine.store import SpineError
 
     if not spine.is_file():
         fail(f"{spine}: no such spine")
+    if bool(bundles) != (custodian_key is not None):
+        fail("breakdowns by group need both --custodian-key and the bundles; give both or "
+             "neither")
     try:
-        data = write_report(spine, out, truth)
-    except (EvaluationError, SpineError, ValueError) as problem:
+        groups = (record_groups(open_bundles(bundles, custodian_keys(custodian_key, register)))
+                  if bundles else None)
+        world_key = load_key(key) if truth is not None else None
+        data = write_report(spine, out, truth, groups, world_key)
+    except (EvaluationError, SpineError, ValueError, BundleError, KeyError_) as problem:
         fail(str(problem))
     except OSError as problem:
         fail(f"{out}: cannot be written ({problem.strerror})")

@@ -57,9 +57,12 @@ def demo(
 
 
 def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
-    from linkage.pseudonymise.keys import generate_key_file, load_key
+    from linkage.pseudonymise.bundle import open_bundles
+    from linkage.pseudonymise.keys import load_key
     from linkage.pseudonymise.providers import hash_providers, provider_jobs
+    from linkage.pseudonymise.roles import Keyring
     from linkage.quality.report import write_report
+    from linkage.release.content import record_groups
     from linkage.release.extract import extract
     from linkage.release.request import load_request
     from linkage.spine.update import link
@@ -67,28 +70,31 @@ def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
 
     paths = {"world": out / "world", "bundles": out / "bundles", "spine": out / "spine.duckdb",
              "evaluation": out / "evaluation.json", "report": out / "report.html",
-             "extract": out / "extracts" / "DEMO01", "key": out / "keys" / "linkage.key"}
+             "extract": out / "extracts" / "DEMO01", "keys": out / "keys"}
     task = bar.add_task("synthesising England", total=1)
     world = build_world(people, seed, load_config())
     facts = write_world(world, paths["world"])
     bar.advance(task)
 
-    paths["key"].parent.mkdir(parents=True)
-    generate_key_file(paths["key"])
-    key = load_key(paths["key"])
+    # every role's keys in one folder: a rehearsal, not a deployment
+    keys = Keyring.create(paths["keys"])
     jobs = provider_jobs(paths["world"] / "providers")
     task = bar.add_task("hashing, as each provider", total=len(jobs))
-    hash_providers(paths["world"] / "providers", paths["bundles"], key,
+    hash_providers(paths["world"] / "providers", paths["bundles"], keys.for_provider(),
                    progress=lambda _: bar.advance(task))
 
     stages = ["opening bundles", "linking", "updating the spine", "deriving family keys"]
     task = bar.add_task("linking and family keys", total=len(stages))
-    linked = link(paths["spine"], sorted(paths["bundles"].iterdir()), seed=seed,
+    bundles = sorted(paths["bundles"].iterdir())
+    linked = link(paths["spine"], bundles, keys.for_unit(), seed=seed,
                   progress=lambda _: bar.advance(task))
     bar.update(task, completed=len(stages))
 
     task = bar.add_task("evaluating and reporting", total=1)
-    data = write_report(paths["spine"], paths["report"], paths["world"] / "truth")
+    # the data custodian's report: breakdowns by group from the content parts
+    groups = record_groups(open_bundles(bundles, keys.for_custodian()))
+    data = write_report(paths["spine"], paths["report"], paths["world"] / "truth", groups,
+                        load_key(keys.linkage_key))
     accuracy = data["accuracy"]
     paths["evaluation"].write_text(json.dumps(accuracy, indent=2, sort_keys=True) + "\n")
     bar.advance(task)
@@ -98,8 +104,8 @@ def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
     request = out / "request.yaml"
     request.write_text(yaml.safe_dump({**SAMPLE_REQUEST, "period": period or 2024},
                                       sort_keys=False))
-    released = extract(paths["spine"], load_request(request), paths["extract"],
-                       sorted(paths["bundles"].iterdir()))
+    released = extract(paths["spine"], load_request(request), paths["extract"], bundles,
+                       keys.for_custodian())
     bar.advance(task)
     return {
         "people": people, "seed": seed, "records": linked["records"],

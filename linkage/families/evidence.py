@@ -9,7 +9,6 @@ import hmac
 import math
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from linkage.match.cluster import connected_components
 from linkage.pseudonymise.bundle import OpenedBundle
@@ -49,11 +48,9 @@ def pupil_homes(bundles: list[OpenedBundle], persons: pd.DataFrame, children: se
     for bundle in bundles:
         if bundle.manifest["source"] != "school-census":
             continue
-        path = bundle.folder / "tokens.parquet"
-        present = set(pq.read_schema(path).names)
-        if not set(wanted) <= present:
+        if not set(wanted) <= set(bundle.token_columns()):
             continue
-        tokens = pd.read_parquet(path, columns=wanted).astype(
+        tokens = bundle.tokens(wanted).astype(
             {"provider": str, "record_id": str, "period": int})
         frames.append(tokens.merge(keys, on=RECORD_KEY).dropna(
             subset=["postcode", "surname_bloom"]))

@@ -5,6 +5,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,32 @@ def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> D
     threads = threads or int(os.environ.get("LINKAGE_THREADS", "0")) or None
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/linkage-duckdb-{os.getpid()}'")
+    _remove_stale_spill_folders()
+    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/{SPILL_PREFIX}{os.getpid()}'")
     return OrderedDuckDBAPI(connection=con)
+
+
+SPILL_PREFIX = "linkage-duckdb-"
+
+
+def _remove_stale_spill_folders() -> None:
+    """DuckDB spills work beyond its memory limit to a folder it removes when it closes; a
+    killed run leaves its folder behind, holding decrypted tokens. Each run removes those of
+    runs no longer alive."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*"):
+        pid = folder.name.removeprefix(SPILL_PREFIX)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _checked_size(size: str) -> str:
@@ -113,19 +138,20 @@ def _checked_size(size: str) -> str:
     return size.strip()
 
 
-def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path]):
+def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table]):
     """The records in DuckDB, in unique-id order with their row number ``rid``, a pre-link
     key, Bloom filters cast to DuckDB's BIT type (Dice in SQL) and ``derived_columns``.
-    Parquet files are read directly, never through pandas; only the columns the model can
-    use are kept."""
+    ``tokens`` is one table (the plaintext baseline) or the bundles' linkage parts as Arrow
+    tables, decrypted in memory: nothing decrypted is written to disk. Only the columns the
+    model can use are kept."""
     con = db_api.duckdb_con
     if isinstance(tokens, pd.DataFrame):
-        con.register("linking_input", tokens)
-        source = "linking_input"
+        table = pa.Table.from_pandas(tokens, preserve_index=False)
     else:
-        files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in tokens)
-        source = f"read_parquet([{files}], union_by_name = true)"
-    present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        table = pa.concat_tables([t.select([c for c in t.column_names if c in MODEL_COLUMNS])
+                                  for t in tokens], promote_options="permissive")
+    con.register("linking_input", table)
+    present = [row[0] for row in con.execute("DESCRIBE SELECT * FROM linking_input").fetchall()]
     wanted = [c for c in MODEL_COLUMNS if c in present]
     select = ", ".join(f"CAST({c} AS BIT) AS {c}" if c.endswith("_bloom") else
                        ("CAST(period AS INTEGER) AS period" if c == "period" else c)
@@ -136,10 +162,10 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path]):
         SELECT row_number() OVER (ORDER BY unique_id) - 1 AS rid, *
         FROM (SELECT *{extra}
               FROM (SELECT {select}, {UNIQUE_ID_SQL} AS unique_id, {PRELINK_SQL} AS prelink
-                    FROM {source}))
+                    FROM linking_input))
         ORDER BY rid""").fetchall()
-    if isinstance(tokens, pd.DataFrame):
-        con.unregister("linking_input")
+    con.unregister("linking_input")
+    del table
     size, repeated = con.execute("SELECT count(*), count(*) - count(DISTINCT unique_id) "
                                  "FROM linking_records").fetchall()[0]
     if repeated:
@@ -162,11 +188,11 @@ def derived_columns(columns: list[str]) -> dict[str, str]:
     return derived
 
 
-def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None = None,
+def train_and_predict(tokens: pd.DataFrame | list[pa.Table], model_path: Path | None = None,
                       seed: int = 1, db_api: DuckDBAPI | None = None) -> LinkResult:
     """Train a new model (or load ``model_path``), score pairs, and cluster.
 
-    ``tokens`` is a table of records or the bundles' tokens.parquet files. The same inputs
+    ``tokens`` is a table of records or the bundles' linkage parts. The same inputs
     give the same result: records are numbered in unique-id order and ties are broken by it.
     """
     own = db_api is None
@@ -178,7 +204,7 @@ def train_and_predict(tokens: pd.DataFrame | list[Path], model_path: Path | None
             db_api.duckdb_con.close()
 
 
-def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[Path],
+def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
                        model_path: Path | None, seed: int) -> LinkResult:
     con = db_api.duckdb_con
     records, columns, size = _register(db_api, tokens)

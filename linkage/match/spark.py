@@ -84,7 +84,7 @@ def spark_model(model: dict) -> dict:
     return out
 
 
-def train_and_predict_spark(tokens: list[Path], model_path: Path | None = None,
+def train_and_predict_spark(tokens: list, model_path: Path | None = None,
                             seed: int = 1) -> LinkResult:
     """Score pairs on Spark (training there too unless ``model_path`` is given), then cluster
     on DuckDB exactly as the DuckDB backend does."""

@@ -1,11 +1,24 @@
-"""Bundles: what a provider sends. ``tokens.parquet`` for the linkage unit, ``content.parquet``
-for the TRE, and ``manifest.json`` describing both (DESIGN.md, data contracts).
+"""Bundles: what a provider sends (DESIGN.md, data contracts).
+
+A bundle is a folder of four files:
+
+- ``linkage.part``: the tokens table (record pseudonyms, keyed tokens, name encodings, event
+  tokens and the few attributes matching needs), sealed to the linkage unit's public key;
+- ``content.part``: the typed payload for the data custodian (record pseudonyms and content
+  columns, no identifier), sealed to the custodian's public key;
+- ``manifest.json``: source, provider, periods, row counts, schema version, each token
+  column's kind, the key fingerprint and both parts' checksums and recipients;
+- ``manifest.sig``: the provider's Ed25519 signature of the manifest, which covers the parts
+  through their checksums.
 
 A bundle is written to a temporary folder, checked for leaks, then moved into place: a failed
-or leaking run leaves nothing behind.
+or leaking run leaves nothing behind. Opening a part decrypts it in memory: nothing decrypted is
+ever written to disk.
 """
 
 import hashlib
+import hmac
+import io
 import json
 import multiprocessing
 import shutil
@@ -21,14 +34,26 @@ import pyarrow.parquet as pq
 from linkage import __version__
 from linkage.config import load_config
 from linkage.pseudonymise.bloom import bloom_filters, normalise_name
+from linkage.pseudonymise.encryption import (
+    EncryptionError,
+    open_sealed,
+    recipient_id,
+    seal,
+)
 from linkage.pseudonymise.events import attributes, event_dates
 from linkage.pseudonymise.keys import fingerprint, subkey
+from linkage.pseudonymise.roles import LinkageUnitKeys, ProviderKeys
+from linkage.pseudonymise.signing import SignatureError, sign
 from linkage.pseudonymise.tokens import date_part, keyed_tokens, transform
 from linkage.sources.schema import REJECTING, SourceData
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
+PART_FILES = {"linkage": "linkage.part", "content": "content.part"}
+MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
+RECORD_KEY = ["source", "provider", "period", "record_id"]
 IDENTIFYING = ["upn", "former_upn", "postcode", "forename", "middle_names", "surname",
                "preferred_surname", "former_surname"]
+PSEUDONYM_BYTES = 12  # 96 bits: no two of a provider's ids share one
 
 
 class BundleError(Exception):
@@ -39,17 +64,34 @@ def linkage_schema() -> dict:
     return load_config("linkage_schema.yaml")
 
 
+def record_pseudonyms(provider: pd.Series, record_id: pd.Series, key: bytes) -> pd.Series:
+    """The linkage unit's name for each record: a keyed pseudonym of the provider's own id.
+
+    Equal (provider, id) pairs get equal pseudonyms, so an LA's 903 and CIN records of one
+    child id, and a record across periods, still pre-link; the id itself, and the row it came
+    from, stay with the provider.
+    """
+    label = provider.astype(str) + "|" + record_id.astype(str)
+    codes, uniques = pd.factorize(label, sort=False)
+    record_key = subkey(key, "record_id")
+    names = [hmac.digest(record_key, value.encode(), hashlib.sha256)[:PSEUDONYM_BYTES].hex()
+             for value in uniques]
+    return pd.Series(pd.array(names, dtype=object)[codes], index=record_id.index, dtype=object)
+
+
 def tokenise(data: SourceData, key: bytes | None, schema: dict, workers: int = 1
              ) -> pd.DataFrame:
     """The tokens table: record keys, keyed tokens, Bloom filters, event tokens, attributes.
 
     Token columns are independent, so with ``workers`` > 1 they are made in parallel
     processes (forked, so the records are shared, not copied). With ``key`` None the same
-    table is made of the plaintext values instead (names as text): the baseline that measures
-    what privacy costs the linkage. It never leaves the linkage unit's own measurements.
+    table is made of the plaintext values instead (names as text, the provider's own ids):
+    the baseline that measures what privacy costs the linkage. It never leaves the linkage
+    unit's own measurements. With a key, rows are sorted by record pseudonym, so their order
+    says nothing about the provider's file.
     """
     records = data.records
-    out = records[["source", "provider", "period", "record_id"]].copy()
+    out = records[RECORD_KEY].copy()
     out["period"] = out.period.astype("int32")
     names = [name for name, spec in schema["tokens"].items()
              if all(field in records for field in spec["fields"])]
@@ -70,9 +112,20 @@ def tokenise(data: SourceData, key: bytes | None, schema: dict, workers: int = 1
             continue
         out[f"{event}_date"] = token(date_part("date", dates), "event_date")
         out[f"{event}_week"] = token(date_part("iso_week", dates), "event_week")
+    wanted = attribute_names(schema, data.kind)
     for name, values in attributes(data).items():
-        out[name] = values.to_numpy()
-    return out.reset_index(drop=True)
+        if name in wanted:
+            out[name] = values.to_numpy()
+    if key is None:
+        return out.reset_index(drop=True)
+    out["record_id"] = record_pseudonyms(records.provider, records.record_id, key)
+    return out.sort_values(RECORD_KEY, kind="stable").reset_index(drop=True)
+
+
+def attribute_names(schema: dict, kind: str) -> set[str]:
+    """The plain attributes the schema lets reach the linkage unit for a source."""
+    attrs = schema["attributes"]
+    return set(attrs.get("all", [])) | set(attrs.get(kind, []))
 
 
 def _token_column(name: str, job) -> pd.Series:
@@ -122,18 +175,22 @@ IDENTIFIER_CONTENT = {"upn", "formerupn", "former_upn", "dob", "mc_dob", "expect
                       "middlenames", "middle_names", "preferredsurname", "formersurname"}
 
 
-def content_table(data: SourceData) -> pd.DataFrame:
-    """Every content table as rows of (table, provider, period, record_id, JSON payload).
+def content_table(data: SourceData, key: bytes) -> pd.DataFrame:
+    """Every content table as rows of (table, provider, period, record pseudonym, JSON payload).
 
     Content is split from identifiers: identifier columns are left out, and of a generic
     source's fields only categories travel (its names, dates and exact ids are identifiers).
+    Records are named by the same pseudonyms as in the linkage part, so the custodian joins
+    content to the spine without seeing the provider's ids.
     """
-    frames = [_as_payload("record", _record_content(data.records))]
+    frames = [_as_payload("record", _record_content(data.records), key)]
     for name, table in sorted(data.content.items()):
         keep = [c for c in table.columns if c.lower() not in IDENTIFIER_CONTENT
                 and data.field_kinds.get(c, "category") == "category"]
-        frames.append(_as_payload(name, table[keep]))
-    return pd.concat(frames, ignore_index=True)
+        frames.append(_as_payload(name, table[keep], key))
+    content = pd.concat(frames, ignore_index=True)
+    return content.sort_values(["table", "provider", "period", "record_id"],
+                               kind="stable").reset_index(drop=True)
 
 
 def _record_content(records: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +203,7 @@ def _record_content(records: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _as_payload(name: str, table: pd.DataFrame) -> pd.DataFrame:
+def _as_payload(name: str, table: pd.DataFrame, key: bytes) -> pd.DataFrame:
     keys = ["provider", "period", "record_id"]
     body = table.drop(columns=[k for k in keys if k in table]).copy()
     for column in body.columns:
@@ -154,9 +211,11 @@ def _as_payload(name: str, table: pd.DataFrame) -> pd.DataFrame:
             body[column] = body[column].map(_jsonable)
     payload = body.to_json(orient="records", lines=True, force_ascii=False)
     lines = payload.splitlines() if len(body) else []
-    return pd.DataFrame({"table": name, "provider": table.provider.astype(str).to_numpy(),
+    provider = table.provider.astype(str)
+    return pd.DataFrame({"table": name, "provider": provider.to_numpy(),
                          "period": table.period.astype("int32").to_numpy(),
-                         "record_id": table.record_id.astype(str).to_numpy(),
+                         "record_id": record_pseudonyms(provider, table.record_id, key
+                                                        ).to_numpy(),
                          "payload": lines})
 
 
@@ -169,10 +228,11 @@ def _jsonable(value):
 
 
 def token_statistics(tokens: pd.DataFrame, schema: dict) -> dict:
-    """Per token column: distinct values and the share of the most common one."""
+    """Per token column: how many records carry it, distinct values, the top value's share."""
     stats = {}
-    token_columns = [c for c in tokens.columns if c not in _plain_columns(tokens, schema)]
-    for column in token_columns:
+    for column, kind in token_kinds(tokens, schema).items():
+        if kind in ("record", "attribute"):
+            continue
         values = tokens[column].dropna()
         if not len(values):
             continue
@@ -182,19 +242,33 @@ def token_statistics(tokens: pd.DataFrame, schema: dict) -> dict:
     return stats
 
 
-def _plain_columns(tokens: pd.DataFrame, schema: dict) -> set[str]:
-    plain = {"source", "provider", "period", "record_id"}
-    attrs = schema["attributes"]
-    plain |= set(attrs["all"]) | {a for key, names in attrs.items() if key != "all"
-                                  for a in names}
-    return {c for c in tokens.columns if c in plain}
+def token_kinds(tokens: pd.DataFrame, schema: dict) -> dict[str, str]:
+    """Each column's kind, as the manifest declares it: record (the record key), token
+    (a keyed token compared by equality), bloom (a name encoding compared by Dice), event (an
+    event-date token) or attribute (a plain value matching needs)."""
+    plain = {a for names in schema["attributes"].values() for a in names}
+    kinds = {}
+    for column in tokens.columns:
+        spec = schema["tokens"].get(column, {})
+        if column in RECORD_KEY:
+            kinds[column] = "record"
+        elif spec.get("transform") == "bloom":
+            kinds[column] = "bloom"
+        elif column in plain:
+            kinds[column] = "attribute"
+        elif spec:
+            kinds[column] = "token"
+        else:
+            kinds[column] = "event"
+    return kinds
 
 
 def find_leaks(data: SourceData, tokens: pa.Table, manifest_text: str) -> list[str]:
     """Names of identifier fields whose plaintext values appear in the tokens or manifest.
 
-    Every text cell of the tokens table and every string in the manifest is compared with
-    every distinct identifier value of the input (in Arrow, not row by row).
+    Every text cell of the tokens table and every string value in the manifest (values, not
+    its keys) is compared with every distinct identifier value of the input (in Arrow, not row
+    by row); the provider's record ids are compared with the record column.
     """
     records = data.records
     dates = pd.to_datetime(records.dob, errors="coerce").dropna()
@@ -209,15 +283,19 @@ def find_leaks(data: SourceData, tokens: pa.Table, manifest_text: str) -> list[s
              or pa.types.is_large_string(tokens.schema.field(name).type)]
     cells.append(pa.chunked_array([pa.array(sorted(_strings(json.loads(manifest_text))),
                                             type=pa.string())]))
-    return [field for field, values in plaintext.items()
-            if len(values) and any(pc.any(pc.is_in(column, value_set=values)).as_py()
-                                   for column in cells)]
+    leaks = [field for field, values in plaintext.items()
+             if len(values) and any(pc.any(pc.is_in(column, value_set=values)).as_py()
+                                    for column in cells)]
+    own_ids = pa.array(records.record_id.astype(str).unique(), type=pa.string())
+    if len(own_ids) and pc.any(pc.is_in(tokens["record_id"], value_set=own_ids)).as_py():
+        leaks.append("record_id")
+    return leaks
 
 
 def _strings(value) -> set[str]:
-    """Every key and string value in a JSON document."""
+    """Every string value in a JSON document (keys are our own field names, not data)."""
     if isinstance(value, dict):
-        return set(value) | {s for item in value.values() for s in _strings(item)}
+        return {s for item in value.values() for s in _strings(item)}
     if isinstance(value, list):
         return {s for item in value for s in _strings(item)}
     return {value} if isinstance(value, str) else set()
@@ -229,26 +307,38 @@ class WrittenBundle:
     manifest: dict
 
 
-def write_bundle(data: SourceData, key: bytes, out: Path, schema: dict | None = None,
+def write_bundle(data: SourceData, keys: ProviderKeys, out: Path, schema: dict | None = None,
                  workers: int = 1) -> WrittenBundle:
-    """Pseudonymise ``data`` with ``key`` into the bundle folder ``out`` (which must not exist)."""
+    """Pseudonymise ``data`` into the bundle folder ``out`` (which must not exist): the
+    linkage part sealed to the linkage unit, the content part to the custodian, and the
+    manifest signed with the provider's signing key."""
     schema = schema or linkage_schema()
     if out.exists():
         raise BundleError(f"{out}: exists already; a bundle is never overwritten")
-    tokens = tokenise(data, key, schema, workers)
-    content = content_table(data)
+    tokens = tokenise(data, keys.linkage_key, schema, workers)
+    token_bytes = parquet_bytes(tokens)
+    content_bytes = parquet_bytes(content_table(data, keys.linkage_key))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
     try:
-        write_parquet(tokens, staging / "tokens.parquet")
-        write_parquet(content, staging / "content.parquet")
-        manifest = _manifest(data, key, tokens, schema, staging)
+        parts = {}
+        for part, plaintext, recipient in (("linkage", token_bytes, keys.unit_public),
+                                           ("content", content_bytes, keys.custodian_public)):
+            sealed = seal(plaintext, recipient, part, keys.linkage_key)
+            (staging / PART_FILES[part]).write_bytes(sealed)
+            parts[part] = {"file": PART_FILES[part], "sha256": hashlib.sha256(sealed).hexdigest(),
+                           "rows": pq.ParquetFile(io.BytesIO(plaintext)).metadata.num_rows,
+                           "recipient": recipient_id(recipient)}
+        manifest = _manifest(data, keys.linkage_key, tokens, schema, parts)
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        leaks = find_leaks(data, pq.read_table(staging / "tokens.parquet"), text)
+        leaks = find_leaks(data, pq.read_table(io.BytesIO(token_bytes)), text)
         if leaks:
             raise BundleError(f"{out}: refused to write: plaintext {', '.join(leaks)} found in "
                               "the tokens or manifest (leak guard)")
-        (staging / "manifest.json").write_text(text, encoding="utf-8")
+        (staging / MANIFEST).write_text(text, encoding="utf-8")
+        signature = sign(keys.signing_key, text.encode("utf-8"))
+        (staging / SIGNATURE).write_text(json.dumps(signature, sort_keys=True) + "\n",
+                                         encoding="utf-8")
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -256,10 +346,16 @@ def write_bundle(data: SourceData, key: bytes, out: Path, schema: dict | None = 
     return WrittenBundle(out, manifest)
 
 
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as zstd Parquet bytes without its index (deterministic bytes)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame as zstd Parquet without its index (deterministic bytes)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, path, compression="zstd")
+    path.write_bytes(parquet_bytes(frame))
 
 
 def sha256_file(path: Path) -> str:
@@ -271,7 +367,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
-              folder: Path) -> dict:
+              parts: dict) -> dict:
     flags = data.records["flags"]
     rejected = flags.str.split(";").map(lambda codes: bool(REJECTING & set(codes)))
     return {
@@ -285,50 +381,69 @@ def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
         "key_fingerprint": fingerprint(key),
         "rows": {"in": len(data.records), "out": len(tokens),
                  "flagged": int((flags != "").sum()), "rejected": int(rejected.sum())},
-        "files": {name: {"sha256": sha256_file(folder / name),
-                         "rows": pq.ParquetFile(folder / name).metadata.num_rows}
-                  for name in ("tokens.parquet", "content.parquet")},
+        "parts": parts,
         "bloom": schema["bloom"],
+        "token_kinds": token_kinds(tokens, schema),
         "token_fields": token_statistics(tokens, schema),
     }
 
 
 @dataclass
 class OpenedBundle:
-    """A bundle as the linkage unit sees it: where its files are, and its manifest."""
+    """A bundle as its reader sees it: its manifest, and the parts its keys open, decrypted
+    in memory only (the linkage unit's key opens the linkage part, the custodian's the
+    content part; neither opens the other's)."""
 
     name: str
     folder: Path
     manifest: dict
+    keys: LinkageUnitKeys
 
-    def tokens(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "tokens.parquet")
+    def _part(self, part: str) -> bytes:
+        private = self.keys.unit_key if part == "linkage" else self.keys.custodian_key
+        if private is None:
+            who = "linkage unit" if part == "linkage" else "data custodian"
+            raise BundleError(f"{self.name}: its {part} part opens only with the {who}'s "
+                              "private key, which was not given")
+        path = self.folder / PART_FILES[part]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.manifest["parts"][part]["sha256"]:
+            raise BundleError(f"{self.name}: {PART_FILES[part]} does not match its checksum in "
+                              "the signed manifest; the bundle was changed or damaged")
+        try:
+            return open_sealed(data, private, part, f"{self.name}: {PART_FILES[part]}")
+        except EncryptionError as problem:
+            raise BundleError(str(problem)) from None
+
+    def token_table(self, columns: list[str] | None = None) -> pa.Table:
+        """The linkage part as an Arrow table (decrypted in memory)."""
+        return pq.read_table(io.BytesIO(self._part("linkage")), columns=columns)
+
+    def tokens(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.token_table(columns).to_pandas()
+
+    def token_columns(self) -> list[str]:
+        return list(self.manifest["token_kinds"])
+
+    def content(self) -> pa.Table:
+        """The content part as an Arrow table (decrypted in memory; custodian's key only)."""
+        return pq.read_table(io.BytesIO(self._part("content")))
 
 
-def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = None
-                 ) -> list[OpenedBundle]:
-    """Open bundles (folders, or encrypted files with ``private_key``), check each file's
-    checksum, and refuse a set whose key fingerprints differ, naming the bundles."""
-    from linkage.pseudonymise.encryption import decrypt_bundle
-
+def open_bundles(paths: list[Path], keys: LinkageUnitKeys) -> list[OpenedBundle]:
+    """Open bundles: each manifest's signature checked against the register of providers'
+    keys, its format and schema version known, and its parts' checksums; a set whose key
+    fingerprints differ, or that holds one bundle twice, is refused, naming the bundles."""
     opened = []
     for path in paths:
-        folder = path
-        if path.is_file():
-            if private_key is None:
-                raise BundleError(f"{path}: is an encrypted bundle; give --decrypt-key")
-            base = workdir or Path(tempfile.mkdtemp(prefix="linkage-open-"))
-            folder = decrypt_bundle(path, private_key, base / f"{len(opened):04d}")
-        elif not path.is_dir():
-            raise BundleError(f"{path}: no such bundle")
-        manifest = _checked_manifest(path, folder)
+        manifest = _checked_manifest(path, keys)
         # an empty bundle (an agency with nothing to send this time) holds no record, so two
         # agencies' empty bundles are alike without being one bundle given twice
         twin = next((b.name for b in opened if _identity(b.manifest) == _identity(manifest)
-                     and manifest["files"]["tokens.parquet"]["rows"]), None)
+                     and manifest["rows"]["out"]), None)
         if twin:
             raise BundleError(f"{path}: is the same bundle as {twin}; give each bundle once")
-        opened.append(OpenedBundle(str(path), folder, manifest))
+        opened.append(OpenedBundle(str(path), path, manifest, keys))
     by_fingerprint: dict[str, list[str]] = {}
     for bundle in opened:
         by_fingerprint.setdefault(bundle.manifest["key_fingerprint"], []).append(bundle.name)
@@ -343,16 +458,32 @@ def open_bundles(paths: list[Path], private_key=None, workdir: Path | None = Non
 def _identity(manifest: dict) -> tuple:
     """What makes two bundles the same: one provider's same tokens."""
     return (manifest["source"], str(manifest["provider"]),
-            manifest["files"]["tokens.parquet"]["sha256"])
+            manifest["parts"]["linkage"]["sha256"])
 
 
-def _checked_manifest(path: Path, folder: Path) -> dict:
+def _checked_manifest(path: Path, keys: LinkageUnitKeys) -> dict:
+    if not path.is_dir():
+        raise BundleError(f"{path}: no such bundle (a bundle is a folder made by linkage hash)")
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        text = (path / MANIFEST).read_bytes()
+        manifest = json.loads(text)
     except (OSError, ValueError):
-        raise BundleError(f"{path}: has no readable manifest.json; not a bundle") from None
-    for name, facts in manifest.get("files", {}).items():
-        if not (folder / name).is_file() or sha256_file(folder / name) != facts["sha256"]:
-            raise BundleError(f"{path}: {name} does not match its checksum in the manifest; "
-                              "the bundle was changed or damaged")
+        raise BundleError(f"{path}: has no readable {MANIFEST}; not a bundle") from None
+    if not isinstance(manifest, dict) or manifest.get("bundle_format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path}: is not a bundle of format {BUNDLE_FORMAT} (found "
+                          f"{manifest.get('bundle_format') if isinstance(manifest, dict) else '?'}"
+                          "); ask the provider to hash it again with this version")
+    try:
+        signature = json.loads((path / SIGNATURE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        signature = None
+    try:
+        keys.register.verify(text, signature, str(path))
+    except SignatureError as problem:
+        raise BundleError(str(problem)) from None
+    known = linkage_schema()["schema_version"]
+    if manifest.get("schema_version") != known:
+        raise BundleError(f"{path}: was made with linkage schema version "
+                          f"{manifest.get('schema_version')!r}, not {known} (this "
+                          "installation's); hash it again with the same schema")
     return manifest

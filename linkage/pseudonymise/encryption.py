@@ -1,14 +1,18 @@
-"""Encrypting a bundle to the linkage unit, and opening it there.
+"""Sealing a bundle's parts to their recipients, and opening them there, in memory only.
 
-Hybrid encryption with `cryptography`: an ephemeral X25519 key agreement with the linkage unit's
-public key, HKDF-SHA256 to a 256-bit key, and AES-256-GCM over a tar of the bundle folder. The
-header (format, ephemeral public key, nonce) is authenticated too, so any change to the file,
-or a truncation, is refused.
+Each part of a bundle is encrypted to one recipient's X25519 public key: the linkage part to the
+linkage unit, the content part to the data custodian. Hybrid encryption with `cryptography`: an
+X25519 key agreement with an ephemeral key, HKDF-SHA256 to a 256-bit key, and AES-256-GCM. The
+header (format, part name, ephemeral public key, nonce) is authenticated too, so a change, a
+truncation, or a linkage part passed off as a content part is refused.
+
+The ephemeral key and nonce are derived from the provider's linkage key, the part's bytes and the
+recipient, so the same input, key and schema give a byte-identical bundle (a deterministic
+encryption: it reveals only that two parts are equal, which their checksums say anyway).
+Opened parts are returned as bytes and never written to disk.
 """
 
-import io
-import os
-import tarfile
+import hashlib
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -19,94 +23,89 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from linkage.pseudonymise.keys import KeyError_, read_secret_file
 
-MAGIC = b"LINKAGE-BUNDLE-v1\n"
+MAGIC = b"LINKAGE-PART-v2\n"
 PUBLIC_BYTES = 32
 NONCE_BYTES = 12
-BUNDLE_FILES = ("manifest.json", "tokens.parquet", "content.parquet")
+PART_NAMES = ("linkage", "content")
 
 
 class EncryptionError(Exception):
-    """An encrypted bundle cannot be opened; the message names the file."""
+    """A sealed part cannot be opened; the message names the file."""
+
+
+def _raw(public_key: X25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def recipient_id(public_key: X25519PublicKey) -> str:
+    """A short fingerprint of a recipient's public key, recorded in the manifest."""
+    return hashlib.sha256(_raw(public_key)).hexdigest()[:32]
 
 
 def _derive(shared: bytes, ephemeral_public: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral_public,
-                info=b"linkage/bundle-encryption/v1").derive(shared)
+                info=b"linkage/part-encryption/v2").derive(shared)
 
 
 def load_public_key(path: Path) -> X25519PublicKey:
+    """A recipient's public key (PEM, X25519), as written by ``linkage keygen --keypair``."""
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except (OSError, ValueError):
-        raise KeyError_(f"{path}: is not a linkage unit public key (PEM, X25519)") from None
+        raise KeyError_(f"{path}: is not a recipient's public key (PEM, X25519 from "
+                        "linkage keygen --keypair)") from None
     if not isinstance(key, X25519PublicKey):
         raise KeyError_(f"{path}: is not an X25519 public key")
     return key
 
 
 def load_private_key(path: Path) -> X25519PrivateKey:
+    """A recipient's private key (the linkage unit's or the custodian's), mode 0600."""
+    if path.is_dir():
+        raise KeyError_(f"{path}: is a folder, not a private key file")
     data = read_secret_file(path)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise KeyError_(f"{path}: is not a linkage unit private key (PEM, X25519)") from None
+        raise KeyError_(f"{path}: is not a private key (PEM, X25519 from linkage keygen "
+                        "--keypair)") from None
     if not isinstance(key, X25519PrivateKey):
         raise KeyError_(f"{path}: is not an X25519 private key")
     return key
 
 
-def encrypt_bundle(folder: Path, public_key: X25519PublicKey, out: Path) -> None:
-    """Write ``folder`` (a bundle) as one encrypted file ``out``, readable only with the
-    matching private key."""
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_public = ephemeral.public_key().public_bytes(serialization.Encoding.Raw,
-                                                           serialization.PublicFormat.Raw)
+def seal(plaintext: bytes, public_key: X25519PublicKey, part: str, linkage_key: bytes) -> bytes:
+    """``plaintext`` encrypted to ``public_key`` as the bundle part named ``part``."""
+    recipient = _raw(public_key)
+    material = HKDF(algorithm=hashes.SHA256(), length=32 + NONCE_BYTES, salt=None,
+                    info=b"linkage/part-ephemeral/v2|" + part.encode() + b"|" + recipient
+                    + hashlib.sha256(plaintext).digest()).derive(linkage_key)
+    ephemeral = X25519PrivateKey.from_private_bytes(material[:32])
+    ephemeral_public = _raw(ephemeral.public_key())
+    nonce = material[32:]
+    header = MAGIC + part.encode().ljust(8, b" ") + ephemeral_public + nonce
     key = _derive(ephemeral.exchange(public_key), ephemeral_public)
-    nonce = os.urandom(NONCE_BYTES)
-    header = MAGIC + ephemeral_public + nonce
-    ciphertext = AESGCM(key).encrypt(nonce, _tar(folder), header)
-    temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_bytes(header + ciphertext)
-    temporary.replace(out)
+    return header + AESGCM(key).encrypt(nonce, plaintext, header)
 
 
-def decrypt_bundle(path: Path, private_key: X25519PrivateKey, into: Path) -> Path:
-    """Open an encrypted bundle into the folder ``into``; refuse a tampered or truncated file."""
-    data = path.read_bytes()
-    header_length = len(MAGIC) + PUBLIC_BYTES + NONCE_BYTES
+def open_sealed(data: bytes, private_key: X25519PrivateKey, part: str, where: str) -> bytes:
+    """The plaintext of a sealed part; refused (naming ``where``) if it was changed, truncated,
+    is another part, or was sealed for another key."""
+    start = len(MAGIC) + 8
+    header_length = start + PUBLIC_BYTES + NONCE_BYTES
     if not data.startswith(MAGIC):
-        raise EncryptionError(f"{path}: is not an encrypted linkage bundle")
+        raise EncryptionError(f"{where}: is not a sealed bundle part")
     if len(data) < header_length + 16:
-        raise EncryptionError(f"{path}: is truncated")
+        raise EncryptionError(f"{where}: is truncated")
     header = data[:header_length]
-    ephemeral_public = header[len(MAGIC):len(MAGIC) + PUBLIC_BYTES]
-    nonce = header[len(MAGIC) + PUBLIC_BYTES:]
+    if header[len(MAGIC):start].rstrip() != part.encode():
+        raise EncryptionError(f"{where}: is not the {part} part of a bundle")
+    ephemeral_public = header[start:start + PUBLIC_BYTES]
+    nonce = header[start + PUBLIC_BYTES:]
     shared = private_key.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
     try:
-        plaintext = AESGCM(_derive(shared, ephemeral_public)).decrypt(
+        return AESGCM(_derive(shared, ephemeral_public)).decrypt(
             nonce, data[header_length:], header)
     except InvalidTag:
-        raise EncryptionError(f"{path}: was changed or truncated after it was encrypted, or "
-                              "was not encrypted for this key; refused") from None
-    _untar(plaintext, into)
-    return into
-
-
-def _tar(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name in BUNDLE_FILES:
-            info = tarfile.TarInfo(name)
-            content = (folder / name).read_bytes()
-            info.size, info.mtime, info.mode = len(content), 0, 0o600
-            archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-def _untar(data: bytes, into: Path) -> None:
-    into.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
-        for member in archive.getmembers():
-            if member.name not in BUNDLE_FILES or not member.isfile():
-                raise EncryptionError(f"unexpected file {member.name!r} in an encrypted bundle")
-            (into / member.name).write_bytes(archive.extractfile(member).read())
+        raise EncryptionError(f"{where}: cannot be opened with this key: it was sealed for "
+                              "another recipient, or changed after it was sealed") from None

@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from linkage.pseudonymise.bundle import write_bundle
+from linkage.pseudonymise.roles import ProviderKeys
 from linkage.sources import read_source
 from linkage.sources.files import read_csv_table
 
@@ -46,7 +47,10 @@ def _agency_code(asg: Path) -> str:
     return asg.parent.name.upper()
 
 
-def hash_providers(root: Path, out: Path, key: bytes, workers: int = 2,
+_KEYS: ProviderKeys | None = None  # what forked workers inherit (keys cannot be pickled)
+
+
+def hash_providers(root: Path, out: Path, keys: ProviderKeys, workers: int = 2,
                    progress: Progress = lambda _: None) -> list[Path]:
     """One bundle per provider source under ``out``; returns their paths, in job order.
     ``progress`` hears of each bundle as it is written.
@@ -54,18 +58,27 @@ def hash_providers(root: Path, out: Path, key: bytes, workers: int = 2,
     With ``workers`` > 1 the providers are hashed side by side in forked processes, largest
     files first, as they would be at their own sites; each bundle is the same as when hashed
     alone."""
+    global _KEYS
     out.mkdir(parents=True, exist_ok=True)
     jobs = provider_jobs(root)
-    if workers <= 1 or len(jobs) < 2:
-        bundles = []
-        for job in jobs:
-            bundles.append(_hash_one(job, key, out))
-            progress(f"hashed {job[3]}")
-        return bundles
+    _KEYS = keys
+    try:
+        if workers <= 1 or len(jobs) < 2:
+            bundles = []
+            for job in jobs:
+                bundles.append(_hash_one(job, out))
+                progress(f"hashed {job[3]}")
+            return bundles
+        return _hash_side_by_side(jobs, out, workers, progress)
+    finally:
+        _KEYS = None
+
+
+def _hash_side_by_side(jobs: list, out: Path, workers: int, progress: Progress) -> list[Path]:
     largest_first = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][2]))
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {pool.submit(_hash_one, jobs[i], key, out): i for i in largest_first}
+        futures = {pool.submit(_hash_one, jobs[i], out): i for i in largest_first}
         try:
             for done in as_completed(futures):
                 done.result()  # a provider's bad file stops the rest
@@ -77,10 +90,10 @@ def hash_providers(root: Path, out: Path, key: bytes, workers: int = 2,
     return [paths[i] for i in range(len(jobs))]
 
 
-def _hash_one(job: tuple[str, str, list[Path], str], key: bytes, out: Path) -> Path:
+def _hash_one(job: tuple[str, str, list[Path], str], out: Path) -> Path:
     kind, code, paths, name = job
     data = read_source(kind, paths, provider=code)
-    return write_bundle(data, key, out / name, workers=1).path
+    return write_bundle(data, _KEYS, out / name, workers=1).path
 
 
 def _size(paths: list[Path]) -> int:

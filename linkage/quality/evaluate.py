@@ -23,7 +23,11 @@ def pairs(counts: pd.Series) -> int:
     return int((counts * (counts - 1) // 2).sum())
 
 
-def load_truth(truth_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_truth(truth_dir: Path, key: bytes | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A synthetic world's truth. The spine names records by keyed pseudonyms of the
+    providers' ids, so with the world's linkage ``key`` the truth's ids are given the same
+    pseudonyms (an evaluation on synthetic data, whose key is a test key: the linkage unit
+    never holds a real one)."""
     try:
         records = pd.read_parquet(truth_dir / "records.parquet")
         persons = pd.read_parquet(truth_dir / "persons.parquet")
@@ -31,6 +35,10 @@ def load_truth(truth_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise EvaluationError(f"{truth_dir}: holds no readable truth (records.parquet, "
                               "persons.parquet)") from None
     records["period"] = records.period.astype(int)
+    if key is not None:
+        from linkage.pseudonymise.bundle import record_pseudonyms
+
+        records["record_id"] = record_pseudonyms(records.provider, records.record_id, key)
     return records, persons
 
 
@@ -40,7 +48,9 @@ def evaluate(linked: pd.DataFrame, truth_records: pd.DataFrame,
     linked = linked.assign(period=linked.period.astype(int), record_id=linked.record_id.astype(str))
     joined = linked.merge(truth_records[[*RECORD_KEY, "person_id"]], on=RECORD_KEY, how="inner")
     if joined.empty:
-        raise EvaluationError("no linked record matches a truth record: wrong truth folder?")
+        raise EvaluationError("no linked record matches a truth record: a truth folder of "
+                              "another world, or no --key (the world's linkage key, which "
+                              "gives the truth's ids the spine's pseudonyms)?")
     cluster_sizes = joined.groupby("person_key").size()
     true_sizes = joined.groupby("person_id").size()
     both = joined.groupby(["person_key", "person_id"]).size()

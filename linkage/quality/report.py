@@ -23,11 +23,18 @@ from linkage.spine.store import connect, current_version, family_tables
 LA_SOURCES = ("ssda903", "cin")
 CARE_SOURCES = ("ssda903", "cin", "asg_children")  # whose match rates the bias table shows
 DIMENSIONS = ["ethnicity", "sex", "age_band", "la", "moved_la"]
+LINKAGE_UNIT_DIMENSIONS = ["la", "moved_la"]  # what the linkage unit holds without content
 MIN_GROUP_FOR_GAP = 30   # groups smaller than this are not called out as a gap
 
 
-def report_data(spine: Path, truth: Path | None = None) -> dict:
-    """Every figure the report shows, as plain data."""
+def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | None = None,
+                key: bytes | None = None) -> dict:
+    """Every figure the report shows, as plain data.
+
+    The breakdowns by ethnicity, sex and age band need ``groups`` (per record, from the
+    bundles' content parts: only the data custodian can open them); without them the report
+    breaks down by what the linkage unit itself holds (LA and movers). ``key`` is the
+    synthetic world's linkage key, for accuracy against its ``truth``."""
     con = connect(spine)
     try:
         version = current_version(con)
@@ -37,7 +44,7 @@ def report_data(spine: Path, truth: Path | None = None) -> dict:
                            "WHERE version = ?", [version]).fetchall()[0]
         records = con.execute(
             "SELECT r.person_key, r.source, r.provider, r.record_id, r.period, "
-            "p.ethnicity, p.sex, p.age_band, p.flags FROM person_record r LEFT JOIN "
+            "p.flags FROM person_record r LEFT JOIN "
             "record_profile p USING (version, source, provider, record_id, period) "
             "WHERE r.version = ?", [version]).df()
         families = family_tables(con)
@@ -45,13 +52,19 @@ def report_data(spine: Path, truth: Path | None = None) -> dict:
         con.close()
     counts, model = json.loads(meta[1]), json.loads(meta[2])
     records = _with_linkage(records)
+    dimensions = LINKAGE_UNIT_DIMENSIONS
+    if groups is not None:
+        records = records.merge(groups, on=["source", "provider", "record_id", "period"],
+                                how="left")
+        dimensions = DIMENSIONS
     data = {
         "version": version, "created_at": meta[0], "toolkit_version": __version__,
         "records": len(records), "persons": int(records.person_key.nunique()),
         "sources": _by_source(records),
         "combinations": _combinations(records),
         "unlinked": _unlinked(records),
-        "groups": {d: _match_rates(records, d) for d in DIMENSIONS},
+        "groups": {d: _match_rates(records, d) for d in dimensions},
+        "groups_by_custodian": groups is not None,
         "weights": {"bins": counts.get("match_weights", []),
                     "threshold": counts.get("threshold_match_weight")},
         "model": _model_levels(model),
@@ -59,7 +72,7 @@ def report_data(spine: Path, truth: Path | None = None) -> dict:
     }
     data["gaps"] = {d: _gap(rows) for d, rows in data["groups"].items()}
     if truth is not None:
-        data["accuracy"] = _accuracy(records, families, truth)
+        data["accuracy"] = _accuracy(records, families, truth, key)
     return data
 
 
@@ -147,11 +160,11 @@ def _families(families: dict) -> dict:
     }
 
 
-def _accuracy(records: pd.DataFrame, families: dict, truth: Path) -> dict:
+def _accuracy(records: pd.DataFrame, families: dict, truth: Path, key: bytes | None) -> dict:
     from linkage.quality.evaluate import evaluate, load_truth
     from linkage.quality.families import evaluate_families
 
-    truth_records, persons = load_truth(truth)
+    truth_records, persons = load_truth(truth, key)
     linked = records[["person_key", "source", "provider", "record_id", "period"]]
     scores = evaluate(linked, truth_records, persons)
     scores.update(evaluate_families(families, linked, truth_records, persons, truth))
@@ -264,7 +277,11 @@ def _render_bias(data, rules) -> str:
            "children) linked to a record of another source, mostly a pupil record. Linkage "
            "that misses some groups more than others biases the disparities researchers "
            "measure. Gaps are called out between groups of 30 records or more.</p>"]
-    for dimension in DIMENSIONS:
+    if not data.get("groups_by_custodian"):
+        out.append("<p>Breakdowns by ethnicity, sex and age band need the records' content, "
+                   "which only the data custodian can open: run <code>linkage report "
+                   "--custodian-key</code> with the bundles.</p>")
+    for dimension in data["groups"]:
         gap = data["gaps"][dimension]
         if gap:
             out.append(f'<p class="callout">{escape(dimension)}: the largest gap is '
@@ -315,9 +332,10 @@ RENDERERS = {"summary": _render_summary, "sources": _render_sources,
              "accuracy": _render_accuracy}
 
 
-def write_report(spine: Path, out: Path, truth: Path | None = None) -> dict:
+def write_report(spine: Path, out: Path, truth: Path | None = None,
+                 groups: pd.DataFrame | None = None, key: bytes | None = None) -> dict:
     """Gather, render and write the report (atomically); returns its data."""
-    data = report_data(spine, truth)
+    data = report_data(spine, truth, groups, key)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     partial.write_text(render(data), encoding="utf-8")

@@ -1,11 +1,10 @@
-"""The bundles' content (content.parquet), parsed and joined to the spine's persons."""
+"""The bundles' content parts, parsed and joined to the spine's persons."""
 
 from io import StringIO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from linkage.pseudonymise.bundle import OpenedBundle
 
@@ -27,7 +26,7 @@ def content_tables(bundles: list[OpenedBundle], wanted: dict[str, set[str]]
         tables = wanted.get(source, set())
         if not tables:
             continue
-        content = pq.read_table(bundle.folder / "content.parquet")
+        content = bundle.content()  # decrypted in memory with the custodian's key
         content = content.filter(pc.is_in(content["table"], pa.array(sorted(tables))))
         for name, rows in content.to_pandas().groupby("table"):
             parts.setdefault((source, name), []).append(_parsed(source, rows))
@@ -47,3 +46,19 @@ def with_persons(rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     keys = records[["person_key", *KEYS]].astype({"provider": str, "record_id": str,
                                                   "period": int})
     return rows.merge(keys, on=KEYS, how="inner")
+
+
+def record_groups(bundles: list[OpenedBundle]) -> pd.DataFrame:
+    """Per record: ethnicity, sex and age band (at the end of its collection year), from the
+    content parts' record table, for breakdowns by group (the data custodian's key only)."""
+    from linkage.pseudonymise.events import age_band
+
+    tables = content_tables(bundles, {source_of(b): {"record"} for b in bundles})
+    if not tables:
+        return pd.DataFrame(columns=[*KEYS, "ethnicity", "sex", "age_band"])
+    rows = pd.concat(tables.values(), ignore_index=True)
+    born = rows.birth_year_month.fillna("").astype(str)
+    # the first of the month: at 31 March a child born in March has had its birthday
+    dates = pd.DataFrame({"dob": (born + "-01").where(born != ""), "period": rows.period})
+    return rows.assign(age_band=age_band(dates).to_numpy())[
+        [*KEYS, "ethnicity", "sex", "age_band"]]

@@ -16,6 +16,8 @@ import pandas as pd
 from linkage.config import load_config
 from linkage.pseudonymise.bundle import OpenedBundle, open_bundles, sha256_file, write_parquet
 from linkage.pseudonymise.keys import load_key
+from linkage.pseudonymise.roles import LinkageUnitKeys
+from linkage.pseudonymise.roles import release_secret as custodian_release_secret
 from linkage.release.cohorts import care_events, cohort
 from linkage.release.content import content_tables, with_persons
 from linkage.release.disclosure import TOTAL, percentages, protect, rounded
@@ -29,7 +31,6 @@ from linkage.spine.store import (
     current_version,
     family_tables,
     record_audit,
-    release_secret,
 )
 
 PERSON_FIELDS = ["birth_year_month", "sex", "ethnicity"]
@@ -40,9 +41,15 @@ class ReleaseError(Exception):
 
 
 def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
-            release_key: Path | None = None) -> dict:
+            keys: LinkageUnitKeys, release_key: Path | None = None) -> dict:
     """Write the project's extract to ``out``; returns the manifest (with the exact cohort
-    counts under ``operator``, for the TRE operator only: they are not written)."""
+    counts under ``operator``, for the TRE operator only: they are not written).
+
+    ``keys`` are the data custodian's: its private key opens the bundles' content parts, and
+    the release secret derives from it unless a separate ``release_key`` file is given."""
+    if keys.custodian_key is None:
+        raise ReleaseError("an extract needs the data custodian's private key "
+                           "(--custodian-key or LINKAGE_CUSTODIAN_KEY)")
     if out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out}: exists and is not empty; an extract is never overwritten")
     con = connect(spine)
@@ -51,10 +58,11 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
         if version == 0:
             raise ReleaseError(f"{spine}: has no linked version yet; run linkage link first")
         records, families = current_records(con), family_tables(con)
-        release = load_key(release_key) if release_key else release_secret(con)
     finally:
         con.close()
-    bundles = open_bundles(bundle_paths)
+    release = (load_key(release_key) if release_key
+               else custodian_release_secret(keys.custodian_key))
+    bundles = open_bundles(bundle_paths, keys)
     _check_linked(bundles, spine, version)
     secret = project_secret(release, request.project)
     built = _build(request, records, families, bundles, secret)
@@ -66,7 +74,7 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
     try:
         record_audit(con, "extract", version,
                      {"project": request.project, "request": request.raw,
-                      "bundles": [b.manifest["files"]["content.parquet"]["sha256"]
+                      "bundles": [b.manifest["parts"]["content"]["sha256"]
                                   for b in bundles]},
                      config_fingerprint(),
                      {"out": str(out), "files": manifest["files"]})
@@ -82,9 +90,9 @@ def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> Non
                                         [version]).fetchall()[0][0])
     finally:
         con.close()
-    linked = {entry["tokens_sha256"] for entry in inputs}
+    linked = {entry.get("linkage_part_sha256") for entry in inputs}
     for bundle in bundles:
-        if bundle.manifest["files"]["tokens.parquet"]["sha256"] not in linked:
+        if bundle.manifest["parts"]["linkage"]["sha256"] not in linked:
             raise ReleaseError(f"{bundle.name}: was not linked into spine version {version}; "
                                "give the bundles that version was linked from")
 

@@ -1,7 +1,8 @@
 """Project pseudonyms: each project's own person, sibling-group and household keys.
 
-The release secret is made (random) with the spine and kept in it (``release_secret`` in
-linkage.spine.store), or given as a key file with --release-key. Each project's secret is
+The release secret is the data custodian's: derived from its private key
+(``linkage.pseudonymise.roles.release_secret``), or given as a key file with --release-key; never
+kept in the spine, which the linkage unit holds. Each project's secret is
 derived from it with HKDF, so two projects' extracts cannot be joined on their keys, and a
 project asking again gets the same pseudonyms.
 """

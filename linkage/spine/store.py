@@ -36,8 +36,7 @@ CREATE TABLE IF NOT EXISTS key_change (version INTEGER, change VARCHAR, person_k
 CREATE TABLE IF NOT EXISTS audit_log (ran_at VARCHAR, command VARCHAR, version INTEGER,
     toolkit_version VARCHAR, inputs VARCHAR, config_sha256 VARCHAR, outputs VARCHAR);
 CREATE TABLE IF NOT EXISTS record_profile (version INTEGER, source VARCHAR, provider VARCHAR,
-    record_id VARCHAR, period INTEGER, ethnicity VARCHAR, sex VARCHAR, age_band VARCHAR,
-    flags VARCHAR);
+    record_id VARCHAR, period INTEGER, flags VARCHAR);
 CREATE TABLE IF NOT EXISTS adopter_household (version INTEGER, household_key VARCHAR,
     person_key VARCHAR, adopters INTEGER, sexes VARCHAR, relationship_status VARCHAR);
 CREATE TABLE IF NOT EXISTS child_adopter_link (version INTEGER, child_person_key VARCHAR,
@@ -92,16 +91,6 @@ def spine_secret(con, seed: int | None) -> str:
         return row[0]
     value = f"seed-{seed}" if seed is not None else secrets.token_hex(32)
     con.execute("INSERT INTO spine_meta VALUES ('key_secret', ?)", [value])
-    return value
-
-
-def release_secret(con) -> bytes:
-    """The spine's release secret (project pseudonyms derive from it), made with the spine."""
-    rows = con.execute("SELECT value FROM spine_meta WHERE name = 'release_secret'").fetchall()
-    if rows:
-        return bytes.fromhex(rows[0][0])
-    value = secrets.token_bytes(32)
-    con.execute("INSERT INTO spine_meta VALUES ('release_secret', ?)", [value.hex()])
     return value
 
 
@@ -171,9 +160,10 @@ def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
 
 def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
                   model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None,
-                  tokens: list[Path] | None = None, audit: dict | None = None) -> int:
+                  tokens: list | None = None, audit: dict | None = None) -> int:
     """Add a version, with its family tables and the profile of each record (from the
-    bundles' ``tokens`` files), in one transaction; returns its number."""
+    bundles' linkage parts, ``tokens``: Arrow tables), in one transaction; returns its
+    number."""
     version = current_version(con) + 1
     known = set(con.execute("SELECT person_key FROM person").df().person_key)
     current = set(records.person_key)
@@ -244,14 +234,17 @@ def record_audit(con, command: str, version: int, inputs, config_sha256: str,
         json.dumps(outputs, sort_keys=True, default=str)])
 
 
-def _insert_profiles(con, version: int, tokens: list[Path]) -> None:
-    """Each record's non-identifying profile, for the quality report, read straight from the
-    bundles' token files (no token column is read)."""
-    files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in tokens)
+def _insert_profiles(con, version: int, tokens: list) -> None:
+    """Each record's validation flags, for the quality report (no token column is read)."""
+    import pyarrow as pa
+
+    table = pa.concat_tables([t.select(["source", "provider", "record_id", "period", "flags"])
+                              for t in tokens], promote_options="permissive")
+    con.register("new_profiles", table)
     con.execute(f"""INSERT INTO record_profile SELECT {int(version)}, source,
-        CAST(provider AS VARCHAR), CAST(record_id AS VARCHAR), CAST(period AS INTEGER),
-        ethnicity, sex, age_band, flags
-        FROM read_parquet([{files}], union_by_name = true)""")
+        CAST(provider AS VARCHAR), CAST(record_id AS VARCHAR), CAST(period AS INTEGER), flags
+        FROM new_profiles""")
+    con.unregister("new_profiles")
 
 
 def family_tables(con, version: int | None = None) -> dict[str, pd.DataFrame]:

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from linkage.families.derive import derive_families
-from linkage.match.run import threshold_match_weight, train_and_predict
+from linkage.match.run import MODEL_COLUMNS, threshold_match_weight, train_and_predict
 from linkage.pseudonymise.bundle import open_bundles
+from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.spine.lock import spine_lock
 from linkage.spine.store import (
     RECORD_KEY,
@@ -19,7 +20,6 @@ from linkage.spine.store import (
     connect,
     current_records,
     current_version,
-    release_secret,
     spine_secret,
     write_version,
 )
@@ -32,7 +32,7 @@ def model_path_for(spine: Path) -> Path:
     return spine.with_name(spine.name + ".model.json")
 
 
-def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None = None,
+def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None = None,
          seed: int | None = None, progress: Progress = lambda _: None,
          wait: float = 0.0, backend: str = "duckdb") -> dict:
     """Link every bundle into a new version of the spine; returns the version's summary.
@@ -42,17 +42,18 @@ def link(spine: Path, bundles: list[Path], private_key=None, model: Path | None 
     killed leaves the previous version as it was.
     """
     with spine_lock(spine, wait):
-        return _link(spine, bundles, private_key, model, seed, progress, backend)
+        return _link(spine, bundles, keys, model, seed, progress, backend)
 
 
-def _link(spine: Path, bundles: list[Path], private_key, model: Path | None,
+def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None,
           seed: int | None, progress: Progress, backend: str) -> dict:
     progress("opening bundles")
-    opened = open_bundles(bundles, private_key)
+    opened = open_bundles(bundles, keys)
     records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
     progress(f"linking {records_in:,} records on {backend}")
-    # the engine reads the tokens from the bundles' Parquet files
-    tokens = [bundle.folder / "tokens.parquet" for bundle in opened]
+    # the linkage parts, decrypted in memory, only the columns the model can use
+    tokens = [bundle.token_table([c for c in bundle.token_columns() if c in MODEL_COLUMNS])
+              for bundle in opened]
     if backend == "spark":
         from linkage.match.spark import train_and_predict_spark
 
@@ -67,7 +68,6 @@ def _link(spine: Path, bundles: list[Path], private_key, model: Path | None,
         taken = set(con.execute("SELECT person_key FROM person").df().person_key)
         version = current_version(con) + 1
         secret = spine_secret(con, seed)
-        release_secret(con)  # made with the spine, for project pseudonyms later
         rng = np.random.default_rng(int.from_bytes(
             hashlib.sha256(f"{secret}|{version}".encode()).digest()[:8], "big"))
         clusters = result.clusters[["cluster_id", *RECORD_KEY, "link_confidence"]]
@@ -78,7 +78,7 @@ def _link(spine: Path, bundles: list[Path], private_key, model: Path | None,
         inputs = [{"bundle": b.name, "source": b.manifest["source"],
                    "provider": b.manifest["provider"], "periods": b.manifest["periods"],
                    "rows": b.manifest["rows"]["out"],
-                   "tokens_sha256": b.manifest["files"]["tokens.parquet"]["sha256"]}
+                   "linkage_part_sha256": b.manifest["parts"]["linkage"]["sha256"]}
                   for b in opened]
         counts = {
             "records": len(records),
@@ -98,7 +98,8 @@ def _link(spine: Path, bundles: list[Path], private_key, model: Path | None,
         progress(f"writing version {version}")
         write_version(con, records[["person_key", *RECORD_KEY, "link_confidence"]], changes,
                       inputs, result.model, counts, families.tables(),
-                      [b.folder / "tokens.parquet" for b in opened],
+                      [b.token_table(["source", "provider", "record_id", "period", "flags"])
+                       for b in opened],
                       audit={"command": "link", "inputs": inputs,
                              "config_sha256": config_fingerprint(), "outputs": counts})
     finally:
