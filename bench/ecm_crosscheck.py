@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KEY = bytes(range(32))  # the link benchmark's key
 RL_PYTHON = os.environ.get("RL_PYTHON", "/work/.venv-rl/bin/python")
 
 
@@ -93,14 +92,17 @@ def export(world: Path, work: Path) -> dict:
     from linkage.match import run
     from linkage.match.model import settings
     from linkage.pseudonymise.bundle import open_bundles
+    from linkage.pseudonymise.keys import load_key
     from linkage.pseudonymise.providers import hash_providers
+    from linkage.pseudonymise.roles import Keyring
     from linkage.quality.evaluate import evaluate, load_truth
 
     bundles = work / "bundles"
+    keys = Keyring(work / "keys") if (work / "keys").is_dir() else Keyring.create(work / "keys")
     if not (bundles.is_dir() and any(bundles.iterdir())):
-        hash_providers(world / "providers", bundles, KEY)
-    files = [b.folder / "tokens.parquet" for b in open_bundles(sorted(bundles.iterdir()))]
-    truth, persons = load_truth(world / "truth")
+        hash_providers(world / "providers", bundles, keys.for_provider())
+    files = [b.token_table() for b in open_bundles(sorted(bundles.iterdir()), keys.for_unit())]
+    truth, persons = load_truth(world / "truth", load_key(keys.linkage_key))
 
     started = time.perf_counter()
     result = run.train_and_predict(files, seed=1)  # the production run: clusters scored

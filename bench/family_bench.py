@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KEY = bytes(range(32))  # a benchmark key: accuracy does not depend on its value
 
 
 def main() -> None:
     from linkage.families.derive import derive_families
     from linkage.pseudonymise.bundle import open_bundles
+    from linkage.pseudonymise.keys import load_key
     from linkage.pseudonymise.providers import hash_providers
+    from linkage.pseudonymise.roles import Keyring
     from linkage.quality.evaluate import load_truth
     from linkage.quality.families import evaluate_families
     from linkage.spine.store import connect, current_records, family_tables
@@ -34,20 +35,22 @@ def main() -> None:
     world, bundles, spine = work / "world", work / "bundles", work / "spine.duckdb"
     if not (world / "truth").is_dir():
         write_world(build_world(args.people, args.seed, load_config()), world)
+    # every role's keys for the benchmark: accuracy does not depend on their values
+    keys = Keyring(work / "keys") if (work / "keys").is_dir() else Keyring.create(work / "keys")
     if not bundles.is_dir():
-        hash_providers(world / "providers", bundles, KEY)
+        hash_providers(world / "providers", bundles, keys.for_provider())
     spine.unlink(missing_ok=True)
     started = time.perf_counter()
-    summary = link(spine, sorted(bundles.iterdir()), seed=1)
+    summary = link(spine, sorted(bundles.iterdir()), keys.for_unit(), seed=1)
     link_seconds = time.perf_counter() - started
 
     con = connect(spine)
     linked, families = current_records(con), family_tables(con)
     con.close()
     started = time.perf_counter()  # family keys alone, as link ran them
-    derive_families(open_bundles(sorted(bundles.iterdir())), linked, "timing")
+    derive_families(open_bundles(sorted(bundles.iterdir()), keys.for_unit()), linked, "timing")
     family_seconds = time.perf_counter() - started
-    records, persons = load_truth(world / "truth")
+    records, persons = load_truth(world / "truth", load_key(keys.linkage_key))
     result = {"benchmark": "families", "people": args.people, "seed": args.seed,
               "link_seconds": round(link_seconds, 1),
               "family_keys_seconds": round(family_seconds, 1),

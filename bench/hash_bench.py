@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from linkage.pseudonymise.bundle import linkage_schema, tokenise, write_bundle
+from linkage.pseudonymise.roles import Keyring
 from linkage.sources import read_source
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,8 +60,10 @@ def main() -> None:
         tokenise(data, KEY, schema, workers=args.workers)
         token_seconds = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as scratch:
+            keys = Keyring.create(Path(scratch) / "keys").for_provider()
+            keys.linkage_key = KEY
             started = time.perf_counter()
-            write_bundle(data, KEY, Path(scratch) / "bundle", schema, workers=args.workers)
+            write_bundle(data, keys, Path(scratch) / "bundle", schema, workers=args.workers)
             bundle_seconds = time.perf_counter() - started
             size = sum(p.stat().st_size for p in (Path(scratch) / "bundle").iterdir())
         n = len(data.records)

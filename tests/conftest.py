@@ -48,11 +48,29 @@ def hash_world(world: Path, out: Path, key_file: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def linkage_key(tmp_path_factory) -> Path:
-    key = tmp_path_factory.mktemp("keys") / "linkage.key"
-    key.write_text(bytes(range(32)).hex())
-    key.chmod(0o600)
-    return key
+def keyring(tmp_path_factory):
+    """Every role's keys for the test session (a rehearsal: one folder holds them all)."""
+    from linkage.pseudonymise.roles import Keyring
+
+    return Keyring.create(tmp_path_factory.mktemp("keys") / "ring")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def role_keys_in_environment(keyring):
+    """Commands find the signing, recipients' and register keys through the environment, as
+    an operator's shell would set them; the linkage key is given with --key where needed."""
+    import os
+
+    saved = dict(os.environ)
+    os.environ.update({k: v for k, v in keyring.env().items() if k != "LINKAGE_KEY"})
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def linkage_key(keyring) -> Path:
+    return keyring.linkage_key
 
 
 @pytest.fixture(scope="session")

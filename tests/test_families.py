@@ -17,11 +17,11 @@ runner = CliRunner()
 CONFIG = load_config("families.yaml")
 
 
-def test_family_keys_are_accurate_on_the_world(linked_spine, world_dir):
+def test_family_keys_are_accurate_on_the_world(linked_spine, world_dir, linkage_key):
     spine, summary = linked_spine
     assert summary["families"]["child_adopter_links"] > 0
     result = runner.invoke(app, ["evaluate", "--spine", str(spine), "--truth",
-                                 str(world_dir / "truth"), "--json"])
+                                 str(world_dir / "truth"), "--key", str(linkage_key), "--json"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
     adopters, siblings, mothers = (scores["child_adopter"], scores["siblings"],

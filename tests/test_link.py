@@ -1,6 +1,7 @@
 """`linkage link` and `linkage evaluate` on the small synthetic world, end to end."""
 
 import json
+import os
 
 import duckdb
 from typer.testing import CliRunner
@@ -18,18 +19,19 @@ def link(spine, bundles, *extra):
     return json.loads(result.stdout)
 
 
-def evaluate(spine, world_dir):
+def evaluate(spine, world_dir, key):
     result = runner.invoke(app, ["evaluate", "--spine", str(spine), "--truth",
-                                 str(world_dir / "truth"), "--json"])
+                                 str(world_dir / "truth"), "--key", str(key), "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def test_link_conserves_records_and_is_accurate(linked_spine, world_dir, truth_records):
+def test_link_conserves_records_and_is_accurate(linked_spine, world_dir, truth_records,
+                                                linkage_key):
     spine, summary = linked_spine
     assert summary["records"] == summary["records_in"] == len(truth_records)
     assert summary["records_linked"] + summary["records_unlinked"] == summary["records"]
-    scores = evaluate(spine, world_dir)
+    scores = evaluate(spine, world_dir, linkage_key)
     assert scores["records_evaluated"] == len(truth_records)
     assert scores["pairwise"]["precision"] >= 0.995
     assert scores["pairwise"]["recall"] >= 0.95
@@ -106,26 +108,20 @@ def test_bundles_hashed_with_another_key_are_refused(world_bundles, world_dir, t
     assert not (tmp_path / "s.duckdb").exists()
 
 
-def test_encrypted_bundles_link_with_the_decrypt_key(world_dir, linkage_key, tmp_path):
-    unit = tmp_path / "unit.key"
-    assert runner.invoke(app, ["keygen", "--keypair", "--out", str(unit)]).exit_code == 0
-    sealed = []
-    for cin in sorted(world_dir.glob("providers/la_*/cin"))[:2]:
-        out = tmp_path / f"{cin.parent.name}.bundle"
-        result = runner.invoke(app, ["hash", "--source", "cin", "--provider",
-                                     cin.parent.name[3:], "--key", str(linkage_key), "--out",
-                                     str(out), "--encrypt-to", str(unit) + ".pub", str(cin)])
-        assert result.exit_code == 0, result.output
-        sealed.append(out)
+def test_link_needs_the_linkage_units_key_and_register(world_bundles, tmp_path, monkeypatch):
+    monkeypatch.delenv("LINKAGE_UNIT_KEY")
     without = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
-                                  *map(str, sealed)])
-    assert without.exit_code == 1 and "--decrypt-key" in said(without)
-    summary = link(tmp_path / "s.duckdb", sealed, "--decrypt-key", str(unit))
-    assert summary["records"] > 0
+                                  str(world_bundles[0])])
+    assert without.exit_code == 1 and "--unit-key" in said(without)
+    custodian = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--unit-key",
+                                    os.environ["LINKAGE_CUSTODIAN_KEY"], str(world_bundles[0])])
+    assert custodian.exit_code == 1 and "another recipient" in said(custodian)
+    assert "internal error" not in without.output + custodian.output
+    assert not (tmp_path / "s.duckdb").exists()
 
 
 def test_hashing_costs_the_linkage_almost_nothing(linked_spine, world_dir, truth_records,
-                                                  truth_persons):
+                                                  truth_persons, linkage_key):
     """The same model on the plaintext identifiers (names by Jaro-Winkler) does no better."""
     from linkage.match.run import linking_table, train_and_predict
     from linkage.pseudonymise.bundle import linkage_schema, tokenise
@@ -140,7 +136,7 @@ def test_hashing_costs_the_linkage_almost_nothing(linked_spine, world_dir, truth
     plain_f1 = score(plain.rename(columns={"cluster_id": "person_key"}), truth_records,
                      truth_persons)["pairwise"]["f1"]
     spine, _ = linked_spine
-    hashed_f1 = evaluate(spine, world_dir)["pairwise"]["f1"]
+    hashed_f1 = evaluate(spine, world_dir, linkage_key)["pairwise"]["f1"]
     assert hashed_f1 >= plain_f1 - 0.005
 
 

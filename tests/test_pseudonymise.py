@@ -20,7 +20,6 @@ from linkage.pseudonymise.bundle import (
     tokenise,
     write_bundle,
 )
-from linkage.pseudonymise.encryption import EncryptionError, load_private_key
 from linkage.pseudonymise.keys import KeyError_, load_key, subkey
 from linkage.pseudonymise.tokens import keyed_tokens, transform
 from linkage.sources import read_source
@@ -41,14 +40,29 @@ def looked_after(world_dir):
     return read_source("ssda903", sorted(world_dir.glob("providers/la_*/ssda903")))
 
 
+@pytest.fixture(scope="module")
+def keys_a(keyring):
+    """The session's provider keys with the fixed linkage key A."""
+    keys = keyring.for_provider()
+    keys.linkage_key = KEY_A
+    return keys
+
+
+@pytest.fixture(scope="module")
+def keys_b(keyring):
+    keys = keyring.for_provider()
+    keys.linkage_key = KEY_B
+    return keys
+
+
 def token_columns(tokens: pd.DataFrame) -> list[str]:
     return [c for c in tokens.columns if str(tokens[c].dtype) == "Int64"]
 
 
-def test_same_input_and_key_give_identical_bundles(pupils, tmp_path):
-    first = write_bundle(pupils, KEY_A, tmp_path / "a")
-    write_bundle(pupils, KEY_A, tmp_path / "b", workers=2)
-    for name in ("tokens.parquet", "content.parquet", "manifest.json"):
+def test_same_input_and_key_give_identical_bundles(pupils, keys_a, tmp_path):
+    first = write_bundle(pupils, keys_a, tmp_path / "a")
+    write_bundle(pupils, keys_a, tmp_path / "b", workers=2)
+    for name in ("linkage.part", "content.part", "manifest.json", "manifest.sig"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert first.manifest["rows"]["in"] == first.manifest["rows"]["out"] == len(pupils.records)
 
@@ -81,11 +95,15 @@ def test_invalid_upns_and_un_codes_give_no_token():
     assert tokens.notna().tolist() == [True, False, False, False]
 
 
-def test_sex_is_never_a_token_of_its_own(pupils, tmp_path):
-    written = write_bundle(pupils, KEY_A, tmp_path / "bundle")
-    fields = written.manifest["token_fields"]
-    assert "sex" not in fields
-    assert all(facts["distinct"] > 2 for facts in fields.values())
+def test_sex_is_never_a_token_of_its_own(pupils, keys_a, keyring, tmp_path):
+    """What the linkage unit reads of pupils: no column with two or three values (sex alone
+    would give itself away by its frequency), whatever the manifest declares."""
+    write_bundle(pupils, keys_a, tmp_path / "bundle")
+    tokens = open_bundles([tmp_path / "bundle"], keyring.for_unit())[0].tokens()
+    assert "sex" not in tokens.columns
+    few = [c for c in tokens.columns if c not in ("source", "provider", "period", "flags")
+           and tokens[c].nunique() <= 3]
+    assert not few
 
 
 def sha256_token(text: str) -> int:
@@ -129,7 +147,8 @@ def test_bloom_filters_keep_name_similarity_under_the_key():
     assert dice(balanced.iloc[0], balanced.iloc[1]) > dice(balanced.iloc[0], balanced.iloc[3])
 
 
-def test_leak_guard_refuses_a_planted_leak_and_writes_nothing(pupils, tmp_path, monkeypatch):
+def test_leak_guard_refuses_a_planted_leak_and_writes_nothing(pupils, keys_a, tmp_path,
+                                                              monkeypatch):
     real = bundle_module.tokenise
 
     def leaky(data, key, schema, workers=1):
@@ -139,25 +158,111 @@ def test_leak_guard_refuses_a_planted_leak_and_writes_nothing(pupils, tmp_path, 
 
     monkeypatch.setattr(bundle_module, "tokenise", leaky)
     with pytest.raises(BundleError, match="upn"):
-        write_bundle(pupils, KEY_A, tmp_path / "bundle")
+        write_bundle(pupils, keys_a, tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bundles_hashed_with_different_keys_are_refused(looked_after, tmp_path):
-    write_bundle(looked_after, KEY_A, tmp_path / "la_one")
-    write_bundle(looked_after, KEY_B, tmp_path / "la_two")
-    assert len(open_bundles([tmp_path / "la_one"])) == 1
+def test_bundles_hashed_with_different_keys_are_refused(looked_after, keys_a, keys_b,
+                                                         keyring, tmp_path):
+    write_bundle(looked_after, keys_a, tmp_path / "la_one")
+    write_bundle(looked_after, keys_b, tmp_path / "la_two")
+    assert len(open_bundles([tmp_path / "la_one"], keyring.for_unit())) == 1
     with pytest.raises(BundleError) as refused:
-        open_bundles([tmp_path / "la_one", tmp_path / "la_two"])
+        open_bundles([tmp_path / "la_one", tmp_path / "la_two"], keyring.for_unit())
     assert "la_one" in str(refused.value) and "la_two" in str(refused.value)
 
 
-def test_a_changed_bundle_file_is_refused(looked_after, tmp_path):
-    write_bundle(looked_after, KEY_A, tmp_path / "bundle")
-    tokens = tmp_path / "bundle" / "tokens.parquet"
-    tokens.write_bytes(tokens.read_bytes()[:-20] + b"x" * 20)
+def _edit_manifest(bundle, change) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    change(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def test_a_changed_part_is_refused(looked_after, keys_a, keyring, tmp_path):
+    write_bundle(looked_after, keys_a, tmp_path / "bundle")
+    part = tmp_path / "bundle" / "linkage.part"
+    part.write_bytes(part.read_bytes()[:-20] + b"x" * 20)
+    opened = open_bundles([tmp_path / "bundle"], keyring.for_unit())
     with pytest.raises(BundleError, match="checksum"):
-        open_bundles([tmp_path / "bundle"])
+        opened[0].tokens()
+
+
+def test_an_edited_bundle_with_recomputed_checksums_is_refused(looked_after, keys_a, keys_b,
+                                                               keyring, tmp_path):
+    """An attacker who edits a part and recomputes its checksum must re-sign the manifest,
+    which needs the provider's signing key."""
+    write_bundle(looked_after, keys_a, tmp_path / "bundle")
+    bundle = tmp_path / "bundle"
+    part = bundle / "linkage.part"
+    part.write_bytes(part.read_bytes()[:-1] + bytes([part.read_bytes()[-1] ^ 1]))
+    _edit_manifest(bundle, lambda m: m["parts"]["linkage"].update(
+        sha256=hashlib.sha256(part.read_bytes()).hexdigest()))
+    with pytest.raises(BundleError, match="does not verify"):
+        open_bundles([bundle], keyring.for_unit())
+    # a key fingerprint copied from another bundle is an edit too
+    write_bundle(looked_after, keys_b, tmp_path / "other")
+    _edit_manifest(tmp_path / "other", lambda m: m.update(
+        key_fingerprint=json.loads((bundle / "manifest.json").read_text())["key_fingerprint"]))
+    with pytest.raises(BundleError, match="does not verify"):
+        open_bundles([tmp_path / "other"], keyring.for_unit())
+
+
+def test_unsigned_foreign_and_unknown_schema_bundles_are_refused(looked_after, keys_a, keyring,
+                                                                 tmp_path):
+    from linkage.pseudonymise.signing import generate_signing_keypair, load_signing_key, sign
+
+    write_bundle(looked_after, keys_a, tmp_path / "unsigned")
+    (tmp_path / "unsigned" / "manifest.sig").unlink()
+    with pytest.raises(BundleError, match="not signed"):
+        open_bundles([tmp_path / "unsigned"], keyring.for_unit())
+    generate_signing_keypair(tmp_path / "stranger.sign", tmp_path / "stranger.pub")
+    stranger = keyring.for_provider()
+    stranger.linkage_key, stranger.signing_key = KEY_A, load_signing_key(
+        tmp_path / "stranger.sign")
+    write_bundle(looked_after, stranger, tmp_path / "foreign")
+    with pytest.raises(BundleError, match="not in the register"):
+        open_bundles([tmp_path / "foreign"], keyring.for_unit())
+    write_bundle(looked_after, keys_a, tmp_path / "future")
+    _edit_manifest(tmp_path / "future", lambda m: m.update(schema_version=99))
+    text = (tmp_path / "future" / "manifest.json").read_bytes()
+    (tmp_path / "future" / "manifest.sig").write_text(json.dumps(sign(keys_a.signing_key, text)))
+    with pytest.raises(BundleError, match="schema version 99"):
+        open_bundles([tmp_path / "future"], keyring.for_unit())
+
+
+def test_each_role_opens_only_its_own_part(looked_after, keys_a, keyring, tmp_path):
+    write_bundle(looked_after, keys_a, tmp_path / "bundle")
+    [as_unit] = open_bundles([tmp_path / "bundle"], keyring.for_unit())
+    assert len(as_unit.tokens()) == len(looked_after.records)
+    with pytest.raises(BundleError, match="custodian's private key"):
+        as_unit.content()
+    [as_custodian] = open_bundles([tmp_path / "bundle"], keyring.for_custodian())
+    assert as_custodian.content().num_rows > 0
+    with pytest.raises(BundleError, match="linkage unit's private key"):
+        as_custodian.tokens()
+    # the linkage unit's private key given as the custodian's opens no content
+    from linkage.pseudonymise.roles import LinkageUnitKeys
+
+    swapped = LinkageUnitKeys(keyring.for_unit().register,
+                              custodian_key=keyring.for_unit().unit_key)
+    with pytest.raises(BundleError, match="another recipient"):
+        open_bundles([tmp_path / "bundle"], swapped)[0].content()
+    # a content part renamed as the linkage part is refused, not read
+    (tmp_path / "bundle" / "linkage.part").write_bytes(
+        (tmp_path / "bundle" / "content.part").read_bytes())
+    with pytest.raises(BundleError):
+        open_bundles([tmp_path / "bundle"], keyring.for_unit())[0].tokens()
+
+
+def test_record_ids_and_row_order_stay_with_the_provider(looked_after, keys_a, keyring,
+                                                          tmp_path):
+    write_bundle(looked_after, keys_a, tmp_path / "bundle")
+    tokens = open_bundles([tmp_path / "bundle"], keyring.for_unit())[0].tokens()
+    assert not set(tokens.record_id) & set(looked_after.records.record_id.astype(str))
+    assert tokens.record_id.str.fullmatch(r"[0-9a-f]{24}").all()
+    order = ["provider", "period", "record_id"]  # not the file's order
+    assert tokens[order].equals(tokens[order].sort_values(order, ignore_index=True))
+    assert not {"ethnicity", "sex", "age_band"} & set(tokens.columns)
 
 
 def hash_command(world_dir, tmp_path, *extra):
@@ -194,32 +299,6 @@ def test_key_from_the_environment(tmp_path, monkeypatch, world_dir):
     assert KEY_A.hex() not in manifest
 
 
-def test_encrypted_bundle_opens_only_intact_and_with_its_key(tmp_path, world_dir, monkeypatch):
-    monkeypatch.setenv("LINKAGE_KEY", KEY_A.hex())
-    unit = tmp_path / "unit.key"
-    assert runner.invoke(app, ["keygen", "--keypair", "--out", str(unit)]).exit_code == 0
-    sealed = tmp_path / "la.bundle"
-    result = hash_command(world_dir, tmp_path, "--out", str(sealed), "--encrypt-to",
-                          str(tmp_path / "unit.key.pub"))
-    assert result.exit_code == 0, result.output
-    assert sealed.is_file() and not list(tmp_path.glob(".*"))
-    private = load_private_key(unit)
-    opened = open_bundles([sealed], private, workdir=tmp_path / "open")
-    assert opened[0].manifest["source"] == "ssda903" and len(opened[0].tokens()) > 0
-
-    data = sealed.read_bytes()
-    for damaged in (data[:-1], data[:len(data) // 2], data[:60] + bytes([data[60] ^ 1])
-                    + data[61:]):
-        sealed.write_bytes(damaged)
-        with pytest.raises(EncryptionError, match=r"refused|truncated"):
-            open_bundles([sealed], private, workdir=tmp_path / "again")
-    other = tmp_path / "other.key"
-    runner.invoke(app, ["keygen", "--keypair", "--out", str(other)])
-    sealed.write_bytes(data)
-    with pytest.raises(EncryptionError):
-        open_bundles([sealed], load_private_key(other), workdir=tmp_path / "other")
-
-
 def test_provider_code_must_match_the_files(world_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("LINKAGE_KEY", KEY_A.hex())
     cin = sorted(world_dir.glob("providers/la_*/cin"))[0]
@@ -231,13 +310,14 @@ def test_provider_code_must_match_the_files(world_dir, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["ssda903", "cin", "school-census", "asg-children"])
-def test_content_carries_no_identifier(world_dir, tmp_path, kind):
+def test_content_carries_no_identifier(world_dir, keys_a, keyring, tmp_path, kind):
     patterns = {"ssda903": "providers/la_*/ssda903", "cin": "providers/la_*/cin",
                 "school-census": "providers/dfe/school_census",
                 "asg-children": "providers/*/asg/asg_children.csv"}
     data = read_source(kind, sorted(world_dir.glob(patterns[kind])))
-    write_bundle(data, KEY_A, tmp_path / "bundle")
-    content = pd.read_parquet(tmp_path / "bundle" / "content.parquet")
+    write_bundle(data, keys_a, tmp_path / "bundle")
+    content = open_bundles([tmp_path / "bundle"], keyring.for_custodian())[0].content(
+        ).to_pandas()
     payload = "\n".join(content.payload)
     records = data.records
     for values in (records.upn, records.postcode, records.surname, records.forename):

@@ -150,12 +150,14 @@ def test_a_bad_request_is_a_clean_error(linked_spine, world_bundles, tmp_path):
 
 def test_deduplicated_cohort_matches_truth(linked_spine, world_bundles, truth_records,
                                            tmp_path):
+    from linkage.pseudonymise.roles import custodian_keys
     from linkage.release.extract import extract
     from linkage.release.request import load_request
 
     spine, _ = linked_spine
     request = load_request(write_request(tmp_path / "r.yaml", datasets={}, family_keys=False))
-    operator = extract(spine, request, tmp_path / "out", world_bundles)["operator"]
+    operator = extract(spine, request, tmp_path / "out", world_bundles,
+                       custodian_keys())["operator"]
     looked_after = truth_records[(truth_records.source == "ssda903")
                                  & (truth_records.period == 2024)]
     children = looked_after.person_id.nunique()
