@@ -81,7 +81,14 @@ def test_a_new_period_keeps_the_keys_of_unchanged_persons(world_dir, linkage_key
                            "FROM person_record").df()
     first, second = versions[versions.version == 1], versions[versions.version == 2]
     key = ["source", "provider", "record_id", "period"]
-    truth = truth_records.assign(period=truth_records.period.astype(int))[[*key, "person_id"]]
+    from linkage.pseudonymise.bundle import record_pseudonyms
+    from linkage.pseudonymise.keys import load_key
+
+    truth = truth_records.assign(  # the spine names records by their pseudonyms
+        period=truth_records.period.astype(int),
+        record_id=record_pseudonyms(truth_records.provider, truth_records.record_id,
+                                    load_key(linkage_key)))[[*key, "person_id"]]
+    assert len(first.merge(truth, on=key)) == len(first)
     first = first.merge(truth, on=key)
     # persons of version 1 that are one true person with all its version-1 records
     pure = first.groupby("person_key").person_id.nunique() == 1
