@@ -55,8 +55,11 @@ def test_a_link_killed_at_any_stage_leaves_the_spine_usable(small, tmp_path, sta
     shutil.copy(original.with_name(original.name + ".model.json"),
                 spine.with_name(spine.name + ".model.json"))
     before = versions(spine)
+    temporary = tmp_path / "tmp"  # the run's temporary folder: nothing decrypted may stay
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary)}
     child = subprocess.Popen([*LINK, "--spine", str(spine), "--seed", "1", *map(str, bundles)],
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, env=env)
     for line in child.stderr:
         if stage in line:
             time.sleep(delay)
@@ -68,9 +71,13 @@ def test_a_link_killed_at_any_stage_leaves_the_spine_usable(small, tmp_path, sta
     assert after in (before, [*before, (before[-1][0] + 1, before[-1][1])])  # all or nothing
     json.loads(spine.with_name(spine.name + ".model.json").read_text())  # still whole
     rerun = subprocess.run([*LINK, "--spine", str(spine), "--seed", "1", *map(str, bundles)],
-                           capture_output=True, text=True, check=False)
+                           capture_output=True, text=True, check=False, env=env)
     assert rerun.returncode == 0, rerun.stderr
     assert versions(spine)[-1][1] == before[-1][1]
+    # the linkage parts were opened in memory only: no file left, where it ran or beside it
+    assert not [f for f in temporary.rglob("*") if f.is_file()]
+    assert not [f for f in tmp_path.iterdir()
+                if f.is_file() and not f.name.startswith(spine.name)]
 
 
 def test_a_second_link_on_a_busy_spine_refuses_clearly(small, tmp_path):
