@@ -7,9 +7,13 @@ events that adoption records share with 903 returns. Blocking rules keep the pai
 close to linear in the number of records.
 """
 
+from functools import cache
+
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator
+
+from linkage.config import load_config
 
 NAME_LEVELS = (0.9, 0.7)
 # kept beside each scored pair: the record numbers, and the pre-link key
@@ -41,6 +45,18 @@ def dice(column: str, dialect: str = "duckdb") -> str:
     else:
         both = f"bit_count({column}_l & {column}_r)"
     return f"{both} * 2.0 / ({bits}_l + {bits}_r)"
+
+
+@cache
+def _token_specs() -> dict:
+    return load_config("linkage_schema.yaml")["tokens"]
+
+
+def name_salt(column: str, columns: set[str]) -> str | None:
+    """The column of the salt that a name filter column was salted with (the schema's
+    ``salt``), if the records carry it: filters of different salts cannot be compared."""
+    salt = _token_specs().get(column, {}).get("salt")
+    return salt if salt in columns else None
 
 
 def _upn(columns: set[str]):
@@ -79,9 +95,16 @@ def _postcode(columns: set[str]):
     return cl.CustomComparison(output_column_name="postcode", comparison_levels=levels)
 
 
-def _name(column: str, dialect: str = "duckdb"):
-    """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline)."""
-    levels = [cll.NullLevel(column)]
+def _name(column: str, dialect: str = "duckdb", salt: str | None = None):
+    """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline).
+
+    Filters salted with different salts (``salt``, the salt's column) are unrelated bit
+    patterns, so such a pair is the null level: the names are missing evidence, not a
+    disagreement."""
+    missing = f"{column}_l IS NULL OR {column}_r IS NULL"
+    if salt:
+        missing += f" OR {salt}_l <> {salt}_r"
+    levels = [cll.CustomLevel(missing).configure(is_null_level=True)]
     if column.endswith("_bloom"):
         # equal digests are equal filters (Dice 1): most true pairs skip the bit counting,
         # and Splink's EM sees that a rule blocking on the digest used this name
@@ -163,7 +186,7 @@ def comparisons(columns: set[str], dialect: str = "duckdb",
     for name in ("forename", "surname"):
         column = name_column(name, columns)
         if column:
-            out.append(_name(column, dialect))
+            out.append(_name(column, dialect, name_salt(column, columns)))
     if any(c in columns for c in EVENT_DATES):
         out.append(_care_events(columns, counted_u.get("care_events")))
     return out
@@ -171,8 +194,6 @@ def comparisons(columns: set[str], dialect: str = "duckdb",
 
 def blocking_rules(columns: set[str]) -> list[str]:
     """Rules that find candidate pairs; each needs agreement on something rare."""
-    forename, same_forename = same_name("forename", columns)
-    surname, same_surname = same_name("surname", columns)
     # the same provider record across periods, and an LA's 903 and CIN records of one id
     rules = ["l.prelink = r.prelink"]
     candidates = [
@@ -181,8 +202,8 @@ def blocking_rules(columns: set[str]) -> list[str]:
         (["upn", "former_upn"], "l.former_upn = r.upn"),
         (["sex_dob", "postcode_sector"],
          "l.sex_dob = r.sex_dob AND l.postcode_sector = r.postcode_sector"),
-        (["dob", forename], f"l.dob = r.dob AND {same_forename}"),
-        (["dob", surname], f"l.dob = r.dob AND {same_surname}"),
+        _same_birthday_and_name("forename", columns),
+        _same_birthday_and_name("surname", columns),
         # within one LA's returns (CIN carries neither names nor postcode); not within the
         # national school census, where one date of birth is shared by hundreds of pupils
         (["sex_dob"], f"l.sex_dob = r.sex_dob AND l.provider = r.provider AND l.source IN "
@@ -202,6 +223,17 @@ def blocking_rules(columns: set[str]) -> list[str]:
     ]
     rules += [rule for needed, rule in candidates if all(c in columns for c in needed)]
     return rules
+
+
+def _same_birthday_and_name(name: str, columns: set[str]) -> tuple[list[str], str]:
+    """The columns needed and the rule for the same date of birth and name: a salted
+    filter's digest alone says both (its salt is the date of birth with day and month
+    unordered, so a day/month swap is found too)."""
+    column, same = same_name(name, columns)
+    bloom = name_column(name, columns)
+    if bloom and name_salt(bloom, columns):
+        return [column], same
+    return ["dob", column], f"l.dob = r.dob AND {same}"
 
 
 def settings(columns: set[str], dialect: str = "duckdb",

@@ -23,7 +23,7 @@ from linkage.config import load_config
 from linkage.pseudonymise.bloom import bloom_filters, normalise_name
 from linkage.pseudonymise.events import attributes, event_dates
 from linkage.pseudonymise.keys import fingerprint, subkey
-from linkage.pseudonymise.tokens import date_part, keyed_tokens, transform
+from linkage.pseudonymise.tokens import date_part, keyed_tokens, salt_text, transform
 from linkage.sources.schema import REJECTING, SourceData
 
 BUNDLE_FORMAT = 1
@@ -87,7 +87,7 @@ def _token_column(name: str, job) -> pd.Series:
     if spec["transform"] == "bloom":
         bloom = schema["bloom"]
         return bloom_filters(columns[0], family_key, bloom["length"], bloom["hashes"],
-                             bloom["hardening"])
+                             bloom["hardening"], salt_text(spec, data.records, schema))
     return keyed_tokens(transform(spec["transform"], columns), family_key)
 
 
