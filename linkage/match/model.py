@@ -1,9 +1,9 @@
 """The Splink model, generated from the token columns present, so any source links without code.
 
 Comparisons follow the token families of ``configs/linkage_schema.yaml``: UPN (either UPN or
-former UPN agreeing), date of birth with sex (exact, swapped day and month, two of three
-parts), postcode (full, sector), names (Dice similarity of Bloom filters, in SQL), and the care
-events that adoption records share with 903 returns. Blocking rules keep the pairs compared
+former UPN agreeing), date of birth with sex (exact, swapped day and month), postcode (full,
+sector), names (Dice similarity of Bloom filters, in SQL, where their salts agree), and the
+care events that adoption records share with 903 returns. Blocking rules keep the pairs compared
 close to linear in the number of records.
 """
 
@@ -79,10 +79,6 @@ def _date_of_birth(columns: set[str]):
     if "dob_swapped" in columns:
         levels.append(cll.CustomLevel("dob_l = dob_swapped_r OR dob_swapped_l = dob_r",
                                       label_for_charts="DOB day and month swapped"))
-    parts = [p for p in ("dob_year_month", "dob_year_day", "dob_month_day") if p in columns]
-    if parts:
-        levels.append(cll.CustomLevel(" OR ".join(f"{p}_l = {p}_r" for p in parts),
-                                      label_for_charts="two of day, month and year agree"))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(output_column_name="date_of_birth", comparison_levels=levels)
 
@@ -210,10 +206,6 @@ def blocking_rules(columns: set[str]) -> list[str]:
                       f"{LA_SOURCES} AND r.source IN {LA_SOURCES}"),
         (["dob_swapped", "postcode_sector"],
          "l.dob_swapped = r.dob AND l.postcode_sector = r.postcode_sector"),
-        (["postcode", "dob_year_month"],
-         "l.postcode = r.postcode AND l.dob_year_month = r.dob_year_month"),
-        (["postcode", "dob_month_day"],
-         "l.postcode = r.postcode AND l.dob_month_day = r.dob_month_day"),
         # adoption records with every source: one side at a time, so that the join is on
         # the adoption records' dates only, not on every pair that shares a date of birth
         ([ADOPTION_SEX_DOB], f"l.{ADOPTION_SEX_DOB} = r.sex_dob"),

@@ -65,8 +65,7 @@ PRELINK_SQL = (f"CASE WHEN source IN {LA_SOURCES} THEN 'la' ELSE source END || '
                "provider || '|' || record_id")
 # the columns the model and clustering can use; the rest of a bundle stays on disk
 MODEL_COLUMNS = ["source", "provider", "period", "record_id", "upn", "former_upn", "dob",
-                 "dob_swapped", "dob_salt", "dob_year_month", "dob_year_day", "dob_month_day",
-                 "sex_dob",
+                 "dob_swapped", "dob_salt", "sex_dob",
                  "postcode", "postcode_sector", "forename_bloom", "surname_bloom", "forename",
                  "surname", *EVENT_DATES]
 

@@ -102,12 +102,6 @@ def date_part(name: str, dates: pd.Series) -> pd.Series:
         low = np.minimum(dates.dt.day, dates.dt.month).astype("Int64").astype(str).str.zfill(2)
         high = np.maximum(dates.dt.day, dates.dt.month).astype("Int64").astype(str).str.zfill(2)
         text = year + "|" + low + "|" + high
-    elif name == "year_month":
-        text = year + "-" + month
-    elif name == "year_day":
-        text = year + "--" + day
-    elif name == "month_day":
-        text = month + "-" + day
     elif name == "iso_week":
         iso = dates.dt.isocalendar()
         text = iso.year.astype(str) + "-W" + iso.week.astype(str).str.zfill(2)
