@@ -91,12 +91,13 @@ def _postcode(columns: set[str]):
     return cl.CustomComparison(output_column_name="postcode", comparison_levels=levels)
 
 
-def _name(column: str, dialect: str = "duckdb", salt: str | None = None):
+def _name(column: str, dialect: str = "duckdb", salt: str | None = None,
+          u: tuple[float, float] | None = None):
     """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline).
 
     Filters salted with different salts (``salt``, the salt's column) are unrelated bit
     patterns, so such a pair is the null level: the names are missing evidence, not a
-    disagreement."""
+    disagreement. ``u`` fixes the u of the two agreement levels (see ``run.counted_u``)."""
     missing = f"{column}_l IS NULL OR {column}_r IS NULL"
     if salt:
         missing += f" OR {salt}_l <> {salt}_r"
@@ -112,6 +113,9 @@ def _name(column: str, dialect: str = "duckdb", salt: str | None = None):
     else:
         levels += [cll.JaroWinklerLevel(column, threshold) for threshold in (0.95, 0.85)]
     levels.append(cll.ElseLevel())
+    if u is not None:
+        for level, level_u in zip(levels[1:], (*u, 1 - sum(u)), strict=True):
+            level.configure(u_probability=level_u, fix_u_probability=True)
     return cl.CustomComparison(output_column_name=column.removesuffix("_bloom"),
                                comparison_levels=levels)
 
@@ -168,7 +172,7 @@ def same_name(name: str, columns: set[str]) -> tuple[str, str]:
 
 
 def comparisons(columns: set[str], dialect: str = "duckdb",
-                counted_u: dict[str, float] | None = None) -> list:
+                counted_u: dict | None = None) -> list:
     """The comparisons that the token columns present support; ``counted_u`` gives the u of
     the rare agreement levels counted over all pairs (see ``run.counted_u``)."""
     counted_u = counted_u or {}
@@ -182,7 +186,8 @@ def comparisons(columns: set[str], dialect: str = "duckdb",
     for name in ("forename", "surname"):
         column = name_column(name, columns)
         if column:
-            out.append(_name(column, dialect, name_salt(column, columns)))
+            out.append(_name(column, dialect, name_salt(column, columns),
+                             counted_u.get(column)))
     if any(c in columns for c in EVENT_DATES):
         out.append(_care_events(columns, counted_u.get("care_events")))
     return out
@@ -229,7 +234,7 @@ def _same_birthday_and_name(name: str, columns: set[str]) -> tuple[list[str], st
 
 
 def settings(columns: set[str], dialect: str = "duckdb",
-             counted_u: dict[str, float] | None = None) -> SettingsCreator:
+             counted_u: dict | None = None) -> SettingsCreator:
     """The linkage model for these token columns (link type dedupe over all bundles at once).
     Only the Dice SQL depends on the engine's ``dialect`` (duckdb or spark)."""
     return SettingsCreator(
