@@ -83,3 +83,13 @@ def test_a_return_that_lists_one_child_twice_under_one_upn_is_one_child():
     edges = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "match_weight": [20.0, 9.0],
                           "prelinked": False})
     assert run(records, edges) == [0, 0, 2]
+
+
+@pytest.mark.parametrize(("salts", "expected"), [
+    ([1, 1, 1], [0, 1, 1]),   # one birthday: Mary and Jack are twins, kept apart
+    ([1, 2, 2], [0, 0, 0]),   # filters of different salts are not compared: no conflict
+])
+def test_forenames_conflict_only_within_one_salt(salts, expected):
+    records, edges = twins([0, 1, 2])
+    records["dob_salt"] = pd.array(salts, dtype="Int64")
+    assert run(records, edges) == expected

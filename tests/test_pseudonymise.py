@@ -326,3 +326,40 @@ def test_content_carries_no_identifier(world_dir, keys_a, keyring, tmp_path, kin
     # dates of birth: no field of that name travels (event dates do, and may coincide)
     keys = {key.lower() for row in content.payload for key in json.loads(row)}
     assert not keys & {"dob", "mc_dob", "expected_dob", "upn", "home_post", "pl_post"}
+
+
+def test_salted_filters_depend_on_name_and_birthday_with_day_and_month_unordered():
+    dates = pd.Series([dt.date(2015, 3, 7), dt.date(2015, 7, 3), dt.date(2015, 3, 8),
+                       dt.date(2016, 3, 7), dt.date(2015, 3, 7), None])
+    salts = transform("date_unordered", [dates])
+    assert salts.iloc[0] == salts.iloc[1] != salts.iloc[2]  # a day/month swap keeps the salt
+    assert salts.iloc[0] != salts.iloc[3] and salts.iloc[5] == ""
+    names = pd.Series(["Catherine", "Catherine", "Catherine", "Catherine", "Katherine",
+                       "Catherine"])
+    key = subkey(KEY_A, "forename")
+    filters = bloom_filters(names, key, 1024, 15, salts=salts)
+    assert filters.iloc[0] == filters.iloc[1]  # one name, one salt: one filter
+    # one name under other birthdays: unrelated bit patterns, no more alike than two names
+    assert filters.iloc[0] != filters.iloc[2] and dice(filters.iloc[0], filters.iloc[2]) < 0.3
+    assert dice(filters.iloc[0], filters.iloc[3]) < 0.3
+    assert dice(filters.iloc[0], filters.iloc[4]) > 0.7  # similar names, one salt: similar
+    assert filters.iloc[5] is None  # no date of birth: no filter
+    unsalted = bloom_filters(names, key, 1024, 15)
+    assert not set(filters.dropna()) & set(unsalted.dropna())
+
+
+def test_the_schema_has_no_standalone_date_part_and_a_subkey_per_name(pupils):
+    schema = linkage_schema()
+    assert schema["schema_version"] == 2
+    blooms = {name: spec for name, spec in schema["tokens"].items()
+              if spec["transform"] == "bloom"}
+    assert set(blooms) == {"forename_bloom", "surname_bloom"}
+    assert len({spec["family"] for spec in blooms.values()}) == len(blooms)
+    assert all(spec["salt"] == "dob_salt" for spec in blooms.values())
+    tokens = tokenise(pupils, KEY_A, schema)
+    assert {"dob", "dob_swapped", "dob_salt", "sex_dob", "forename_bloom"} <= set(tokens)
+    assert not {"dob_year_month", "dob_year_day", "dob_month_day", "sex_birth_year"} & set(
+        tokens)
+    # every filter frequency follows a person, not a name (most common names exceed 1%)
+    top = tokens.forename_bloom.dropna().value_counts().iloc[0]
+    assert top <= tokens.dob_salt.dropna().value_counts().iloc[0]

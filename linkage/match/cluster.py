@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.match.components import connected_components
+from linkage.match.model import name_salt
 
 FORENAME_CONFLICT = 0.5  # forename Dice below this: not the same child
 # an LA return, and an agency's ASG file, lists each child (or adopter) once
@@ -28,9 +29,9 @@ AMBIGUITY_BITS = 1.0  # a record this close to another person as to its own is l
 
 
 class _Identity:
-    """What a group of records says about who it is: its UPNs, its forename filters, and its
-    records in each LA return, with their UPNs (a return lists each child once; two of its
-    records that share a UPN are one child listed twice)."""
+    """What a group of records says about who it is: its UPNs, its forename filters (each
+    with its salt), and its records in each LA return, with their UPNs (a return lists each
+    child once; two of its records that share a UPN are one child listed twice)."""
 
     def __init__(self, upns: set, forenames: list, returns: dict):
         self.upns, self.forenames, self.returns = upns, forenames, returns
@@ -42,10 +43,11 @@ class _Identity:
             if any(a != b and not upns_a & upns_b for a, upns_a in mine
                    for b, upns_b in other.returns.get(key, ())):
                 return True
-        if self.forenames and other.forenames:
-            return max(_dice(a, b) for a in self.forenames for b in other.forenames) < (
-                FORENAME_CONFLICT)
-        return False
+        # filters of different salts are unrelated bit patterns: only those of one salt
+        # (one birthday) can show two different forenames
+        scores = [_dice(a, b) for salt_a, a in self.forenames for salt_b, b in other.forenames
+                  if salt_a == salt_b]
+        return bool(scores) and max(scores) < FORENAME_CONFLICT
 
     def merged(self, other: "_Identity") -> "_Identity":
         forenames = self.forenames + [f for f in other.forenames if f not in self.forenames]
@@ -116,9 +118,10 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
 def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
     name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
+    salt = name_salt(name, set(columns)) if name else None
     wanted = ["rid", "source", "provider", "period", "record_id", "upn", "former_upn"]
     if name:
-        wanted += [name, f"{name}_bits", f"{name}_digest"]
+        wanted += [name, f"{name}_bits", f"{name}_digest", *([salt] if salt else [])]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS
         SELECT {", ".join(f"r.{c}" for c in wanted if c in columns)}, c.component
         FROM {records} r JOIN component_of c USING (rid)
@@ -139,11 +142,14 @@ def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
             WHERE NOT coalesce(a.u IN (b.u, b.f), false)
               AND NOT coalesce(a.f IN (b.u, b.f), false)""")
     if name and columns[name] == "BIT":  # one row per distinct filter (by its digest)
+        # filters are compared only within one salt: across salts their bits are unrelated
+        same_salt = "AND a.s = b.s" if salt else ""
         queries.append(f"""WITH f AS (
                 SELECT component, {name}_digest AS d, any_value({name}) AS b,
-                       any_value({name}_bits) AS n
+                       any_value({name}_bits) AS n, any_value({salt or "NULL"}) AS s
                 FROM cluster_members WHERE {name}_bits > 0 GROUP BY component, d)
             SELECT a.component FROM f a JOIN f b ON a.component = b.component AND a.d < b.d
+            {same_salt}
             WHERE bit_count(a.b & b.b) * 2.0 / (a.n + b.n) < {FORENAME_CONFLICT}""")
     flagged = set()
     for query in queries:
@@ -162,19 +168,20 @@ def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
     name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
     name_sql = "NULL" if name is None else (
         f"CAST({name} AS BLOB)" if columns[name] == "BIT" else name)
+    salt = (name_salt(name, set(columns)) if name else None) or "NULL"
     one_per_child = ", ".join(f"'{s}'" for s in ONE_RECORD_PER_CHILD)
     rows = con.execute(f"""
         SELECT rid, {'upn' if 'upn' in columns else 'NULL'},
-               {'former_upn' if 'former_upn' in columns else 'NULL'}, {name_sql},
+               {'former_upn' if 'former_upn' in columns else 'NULL'}, {name_sql}, {salt},
                source IN ({one_per_child}),
                source || '|' || provider || '|' || CAST(period AS VARCHAR), record_id
         FROM cluster_members SEMI JOIN flagged USING (component) ORDER BY rid""").fetchall()
     out = {}
-    for rid, upn, former, forename, unique, key, record in rows:
+    for rid, upn, former, forename, salt, unique, key, record in rows:
         upns = {x for x in (upn, former) if x is not None}
         if isinstance(forename, bytearray | memoryview):  # how some clients return BLOBs
             forename = bytes(forename)
-        forenames = [forename] if forename else []
+        forenames = [(salt, forename)] if forename else []
         out[rid] = _Identity(upns, forenames,
                              {key: ((record, frozenset(upns)),)} if unique else {})
     return out

@@ -1,15 +1,19 @@
 """The Splink model, generated from the token columns present, so any source links without code.
 
 Comparisons follow the token families of ``configs/linkage_schema.yaml``: UPN (either UPN or
-former UPN agreeing), date of birth with sex (exact, swapped day and month, two of three
-parts), postcode (full, sector), names (Dice similarity of Bloom filters, in SQL), and the care
-events that adoption records share with 903 returns. Blocking rules keep the pairs compared
+former UPN agreeing), date of birth with sex (exact, swapped day and month), postcode (full,
+sector), names (Dice similarity of Bloom filters, in SQL, where their salts agree), and the
+care events that adoption records share with 903 returns. Blocking rules keep the pairs compared
 close to linear in the number of records.
 """
+
+from functools import cache
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator
+
+from linkage.config import load_config
 
 NAME_LEVELS = (0.9, 0.7)
 # kept beside each scored pair: the record numbers, and the pre-link key
@@ -43,6 +47,18 @@ def dice(column: str, dialect: str = "duckdb") -> str:
     return f"{both} * 2.0 / ({bits}_l + {bits}_r)"
 
 
+@cache
+def _token_specs() -> dict:
+    return load_config("linkage_schema.yaml")["tokens"]
+
+
+def name_salt(column: str, columns: set[str]) -> str | None:
+    """The column of the salt that a name filter column was salted with (the schema's
+    ``salt``), if the records carry it: filters of different salts cannot be compared."""
+    salt = _token_specs().get(column, {}).get("salt")
+    return salt if salt in columns else None
+
+
 def _upn(columns: set[str]):
     agree = "upn_l = upn_r"
     if "former_upn" in columns:
@@ -63,10 +79,6 @@ def _date_of_birth(columns: set[str]):
     if "dob_swapped" in columns:
         levels.append(cll.CustomLevel("dob_l = dob_swapped_r OR dob_swapped_l = dob_r",
                                       label_for_charts="DOB day and month swapped"))
-    parts = [p for p in ("dob_year_month", "dob_year_day", "dob_month_day") if p in columns]
-    if parts:
-        levels.append(cll.CustomLevel(" OR ".join(f"{p}_l = {p}_r" for p in parts),
-                                      label_for_charts="two of day, month and year agree"))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(output_column_name="date_of_birth", comparison_levels=levels)
 
@@ -79,9 +91,17 @@ def _postcode(columns: set[str]):
     return cl.CustomComparison(output_column_name="postcode", comparison_levels=levels)
 
 
-def _name(column: str, dialect: str = "duckdb"):
-    """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline)."""
-    levels = [cll.NullLevel(column)]
+def _name(column: str, dialect: str = "duckdb", salt: str | None = None,
+          u: tuple[float, float] | None = None):
+    """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline).
+
+    Filters salted with different salts (``salt``, the salt's column) are unrelated bit
+    patterns, so such a pair is the null level: the names are missing evidence, not a
+    disagreement. ``u`` fixes the u of the two agreement levels (see ``run.counted_u``)."""
+    missing = f"{column}_l IS NULL OR {column}_r IS NULL"
+    if salt:
+        missing += f" OR {salt}_l <> {salt}_r"
+    levels = [cll.CustomLevel(missing).configure(is_null_level=True)]
     if column.endswith("_bloom"):
         # equal digests are equal filters (Dice 1): most true pairs skip the bit counting,
         # and Splink's EM sees that a rule blocking on the digest used this name
@@ -93,6 +113,9 @@ def _name(column: str, dialect: str = "duckdb"):
     else:
         levels += [cll.JaroWinklerLevel(column, threshold) for threshold in (0.95, 0.85)]
     levels.append(cll.ElseLevel())
+    if u is not None:
+        for level, level_u in zip(levels[1:], (*u, 1 - sum(u)), strict=True):
+            level.configure(u_probability=level_u, fix_u_probability=True)
     return cl.CustomComparison(output_column_name=column.removesuffix("_bloom"),
                                comparison_levels=levels)
 
@@ -149,7 +172,7 @@ def same_name(name: str, columns: set[str]) -> tuple[str, str]:
 
 
 def comparisons(columns: set[str], dialect: str = "duckdb",
-                counted_u: dict[str, float] | None = None) -> list:
+                counted_u: dict | None = None) -> list:
     """The comparisons that the token columns present support; ``counted_u`` gives the u of
     the rare agreement levels counted over all pairs (see ``run.counted_u``)."""
     counted_u = counted_u or {}
@@ -163,7 +186,8 @@ def comparisons(columns: set[str], dialect: str = "duckdb",
     for name in ("forename", "surname"):
         column = name_column(name, columns)
         if column:
-            out.append(_name(column, dialect))
+            out.append(_name(column, dialect, name_salt(column, columns),
+                             counted_u.get(column)))
     if any(c in columns for c in EVENT_DATES):
         out.append(_care_events(columns, counted_u.get("care_events")))
     return out
@@ -171,8 +195,6 @@ def comparisons(columns: set[str], dialect: str = "duckdb",
 
 def blocking_rules(columns: set[str]) -> list[str]:
     """Rules that find candidate pairs; each needs agreement on something rare."""
-    forename, same_forename = same_name("forename", columns)
-    surname, same_surname = same_name("surname", columns)
     # the same provider record across periods, and an LA's 903 and CIN records of one id
     rules = ["l.prelink = r.prelink"]
     candidates = [
@@ -181,18 +203,14 @@ def blocking_rules(columns: set[str]) -> list[str]:
         (["upn", "former_upn"], "l.former_upn = r.upn"),
         (["sex_dob", "postcode_sector"],
          "l.sex_dob = r.sex_dob AND l.postcode_sector = r.postcode_sector"),
-        (["dob", forename], f"l.dob = r.dob AND {same_forename}"),
-        (["dob", surname], f"l.dob = r.dob AND {same_surname}"),
+        _same_birthday_and_name("forename", columns),
+        _same_birthday_and_name("surname", columns),
         # within one LA's returns (CIN carries neither names nor postcode); not within the
         # national school census, where one date of birth is shared by hundreds of pupils
         (["sex_dob"], f"l.sex_dob = r.sex_dob AND l.provider = r.provider AND l.source IN "
                       f"{LA_SOURCES} AND r.source IN {LA_SOURCES}"),
         (["dob_swapped", "postcode_sector"],
          "l.dob_swapped = r.dob AND l.postcode_sector = r.postcode_sector"),
-        (["postcode", "dob_year_month"],
-         "l.postcode = r.postcode AND l.dob_year_month = r.dob_year_month"),
-        (["postcode", "dob_month_day"],
-         "l.postcode = r.postcode AND l.dob_month_day = r.dob_month_day"),
         # adoption records with every source: one side at a time, so that the join is on
         # the adoption records' dates only, not on every pair that shares a date of birth
         ([ADOPTION_SEX_DOB], f"l.{ADOPTION_SEX_DOB} = r.sex_dob"),
@@ -204,8 +222,19 @@ def blocking_rules(columns: set[str]) -> list[str]:
     return rules
 
 
+def _same_birthday_and_name(name: str, columns: set[str]) -> tuple[list[str], str]:
+    """The columns needed and the rule for the same date of birth and name: a salted
+    filter's digest alone says both (its salt is the date of birth with day and month
+    unordered, so a day/month swap is found too)."""
+    column, same = same_name(name, columns)
+    bloom = name_column(name, columns)
+    if bloom and name_salt(bloom, columns):
+        return [column], same
+    return ["dob", column], f"l.dob = r.dob AND {same}"
+
+
 def settings(columns: set[str], dialect: str = "duckdb",
-             counted_u: dict[str, float] | None = None) -> SettingsCreator:
+             counted_u: dict | None = None) -> SettingsCreator:
     """The linkage model for these token columns (link type dedupe over all bundles at once).
     Only the Dice SQL depends on the engine's ``dialect`` (duckdb or spark)."""
     return SettingsCreator(

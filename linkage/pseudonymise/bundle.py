@@ -44,7 +44,7 @@ from linkage.pseudonymise.events import attributes, event_dates
 from linkage.pseudonymise.keys import fingerprint, subkey
 from linkage.pseudonymise.roles import LinkageUnitKeys, ProviderKeys
 from linkage.pseudonymise.signing import SignatureError, sign
-from linkage.pseudonymise.tokens import date_part, keyed_tokens, transform
+from linkage.pseudonymise.tokens import date_part, keyed_tokens, salt_text, transform
 from linkage.sources.schema import REJECTING, SourceData
 
 BUNDLE_FORMAT = 2
@@ -140,7 +140,7 @@ def _token_column(name: str, job) -> pd.Series:
     if spec["transform"] == "bloom":
         bloom = schema["bloom"]
         return bloom_filters(columns[0], family_key, bloom["length"], bloom["hashes"],
-                             bloom["hardening"])
+                             bloom["hardening"], salt_text(spec, data.records, schema))
     return keyed_tokens(transform(spec["transform"], columns), family_key)
 
 

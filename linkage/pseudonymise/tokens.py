@@ -55,6 +55,17 @@ def transform(name: str, columns: list[pd.Series]) -> pd.Series:
     return on_distinct(columns, lambda distinct: _transform(name, distinct))
 
 
+def salt_text(spec: dict, records: pd.DataFrame, schema: dict) -> pd.Series | None:
+    """The salt of a salted token: the text its ``salt`` token is made from ('' where there
+    is none, and for every record of a source without the salt's fields); None if unsalted."""
+    if "salt" not in spec:
+        return None
+    salt = schema["tokens"][spec["salt"]]
+    if not all(field in records for field in salt["fields"]):
+        return pd.Series("", index=records.index, dtype=object)
+    return transform(salt["transform"], [records[field] for field in salt["fields"]])
+
+
 def _transform(name: str, columns: list[pd.Series]) -> pd.Series:
     if name == "upn":
         upn = columns[0].fillna("").astype(str)
@@ -66,9 +77,9 @@ def _transform(name: str, columns: list[pd.Series]) -> pd.Series:
     if name == "postcode_sector":
         postcode = columns[0].fillna("").astype(str)
         return postcode.str.slice(0, -2).where(postcode != "", "")
-    if name in ("sex_date", "sex_year"):
+    if name == "sex_date":
         sex = columns[0].fillna("").astype(str)
-        part = _transform("date" if name == "sex_date" else "year", [columns[1]])
+        part = _transform("date", [columns[1]])
         # sex never stands alone: two values would give themselves away by their frequency
         return (sex + "|" + part).where(sex.isin(["M", "F"]) & (part != ""), "")
     return date_part(name, _dates(columns[0]))
@@ -85,14 +96,12 @@ def date_part(name: str, dates: pd.Series) -> pd.Series:
         # the same date with day and month exchanged, where that is another valid date
         swappable = known & (dates.dt.day <= 12) & (dates.dt.day != dates.dt.month)
         return (year + "-" + day + "-" + month).where(swappable, "").fillna("")
-    elif name == "year":
-        text = year
-    elif name == "year_month":
-        text = year + "-" + month
-    elif name == "year_day":
-        text = year + "--" + day
-    elif name == "month_day":
-        text = month + "-" + day
+    elif name == "date_unordered":
+        # the year and the unordered pair (day, month): a date and its day/month swap alike,
+        # so a swap typo keeps the salt of a record's name filters
+        low = np.minimum(dates.dt.day, dates.dt.month).astype("Int64").astype(str).str.zfill(2)
+        high = np.maximum(dates.dt.day, dates.dt.month).astype("Int64").astype(str).str.zfill(2)
+        text = year + "|" + low + "|" + high
     elif name == "iso_week":
         iso = dates.dt.isocalendar()
         text = iso.year.astype(str) + "-W" + iso.week.astype(str).str.zfill(2)
