@@ -105,13 +105,14 @@ def _text_hash(values: pd.Series) -> np.ndarray:
 def colours(view: View, rounds: int = ROUNDS) -> np.ndarray:
     """Key-independent colour of every record after ``rounds`` of refinement."""
     tokens = view.tokens
-    encoded = view.token_columns() + view.bloom_columns()
+    encoded = sorted(view.token_columns() + view.bloom_columns())  # bundle order must not
+    # matter
     colour = _text_hash(tokens["source"]) if "source" in tokens else np.zeros(len(tokens),
                                                                              np.uint64)
     for column in sorted(view.plain_columns()):
         colour = _combine(colour, _text_hash(tokens[column]))
     codes = {c: pd.factorize(tokens[c])[0] for c in encoded}
-    for column in view.bloom_columns():
+    for column in sorted(view.bloom_columns()):
         bits = tokens[column].map(lambda f: int.from_bytes(f, "big").bit_count()
                                   if f is not None else -1)
         colour = _combine(colour, bits.to_numpy() + 1)

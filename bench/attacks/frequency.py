@@ -104,6 +104,11 @@ def align(tokens: pd.DataFrame, people: pd.Series, column: str, group: str | Non
 
 def _public_ranked(column: str, groups: np.ndarray, knowledge: Knowledge,
                    group_column: str | None) -> pd.DataFrame:
+    """(group, rank, value): the public values of each group, most common first."""
+    transform = transform_of(column)
+    prefixed = [g for g in groups if DATE_PREFIX.match(str(g))] if group_column else []
+    if transform in DATE_TRANSFORMS and prefixed:
+        return _date_values_by_prefix(transform, knowledge, prefixed)
     frames = []
     for value in groups:
         shares = _public_values(column, knowledge, value if group_column else None)
@@ -114,6 +119,37 @@ def _public_ranked(column: str, groups: np.ndarray, knowledge: Knowledge,
     if not frames:
         return pd.DataFrame({"group": [], "rank": [], "value": []})
     return pd.concat(frames, ignore_index=True)
+
+
+def _date_values_by_prefix(transform: str, knowledge: Knowledge, prefixes: list[str]
+                           ) -> pd.DataFrame:
+    """Ranked public values of a date transform among the dates of each prefix, all groups
+    at once (a uniform calendar: counts differ only where the calendar makes them)."""
+    table = _calendar_values(transform, knowledge.first_year, knowledge.last_year)
+    frames = []
+    for width in sorted({len(p) for p in prefixes}):
+        wanted = [p for p in prefixes if len(p) == width]
+        rows = table.assign(group=table.iso.str.slice(0, width))
+        rows = rows[rows.group.isin(wanted)]
+        counts = rows.groupby(["group", "value"]).size().rename("n").reset_index()
+        counts = counts.sort_values(["group", "n", "value"], ascending=[True, False, True])
+        counts["rank"] = counts.groupby("group").cumcount()
+        frames.append(counts[["group", "rank", "value"]])
+    return pd.concat(frames, ignore_index=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _calendar_values(transform: str, first_year: int, last_year: int) -> pd.DataFrame:
+    """Every calendar date (ISO) with the transform's value(s) of it."""
+    dates = pd.Series(_calendar(first_year, last_year))
+    iso = dates.dt.strftime("%Y-%m-%d")
+    if transform in ("sex_date", "sex_year"):
+        part = date_part("date" if transform == "sex_date" else "year", dates)
+        return pd.DataFrame({"iso": pd.concat([iso, iso], ignore_index=True),
+                             "value": pd.concat(["F|" + part, "M|" + part],
+                                                ignore_index=True)})
+    table = pd.DataFrame({"iso": iso, "value": date_part(transform, dates)})
+    return table[table.value != ""]
 
 
 def _public_values(column: str, knowledge: Knowledge, group: str | None
@@ -133,23 +169,10 @@ def date_values(transform: str, knowledge: Knowledge, prefix: str | None = None
                 ) -> pd.Series:
     """Shares of a date transform's values under the uniform calendar, optionally only
     dates starting with ``prefix`` ('2010' or '2010-10')."""
-    return _date_values(transform, knowledge.first_year, knowledge.last_year, prefix)
-
-
-@functools.lru_cache(maxsize=4096)
-def _date_values(transform: str, first_year: int, last_year: int, prefix: str | None
-                 ) -> pd.Series:
-    dates = _calendar(first_year, last_year)
+    table = _calendar_values(transform, knowledge.first_year, knowledge.last_year)
     if prefix:
-        dates = dates[dates.strftime("%Y-%m-%d").str.startswith(prefix)]
-    series = pd.Series(dates)
-    if transform in ("sex_date", "sex_year"):
-        part = date_part("date" if transform == "sex_date" else "year", series)
-        values = pd.concat(["F|" + part, "M|" + part], ignore_index=True)
-    else:
-        values = date_part(transform, series)
-    values = values[values != ""]
-    shares = values.value_counts(normalize=True)
+        table = table[table.iso.str.startswith(prefix)]
+    shares = table.value.value_counts(normalize=True)
     return shares.sort_index().sort_values(ascending=False, kind="stable")
 
 

@@ -10,6 +10,7 @@
 """
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def _normal(weights: pd.Series) -> pd.Series:
     return (weights / weights.sum()).sort_index().sort_values(ascending=False, kind="stable")
 
 
+@functools.cache
 def column_transforms() -> dict[str, str]:
     """Token column -> its transform, from the public linkage schema (Bloom columns both with
     and without their ``_bloom`` suffix)."""

@@ -57,7 +57,7 @@ def run_attacks(world: Path, bundles: list[Path], spine: Path | None, seed: int 
     dob, results["dob_structure"] = _dob_structure(view, knowledge, truth)
     results["membership"] = _membership(view, world, names, dob)
     limit = carry_over_bundles or (3 if quick else None)
-    results["carry_over"] = _carry_over(view, world, bundles, limit)
+    results["carry_over"] = _carry_over(view, world, bundles, limit, seed)
     results["summary"] = _summary(results)
     return results
 
@@ -109,7 +109,15 @@ def _membership(view: View, world: Path, names: dict[str, pd.Series], dob: pd.Se
             **score.membership_score(found.flags, pupils, world)}
 
 
-def _carry_over(view: View, world: Path, bundles: list[Path], limit: int | None) -> dict:
+def shuffled_view(view: View, seed: int) -> View:
+    """The view with each bundle's rows in a random (seeded) order, positions renumbered."""
+    tokens = view.tokens.sample(frac=1, random_state=seed).reset_index(drop=True)
+    tokens["row"] = tokens.groupby("bundle").cumcount()
+    return View(tokens, view.person_record, view.manifests)
+
+
+def _carry_over(view: View, world: Path, bundles: list[Path], limit: int | None,
+                seed: int) -> dict:
     """Hash the same providers again under a fresh key and tie key-2 records to key 1's."""
     chosen = sorted(bundles, key=_bundle_rows)[:limit] if limit else list(bundles)
     with tempfile.TemporaryDirectory(prefix="attack-key2-") as folder:
@@ -119,6 +127,10 @@ def _carry_over(view: View, world: Path, bundles: list[Path], limit: int | None)
         found, seconds = timed(carry_over.carry_over_attack, one, two)
         per_method = {m: score.same_record_share(tie(one, two), two, one)["share"]
                       for m, tie in carry_over.TIES.items()}
+        # what the fingerprints alone achieve once rows are shuffled (the new format)
+        shuffled = shuffled_view(two, seed)
+        per_method["graph fingerprints, rows shuffled"] = score.same_record_share(
+            carry_over.tie_by_colours(one, shuffled), shuffled, one)["share"]
     return {"seconds": seconds, "records_attacked": len(two.tokens), "method": found.method,
             "bundles": [Path(b).name for b in chosen],
             "reidentified": score.same_record_share(found.rows, two, one),

@@ -85,8 +85,10 @@ def linkage_unit_view(bundle_paths: list[Path], spine_path: Path | None,
         content = _plain_content(bundle.folder)
         if content is not None:
             tokens = tokens.merge(content, on=["provider", "period", "record_id"], how="left")
-        frames.append(tokens)
-    tokens = pd.concat(frames, ignore_index=True)
+        if len(tokens):  # an empty bundle would turn token columns into objects
+            frames.append(tokens)
+    tokens = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*RECORD_KEYS, "bundle", "row"])
     for column in tokens.columns:  # concat turns missing filters into NaN; keep None
         if tokens[column].dtype == object:
             tokens[column] = tokens[column].astype(object).where(tokens[column].notna(), None)
