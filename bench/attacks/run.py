@@ -119,7 +119,8 @@ def shuffled_view(view: View, seed: int) -> View:
 def _carry_over(view: View, world: Path, bundles: list[Path], limit: int | None,
                 seed: int) -> dict:
     """Hash the same providers again under a fresh key and tie key-2 records to key 1's."""
-    chosen = sorted(bundles, key=_bundle_rows)[:limit] if limit else list(bundles)
+    non_empty = [b for b in bundles if _bundle_rows(b)]
+    chosen = sorted(non_empty, key=_bundle_rows)[:limit] if limit else non_empty
     with tempfile.TemporaryDirectory(prefix="attack-key2-") as folder:
         two_paths = hash_again(world, [Path(b).name for b in chosen], Path(folder))
         one = linkage_unit_view(chosen, None)
