@@ -63,3 +63,40 @@ def test_pattern_mining_undoes_balanced_hardening():
     for column, plain in (("forename_bloom", people.forename), ("surname_bloom",
                                                                 people.surname)):
         assert (decoded[column] == normalise_name(plain)).mean() > 0.5
+
+
+def format_v2_like(view: View) -> View:
+    """Today's view made to look like format v2: no readable content, no plain attributes,
+    no date-of-birth part tokens, record ids replaced by pseudonyms, rows shuffled."""
+    tokens = view.tokens.drop(columns=[c for c in view.tokens.columns if c.startswith(
+        "content_") or c in ("ethnicity", "sex", "age_band", "dob_year_month", "dob_year_day",
+                            "dob_month_day", "dob_swapped", "sex_dob", "sex_birth_year")])
+    tokens = tokens.sample(frac=1, random_state=1).reset_index(drop=True)
+    tokens["record_id"] = pd.util.hash_array(tokens.record_id.to_numpy(dtype=object)).astype(
+        str)
+    tokens["row"] = tokens.groupby("bundle").cumcount()
+    return View(tokens, view.person_record.iloc[0:0], view.manifests)
+
+
+def test_attacks_run_unchanged_on_a_format_v2_like_view(world_dir, world_bundles,
+                                                        linked_spine):
+    from bench.attacks import carry_over, dob_structure, frequency, membership
+    from bench.attacks.knowledge import insider_school_census
+    from bench.attacks.run import population_knowledge
+    from bench.attacks.view import linkage_unit_view
+
+    bundles = [b for b in world_bundles if "la_" in b.name][:2]
+    view = format_v2_like(linkage_unit_view(bundles, linked_spine[0]))
+    knowledge = population_knowledge(world_dir, 2025)
+    assert not any(c.startswith("content_") for c in view.plain_columns())
+    guesses = frequency.frequency_attack(view, knowledge)
+    names = pattern_mining.pattern_mining_attack(view, knowledge)
+    dob = dob_structure.dob_structure_attack(view, knowledge)
+    pupils = insider_school_census(world_dir).head(500)
+    flagged = membership.membership_attack(view, pupils, names, dob.guess)
+    tied = carry_over.carry_over_attack(view, format_v2_like(view))
+    assert set(guesses) <= set(view.bloom_columns() + view.token_columns())
+    assert all(len(g) == len(view.tokens) for g in names.values())
+    assert len(dob) == len(view.tokens)
+    assert len(flagged.flags) == len(pupils) and flagged.method
+    assert len(tied.rows) == len(view.tokens) and tied.method != "record id"

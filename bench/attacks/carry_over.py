@@ -12,8 +12,9 @@ attributes used (as in ``membership``):
    similarity tables in combination with pseudonymisation to preserve data privacy in the
    UK Office for National Statistics' privacy-preserving record linkage", 2017, and
    Vidanage et al., "A graph matching attack on privacy-preserving record linkage", CIKM
-   2020): a record starts with its plain attributes, each token's frequency and each
-   filter's bit count; a token then takes the multiset of its records' colours, and a
+   2020): a record starts with its plain attributes and each token's and filter's
+   frequency (not its bit count: collisions of bit positions differ between
+   keys); a token then takes the multiset of its records' colours, and a
    record its tokens' colours. Records whose final colour is unique on both sides match;
    a colour shared by k records on both sides is matched in file order (right by chance
    1/k when rows are shuffled).
@@ -112,10 +113,6 @@ def colours(view: View, rounds: int = ROUNDS) -> np.ndarray:
     for column in sorted(view.plain_columns()):
         colour = _combine(colour, _text_hash(tokens[column]))
     codes = {c: pd.factorize(tokens[c])[0] for c in encoded}
-    for column in sorted(view.bloom_columns()):
-        bits = tokens[column].map(lambda f: int.from_bytes(f, "big").bit_count()
-                                  if f is not None else -1)
-        colour = _combine(colour, bits.to_numpy() + 1)
     for column in encoded:  # how many records carry each token: the same under any key
         frequency = np.bincount(codes[column] + 1)[codes[column] + 1]
         colour = _combine(colour, np.where(codes[column] >= 0, frequency, 0))

@@ -89,10 +89,22 @@ def linkage_unit_view(bundle_paths: list[Path], spine_path: Path | None,
             frames.append(tokens)
     tokens = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=[*RECORD_KEYS, "bundle", "row"])
-    for column in tokens.columns:  # concat turns missing filters into NaN; keep None
-        if tokens[column].dtype == object:
-            tokens[column] = tokens[column].astype(object).where(tokens[column].notna(), None)
-    return View(tokens, _person_record(spine_path), [b.manifest for b in bundles])
+    return View(_normalised(tokens), _person_record(spine_path),
+                [b.manifest for b in bundles])
+
+
+def _normalised(tokens: pd.DataFrame) -> pd.DataFrame:
+    """One spelling of 'missing' whatever the bundles' order: concatenating bundles that lack
+    a column leaves NaN; filters keep None, text gets '' (as bundles write absent text)."""
+    for column in tokens.columns:
+        if column in ("period", "row") or pd.api.types.is_integer_dtype(tokens[column].dtype):
+            continue
+        values = tokens[column].astype(object)
+        if _first_value_type(values) is bytes:
+            tokens[column] = values.where(values.notna(), None)
+        else:
+            tokens[column] = values.where(values.notna(), "").astype(str)
+    return tokens
 
 
 def _plain_content(folder: Path) -> pd.DataFrame | None:
