@@ -48,8 +48,8 @@ def carry_over_attack(one: View, two: View) -> CarryOver:
         rows = tie(one, two)
         if _confirmed(one, two, rows):
             break
-    unique = _unique_colour_share(one, two) if method == "graph fingerprints" else 1.0
-    return CarryOver(rows, method, unique)
+    # whatever tied them, how many records the fingerprints alone single out for certain
+    return CarryOver(rows, method, _unique_colour_share(one, two))
 
 
 def tie_by_record_id(one: View, two: View) -> np.ndarray:
