@@ -107,8 +107,8 @@ def membership_score(flags: pd.Series, pupils: pd.DataFrame, world: Path) -> dic
 
 
 def same_record_share(guess_rows: np.ndarray, view_two: View, view_one: View) -> dict:
-    """Carry-over: share of key-2 records matched to the key-1 row of the same record (or,
-    looser, of the same spine-less truth person is not needed: the same record keys)."""
+    """Carry-over: share of key-2 records tied to the key-1 row of the same record (equal
+    record keys; with pseudonymised ids both views' ids must first be mapped back)."""
     two = view_two.tokens[RECORD_KEYS].astype({"provider": str, "period": "int64"})
     one = view_one.tokens[RECORD_KEYS].astype({"provider": str, "period": "int64"})
     guessed = guess_rows >= 0
