@@ -44,20 +44,22 @@ def population_knowledge(world: Path, last_year: int) -> Knowledge:
 
 def run_attacks(world: Path, bundles: list[Path], spine: Path | None, seed: int = 0,
                 quick: bool = False, key: bytes | None = None,
-                unit_private_key: Path | None = None, carry_over_bundles: int | None = None
-                ) -> dict:
-    """Every attack on the view of ``bundles`` and ``spine``, scored against ``world``."""
-    view, view_seconds = timed(linkage_unit_view, bundles, spine, unit_private_key)
+                carry_over_bundles: int | None = None) -> dict:
+    """Every attack on the view of ``bundles`` and ``spine``, scored against ``world``; the
+    linkage unit's keys come from LINKAGE_UNIT_KEY and LINKAGE_REGISTER."""
+    view, view_seconds = timed(linkage_unit_view, bundles, spine)
     knowledge = population_knowledge(world, int(view.tokens.period.max()))
     truth = score.aligned_truth(view, score.plaintext_records(world, key))
     results = {"records_attacked": len(view.tokens), "view_seconds": view_seconds,
                "assumptions": ASSUMPTIONS, "seed": seed, "quick": quick}
+    results["chance"] = {column: _chance(_truth_of(view, truth, column))
+                         for column in ("forename_bloom", "surname_bloom", "dob")}
     results["frequency"] = _frequency(view, knowledge, truth, seed)
     names, results["pattern_mining"] = _pattern_mining(view, knowledge, truth, seed)
     dob, results["dob_structure"] = _dob_structure(view, knowledge, truth)
     results["membership"] = _membership(view, world, names, dob)
     limit = carry_over_bundles or (3 if quick else None)
-    results["carry_over"] = _carry_over(view, world, bundles, limit, seed)
+    results["carry_over"] = _carry_over(view, world, bundles, limit, seed, key)
     results["summary"] = _summary(results)
     return results
 
@@ -73,6 +75,14 @@ def _frequency(view: View, knowledge: Knowledge, truth: pd.DataFrame, seed: int)
                            "records": shares[chosen]["records"],
                            "by_strategy": {n: s["share"] for n, s in shares.items()}}
     return {"seconds": seconds, "records_attacked": len(view.tokens), "columns": columns}
+
+
+def _chance(values: pd.Series) -> float:
+    """What guessing knows without any encoding: the share of records (with a value) holding
+    the most common value, which an attacker gets by guessing it for everyone."""
+    values = values.dropna()
+    values = values[values.astype(str) != ""]
+    return round(float(values.value_counts(normalize=True).iloc[0]), 4) if len(values) else 0.0
 
 
 def _truth_of(view: View, truth: pd.DataFrame, column: str) -> pd.Series:
@@ -117,15 +127,17 @@ def shuffled_view(view: View, seed: int) -> View:
 
 
 def _carry_over(view: View, world: Path, bundles: list[Path], limit: int | None,
-                seed: int) -> dict:
+                seed: int, key: bytes | None) -> dict:
     """Hash the same providers again under a fresh key and tie key-2 records to key 1's."""
     non_empty = [b for b in bundles if _bundle_rows(b)]
     chosen = sorted(non_empty, key=_bundle_rows)[:limit] if limit else non_empty
     with tempfile.TemporaryDirectory(prefix="attack-key2-") as folder:
-        two_paths = hash_again(world, [Path(b).name for b in chosen], Path(folder))
+        two_paths, key2 = hash_again(world, [Path(b).name for b in chosen], Path(folder))
         one = linkage_unit_view(chosen, None)
         two = linkage_unit_view(two_paths, None)
         found, seconds = timed(carry_over.carry_over_attack, one, two)
+        if key is not None:  # for scoring only: name key 2's records by key 1's pseudonyms
+            two = _renamed(two, world, key2, key)
         per_method = {m: score.same_record_share(tie(one, two), two, one)["share"]
                       for m, tie in carry_over.TIES.items()}
         # what the fingerprints alone achieve once rows are shuffled (the new format)
@@ -138,26 +150,38 @@ def _carry_over(view: View, world: Path, bundles: list[Path], limit: int | None,
             "share_by_method": per_method, "unique_fingerprint_share": found.unique_share}
 
 
+def _renamed(view: View, world: Path, key_from: bytes, key_to: bytes) -> View:
+    """The view with its record pseudonyms under ``key_from`` replaced by ``key_to``'s (the
+    scorer's mapping, through the plain ids)."""
+    plain = score.plaintext_records(world)[["provider", "record_id"]].drop_duplicates()
+    mapping = dict(zip(score.record_pseudonyms(plain, key_from),
+                       score.record_pseudonyms(plain, key_to), strict=True))
+    tokens = view.tokens.assign(record_id=view.tokens.record_id.map(mapping))
+    return View(tokens, view.person_record, view.manifests)
+
+
 def _bundle_rows(path: Path) -> int:
     manifest = json.loads((Path(path) / "manifest.json").read_text())
     return manifest["rows"]["out"]
 
 
-def hash_again(world: Path, names: list[str], out: Path) -> list[Path]:
-    """The named bundles of ``world`` hashed again under a new key (``linkage keygen``)."""
+def hash_again(world: Path, names: list[str], out: Path) -> tuple[list[Path], bytes]:
+    """The named bundles of ``world`` hashed again under a new linkage key (``linkage
+    keygen``), the providers' other keys from the environment; returns them and the key."""
     from linkage.pseudonymise.bundle import write_bundle
-    from linkage.pseudonymise.keys import generate_key_file, load_key
+    from linkage.pseudonymise.keys import generate_key_file
     from linkage.pseudonymise.providers import provider_jobs
+    from linkage.pseudonymise.roles import provider_keys
     from linkage.sources import read_source
 
     generate_key_file(out / "key2")
-    key = load_key(out / "key2")
+    keys = provider_keys(out / "key2")
     paths = []
     for kind, code, files, name in provider_jobs(world / "providers"):
         if name in names:
-            paths.append(write_bundle(read_source(kind, files, provider=code), key,
+            paths.append(write_bundle(read_source(kind, files, provider=code), keys,
                                       out / name).path)
-    return paths
+    return paths, keys.linkage_key
 
 
 def _summary(results: dict) -> dict:
@@ -170,8 +194,14 @@ def _summary(results: dict) -> dict:
                    freq.get(column, {}).get("share", 0.0))
 
     dob = results["dob_structure"]
+    chance = results["chance"]
     return {
         "exact_forename": best("forename_bloom"), "exact_surname": best("surname_bloom"),
+        # beyond what guessing the commonest name for every record gives
+        "exact_forename_beyond_chance": round(max(0.0, best("forename_bloom")
+                                                  - chance["forename_bloom"]), 4),
+        "exact_surname_beyond_chance": round(max(0.0, best("surname_bloom")
+                                                 - chance["surname_bloom"]), 4),
         "exact_dob": max(dob["exact_dob"]["share"], freq.get("dob", {}).get("share", 0.0)),
         "birth_year": dob["birth_year"]["share"],
         "care_status_beyond_chance": results["membership"]["beyond_chance"],
@@ -191,14 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="carry-over on 3 small bundles")
     parser.add_argument("--key", type=Path, help="linkage key, for the SCORER only (maps "
                         "plain record ids to pseudonyms in the new format)")
-    parser.add_argument("--unit-private-key", type=Path, help="to open encrypted bundles")
     args = parser.parse_args(argv)
     key = None
     if args.key:
         from linkage.pseudonymise.keys import load_key
         key = load_key(args.key)
-    results = run_attacks(args.world, args.bundles, args.spine, args.seed, args.quick, key,
-                          args.unit_private_key)
+    results = run_attacks(args.world, args.bundles, args.spine, args.seed, args.quick, key)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(json.dumps(results["summary"], indent=2))

@@ -39,15 +39,11 @@ def plaintext_records(world: Path, key: bytes | None = None) -> pd.DataFrame:
 
 
 def record_pseudonyms(plain: pd.DataFrame, key: bytes) -> pd.Series:
-    """The record-id pseudonyms the new bundle format carries (the other engineer's function;
-    plug it in here when it is merged)."""
-    try:
-        from linkage.pseudonymise.bundle import record_pseudonyms as pseudonyms  # type: ignore
-    except ImportError:
-        raise NotImplementedError(
-            "record id pseudonyms are not in this version of linkage; score without --key"
-        ) from None
-    return pseudonyms(plain, key)
+    """The record-id pseudonyms the bundles carry (computed with the linkage key: the
+    scorer's privilege, never the attacker's)."""
+    from linkage.pseudonymise.bundle import record_pseudonyms as pseudonyms
+
+    return pseudonyms(plain.provider, plain.record_id, key)
 
 
 def aligned_truth(view: View, plain: pd.DataFrame) -> pd.DataFrame:

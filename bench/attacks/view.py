@@ -11,7 +11,6 @@ record ids pseudonymised, rows shuffled, salted filters, part tokens dropped), o
 Record keys (``source``, ``provider``, ``period``, ``record_id``, ``bundle``) are neither.
 """
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,28 +62,19 @@ def _first_value_type(column: pd.Series) -> type | None:
 
 
 def linkage_unit_view(bundle_paths: list[Path], spine_path: Path | None,
-                      unit_private_key_path: Path | None = None) -> View:
-    """The linkage unit's view of ``bundle_paths`` and the spine at ``spine_path``.
+                      keys=None) -> View:
+    """The linkage unit's view of ``bundle_paths`` and the spine at ``spine_path``: each
+    bundle's linkage part, opened with the linkage unit's keys (``keys``, a
+    ``LinkageUnitKeys``; by default from LINKAGE_UNIT_KEY and LINKAGE_REGISTER). The content
+    part is sealed to the custodian, so the linkage unit cannot join it on."""
+    from linkage.pseudonymise.roles import unit_keys
 
-    Format-specific: today each folder bundle also holds ``content.parquet`` with the plain
-    year and month of birth, which the linkage unit can read, so it is joined on as plain
-    ``content_*`` columns. When content is encrypted away from the linkage unit, drop
-    ``_plain_content``; when record ids become pseudonyms, nothing here changes (the attacks
-    never interpret them), but rows are then shuffled and ``row`` means nothing.
-    """
-    private_key = None
-    if unit_private_key_path is not None:
-        from linkage.pseudonymise.encryption import load_private_key
-        private_key = load_private_key(unit_private_key_path)
-    bundles = open_bundles(list(bundle_paths), private_key)
+    bundles = open_bundles(list(bundle_paths), keys or unit_keys())
     frames = []
     for bundle in bundles:
         tokens = bundle.tokens()
         tokens["bundle"] = Path(bundle.name).name
         tokens["row"] = np.arange(len(tokens))  # file order, which an attacker also sees
-        content = _plain_content(bundle.folder)
-        if content is not None:
-            tokens = tokens.merge(content, on=["provider", "period", "record_id"], how="left")
         if len(tokens):  # an empty bundle would turn token columns into objects
             frames.append(tokens)
     tokens = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
@@ -105,24 +95,6 @@ def _normalised(tokens: pd.DataFrame) -> pd.DataFrame:
         else:
             tokens[column] = values.where(values.notna(), "").astype(str)
     return tokens
-
-
-def _plain_content(folder: Path) -> pd.DataFrame | None:
-    """Today's readable content: the ``record`` table's payload as ``content_*`` columns."""
-    path = folder / "content.parquet"
-    if not path.is_file():
-        return None
-    content = pd.read_parquet(path)
-    records = content[content.table == "record"]
-    if not len(records):
-        return None
-    payload = pd.DataFrame([json.loads(text) for text in records.payload])
-    keep = [c for c in payload.columns if payload[c].map(lambda v: isinstance(v, str)).all()]
-    plain = payload[keep].add_prefix("content_")
-    plain.insert(0, "provider", records.provider.to_numpy())
-    plain.insert(1, "period", records.period.to_numpy().astype("int32"))
-    plain.insert(2, "record_id", records.record_id.to_numpy())
-    return plain.drop_duplicates(["provider", "period", "record_id"])
 
 
 def _person_record(spine_path: Path | None) -> pd.DataFrame:
