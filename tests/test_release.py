@@ -237,3 +237,18 @@ def test_a_quiet_extract_prints_nothing(linked_spine, world_bundles, tmp_path):
     result = run_extract(spine, world_bundles, request, tmp_path / "out", "--quiet")
     assert result.exit_code == 0 and result.output == ""
     assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_an_extract_needs_the_custodians_key(linked_spine, world_bundles, keyring, tmp_path,
+                                              monkeypatch):
+    """The linkage unit holds the spine and bundles, but its key opens no content."""
+    spine, _ = linked_spine
+    request = write_request(tmp_path / "r.yaml")
+    monkeypatch.delenv("LINKAGE_CUSTODIAN_KEY")
+    without = run_extract(spine, world_bundles, request, tmp_path / "none")
+    assert without.exit_code == 1 and "--custodian-key" in said(without)
+    as_unit = run_extract(spine, world_bundles, request, tmp_path / "unit", "--custodian-key",
+                          str(keyring.unit_key))
+    assert as_unit.exit_code == 1 and "another recipient" in said(as_unit)
+    assert "internal error" not in without.output + as_unit.output
+    assert not (tmp_path / "none").exists() and not (tmp_path / "unit").exists()
