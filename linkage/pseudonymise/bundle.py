@@ -1,4 +1,4 @@
-"""Bundles: what a provider sends (DESIGN.md, data contracts).
+"""Bundles: what a provider sends (docs/privacy.md, what a bundle holds).
 
 A bundle is a folder of four files:
 
