@@ -23,6 +23,18 @@ app = typer.Typer(
 )
 
 
+def register_option():
+    """The linkage unit's and custodian's register of providers' public signing keys."""
+    return typer.Option(None, "--register", help="Folder of providers' public signing keys "
+                                                 "(default: LINKAGE_REGISTER).")
+
+
+def custodian_key_option(purpose: str):
+    return typer.Option(None, "--custodian-key", help=f"The data custodian's private key: "
+                                                      f"{purpose} (default: "
+                                                      "LINKAGE_CUSTODIAN_KEY).")
+
+
 @app.callback(invoke_without_command=True)
 def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
     if version:
@@ -176,9 +188,7 @@ def link_command(
     unit_key: Path | None = typer.Option(None, "--unit-key",
                                          help="The linkage unit's private key (default: "
                                               "LINKAGE_UNIT_KEY)."),
-    register: Path | None = typer.Option(None, "--register",
-                                         help="Folder of providers' public signing keys "
-                                              "(default: LINKAGE_REGISTER)."),
+    register: Path | None = register_option(),
     model: Path | None = typer.Option(None, "--model", help="Reuse a trained model (JSON) "
                                                             "instead of training."),
     seed: int | None = typer.Option(None, "--seed", help="Seed person keys (for "
@@ -303,12 +313,8 @@ def extract_command(
                                             help="A release secret file (from linkage keygen) "
                                                  "instead of the one derived from the "
                                                  "custodian's key."),
-    custodian_key: Path | None = typer.Option(None, "--custodian-key",
-                                              help="The data custodian's private key (default: "
-                                                   "LINKAGE_CUSTODIAN_KEY)."),
-    register: Path | None = typer.Option(None, "--register",
-                                         help="Folder of providers' public signing keys "
-                                              "(default: LINKAGE_REGISTER)."),
+    custodian_key: Path | None = custodian_key_option("opens the content parts"),
+    register: Path | None = register_option(),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
@@ -358,12 +364,9 @@ def report(
                                                             "folder: adds accuracy figures."),
     key: Path | None = typer.Option(None, "--key", help="With --truth: the synthetic world's "
                                                         "linkage key (default: LINKAGE_KEY)."),
-    custodian_key: Path | None = typer.Option(None, "--custodian-key",
-                                              help="The data custodian's private key: adds the "
-                                                   "breakdowns by ethnicity, sex and age band."),
-    register: Path | None = typer.Option(None, "--register",
-                                         help="Folder of providers' public signing keys "
-                                              "(default: LINKAGE_REGISTER)."),
+    custodian_key: Path | None = custodian_key_option(
+        "adds the breakdowns by ethnicity, sex and age band"),
+    register: Path | None = register_option(),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the report's figures as JSON."),
 ) -> None:
@@ -384,9 +387,9 @@ def report(
 
     if not spine.is_file():
         fail(f"{spine}: no such spine")
-    if bool(bundles) != (custodian_key is not None):
-        fail("breakdowns by group need both --custodian-key and the bundles; give both or "
-             "neither")
+    if custodian_key is not None and not bundles:
+        fail("--custodian-key: give the bundles too; their content gives the breakdowns by "
+             "group")
     try:
         groups = (record_groups(open_bundles(bundles, custodian_keys(custodian_key, register)))
                   if bundles else None)

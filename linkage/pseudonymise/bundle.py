@@ -16,6 +16,7 @@ or leaking run leaves nothing behind. Opening a part decrypts it in memory: noth
 ever written to disk.
 """
 
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -183,14 +184,24 @@ def content_table(data: SourceData, key: bytes) -> pd.DataFrame:
     Records are named by the same pseudonyms as in the linkage part, so the custodian joins
     content to the spine without seeing the provider's ids.
     """
-    frames = [_as_payload("record", _record_content(data.records), key)]
+    records = data.records
+    pseudonym_of = _pseudonym_map([records, *data.content.values()], key)
+    frames = [_as_payload("record", _record_content(records), pseudonym_of)]
     for name, table in sorted(data.content.items()):
         keep = [c for c in table.columns if c.lower() not in IDENTIFIER_CONTENT
                 and data.field_kinds.get(c, "category") == "category"]
-        frames.append(_as_payload(name, table[keep], key))
+        frames.append(_as_payload(name, table[keep], pseudonym_of))
     content = pd.concat(frames, ignore_index=True)
     return content.sort_values(["table", "provider", "period", "record_id"],
                                kind="stable").reset_index(drop=True)
+
+
+def _pseudonym_map(tables: list[pd.DataFrame], key: bytes) -> pd.Series:
+    """Each "provider|record id" of the tables -> its pseudonym, each computed once."""
+    ids = pd.concat([t[["provider", "record_id"]].astype(str) for t in tables]
+                    ).drop_duplicates(ignore_index=True)
+    return pd.Series(record_pseudonyms(ids.provider, ids.record_id, key).to_numpy(),
+                     index=ids.provider + "|" + ids.record_id)
 
 
 def _record_content(records: pd.DataFrame) -> pd.DataFrame:
@@ -203,7 +214,7 @@ def _record_content(records: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _as_payload(name: str, table: pd.DataFrame, key: bytes) -> pd.DataFrame:
+def _as_payload(name: str, table: pd.DataFrame, pseudonym_of: pd.Series) -> pd.DataFrame:
     keys = ["provider", "period", "record_id"]
     body = table.drop(columns=[k for k in keys if k in table]).copy()
     for column in body.columns:
@@ -214,8 +225,8 @@ def _as_payload(name: str, table: pd.DataFrame, key: bytes) -> pd.DataFrame:
     provider = table.provider.astype(str)
     return pd.DataFrame({"table": name, "provider": provider.to_numpy(),
                          "period": table.period.astype("int32").to_numpy(),
-                         "record_id": record_pseudonyms(provider, table.record_id, key
-                                                        ).to_numpy(),
+                         "record_id": (provider + "|" + table.record_id.astype(str)).map(
+                             pseudonym_of).to_numpy(),
                          "payload": lines})
 
 
@@ -398,8 +409,15 @@ class OpenedBundle:
     folder: Path
     manifest: dict
     keys: LinkageUnitKeys
+    # each part is read, checked and decrypted once, however many stages read it
+    _opened: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def _part(self, part: str) -> bytes:
+        if part not in self._opened:
+            self._opened[part] = self._decrypted(part)
+        return self._opened[part]
+
+    def _decrypted(self, part: str) -> bytes:
         private = self.keys.unit_key if part == "linkage" else self.keys.custodian_key
         if private is None:
             who = "linkage unit" if part == "linkage" else "data custodian"

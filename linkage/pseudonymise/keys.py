@@ -32,17 +32,31 @@ def generate_key_file(path: Path) -> None:
 
 
 def generate_keypair(private_path: Path, public_path: Path) -> None:
-    """An X25519 key pair for encrypting bundles to the linkage unit (private key mode 0600)."""
-    private = X25519PrivateKey.generate()
+    """An X25519 key pair for sealing bundle parts to their recipient (the linkage unit or
+    the data custodian); private key mode 0600."""
+    write_key_pair(X25519PrivateKey.generate(), private_path, public_path)
+
+
+def write_key_pair(private, private_path: Path, public_path: Path) -> None:
+    """A private key (PKCS8 PEM, mode 0600) and its public key (SubjectPublicKeyInfo PEM);
+    neither file is ever overwritten, and nothing is written if either exists."""
+    if public_path.exists():
+        raise KeyError_(f"{public_path}: exists already; a key is never overwritten")
+    if private_path.absolute() == public_path.absolute():
+        raise KeyError_(f"{private_path}: give different files for the private and public keys")
     private_pem = private.private_bytes(serialization.Encoding.PEM,
                                         serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption())
     public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
-    if public_path.exists():
-        raise KeyError_(f"{public_path}: exists already; a key is never overwritten")
     _write_secret(private_path, private_pem.decode())
-    public_path.write_bytes(public_pem)
+    try:
+        with public_path.open("xb") as handle:
+            handle.write(public_pem)
+    except FileExistsError:
+        raise KeyError_(f"{public_path}: exists already; a key is never overwritten") from None
+    except OSError as problem:
+        raise KeyError_(f"{public_path}: cannot be written ({problem.strerror})") from None
 
 
 def _write_secret(path: Path, text: str) -> None:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from linkage.pseudonymise.keys import KEY_BYTES, KeyError_, _write_secret, read_secret_file
+from linkage.pseudonymise.keys import KEY_BYTES, KeyError_, read_secret_file, write_key_pair
 
 ALGORITHM = "ed25519"
 SIGNER_HEX = 32
@@ -33,24 +33,7 @@ class SignatureError(Exception):
 def generate_signing_keypair(private_path: Path, public_path: Path) -> None:
     """A provider's Ed25519 key pair as PEM: the private key (PKCS8, mode 0600) and the public
     key (SubjectPublicKeyInfo) to give to the linkage unit. Neither file is ever overwritten."""
-    if public_path.exists():
-        raise KeyError_(f"{public_path}: exists already; a key is never overwritten")
-    if private_path.absolute() == public_path.absolute():
-        raise KeyError_(f"{private_path}: give different files for the private and public keys")
-    private = Ed25519PrivateKey.generate()
-    private_pem = private.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
-    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-    _write_secret(private_path, private_pem.decode())
-    try:
-        with public_path.open("xb") as handle:
-            handle.write(public_pem)
-    except FileExistsError:
-        raise KeyError_(f"{public_path}: exists already; a key is never overwritten") from None
-    except OSError as problem:
-        raise KeyError_(f"{public_path}: cannot be written ({problem.strerror})") from None
+    write_key_pair(Ed25519PrivateKey.generate(), private_path, public_path)
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
