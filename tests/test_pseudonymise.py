@@ -185,6 +185,9 @@ def test_a_changed_part_is_refused(looked_after, keys_a, keyring, tmp_path):
     opened = open_bundles([tmp_path / "bundle"], keyring.for_unit())
     with pytest.raises(BundleError, match="checksum"):
         opened[0].tokens()
+    part.unlink()  # a part lost on the way
+    with pytest.raises(BundleError, match="incomplete"):
+        open_bundles([tmp_path / "bundle"], keyring.for_unit())[0].tokens()
 
 
 def test_an_edited_bundle_with_recomputed_checksums_is_refused(looked_after, keys_a, keys_b,

@@ -424,7 +424,11 @@ class OpenedBundle:
             raise BundleError(f"{self.name}: its {part} part opens only with the {who}'s "
                               "private key, which was not given")
         path = self.folder / PART_FILES[part]
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as problem:
+            raise BundleError(f"{self.name}: {PART_FILES[part]} cannot be read "
+                              f"({problem.strerror}); the bundle is incomplete") from None
         if hashlib.sha256(data).hexdigest() != self.manifest["parts"][part]["sha256"]:
             raise BundleError(f"{self.name}: {PART_FILES[part]} does not match its checksum in "
                               "the signed manifest; the bundle was changed or damaged")
