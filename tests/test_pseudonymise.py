@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import stat
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -366,3 +367,14 @@ def test_the_schema_has_no_standalone_date_part_and_a_subkey_per_name(pupils):
     # every filter frequency follows a person, not a name (most common names exceed 1%)
     top = tokens.forename_bloom.dropna().value_counts().iloc[0]
     assert top <= tokens.dob_salt.dropna().value_counts().iloc[0]
+
+
+def test_a_generic_source_of_identifiers_only_hashes(keys_a, keyring, tmp_path):
+    """A mapping with no category field: every record is in the content part, empty."""
+    data_dir = Path(__file__).parent / "data" / "bad" / "generic"
+    data = read_source("generic", [data_dir / "people.csv"], data_dir / "mapping_good.yaml")
+    write_bundle(data, keys_a, tmp_path / "bundle")
+    content = open_bundles([tmp_path / "bundle"], keyring.for_custodian())[0].content(
+        ).to_pandas()
+    fields = content[content.table == "fields"]
+    assert len(fields) == len(data.records) and set(fields.payload) == {"{}"}

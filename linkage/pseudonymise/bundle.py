@@ -220,8 +220,11 @@ def _as_payload(name: str, table: pd.DataFrame, pseudonym_of: pd.Series) -> pd.D
     for column in body.columns:
         if body[column].dtype == object or "datetime" in str(body[column].dtype):
             body[column] = body[column].map(_jsonable)
-    payload = body.to_json(orient="records", lines=True, force_ascii=False)
-    lines = payload.splitlines() if len(body) else []
+    if len(body.columns):
+        payload = body.to_json(orient="records", lines=True, force_ascii=False)
+        lines = payload.splitlines() if len(body) else []
+    else:  # nothing but identifiers: the record is there, with an empty payload
+        lines = ["{}"] * len(body)
     provider = table.provider.astype(str)
     return pd.DataFrame({"table": name, "provider": provider.to_numpy(),
                          "period": table.period.astype("int32").to_numpy(),
