@@ -26,7 +26,6 @@ from linkage.pseudonymise.keys import KeyError_, read_secret_file
 MAGIC = b"LINKAGE-PART-v2\n"
 PUBLIC_BYTES = 32
 NONCE_BYTES = 12
-PART_NAMES = ("linkage", "content")
 
 
 class EncryptionError(Exception):
