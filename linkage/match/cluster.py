@@ -20,12 +20,23 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.match.components import connected_components
-from linkage.match.model import name_salt
+from linkage.match.model import linkage_schema, name_salt
 
-FORENAME_CONFLICT = 0.5  # forename Dice below this: not the same child
-# an LA return, and an agency's ASG file, lists each child (or adopter) once
-ONE_RECORD_PER_CHILD = ["ssda903", "cin", "asg_children", "asg_adopters"]
-AMBIGUITY_BITS = 1.0  # a record this close to another person as to its own is left alone
+
+def clustering_rules() -> dict:
+    """The schema's ``clustering`` section: the forename veto (Dice below which two forenames
+    of one salt are two persons; null for none), the sources whose files list each person
+    once, and how close a record may be to another person before it is left alone."""
+    return linkage_schema()["clustering"]
+
+
+def _forename_conflict() -> float | None:
+    return clustering_rules()["forename_conflict"]
+
+
+def _one_per_person_sql() -> str:
+    sources = clustering_rules()["one_record_per_person"] or ["-"]
+    return ", ".join(f"'{s}'" for s in sources)
 
 
 class _Identity:
@@ -43,11 +54,12 @@ class _Identity:
             if any(a != b and not upns_a & upns_b for a, upns_a in mine
                    for b, upns_b in other.returns.get(key, ())):
                 return True
-        # filters of different salts are unrelated bit patterns: only those of one salt
-        # (one birthday) can show two different forenames
+        # forenames are compared only within one context (``_forename_veto``): one salt,
+        # one surname; a record missing either is compared with none
         scores = [_dice(a, b) for salt_a, a in self.forenames for salt_b, b in other.forenames
-                  if salt_a == salt_b]
-        return bool(scores) and max(scores) < FORENAME_CONFLICT
+                  if salt_a == salt_b and salt_a is not None]
+        veto = _forename_conflict()
+        return veto is not None and bool(scores) and max(scores) < veto
 
     def merged(self, other: "_Identity") -> "_Identity":
         forenames = self.forenames + [f for f in other.forenames if f not in self.forenames]
@@ -115,19 +127,39 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
     return out
 
 
+def _forename_veto(columns: dict) -> tuple[str | None, list[str]]:
+    """The forename column the veto reads (None for no veto), and the columns that must be
+    equal on two records for their forenames to be compared: the filters' salt (filters of
+    different salts are unrelated bits) and the schema's ``forename_conflict_when_same``
+    (twins share a surname; a person whose forename and surname are swapped does not)."""
+    name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
+    wanted = clustering_rules().get("forename_conflict_when_same", [])
+    if _forename_conflict() is None or name is None or not all(c in columns for c in wanted):
+        return None, []
+    salt = name_salt(name, set(columns))
+    return name, [*([salt] if salt else []), *wanted]
+
+
+def _context_sql(context: list[str]) -> str:
+    """One value for the context columns of a record (NULL if any is missing: no veto)."""
+    if not context:
+        return "0"
+    present = " AND ".join(f"{c} IS NOT NULL" for c in context)
+    return f"CASE WHEN {present} THEN hash({', '.join(context)}) END"
+
+
 def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
-    name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
-    salt = name_salt(name, set(columns)) if name else None
+    name, context = _forename_veto(columns)
     wanted = ["rid", "source", "provider", "period", "record_id", "upn", "former_upn"]
     if name:
-        wanted += [name, f"{name}_bits", f"{name}_digest", *([salt] if salt else [])]
+        wanted += [name, f"{name}_bits", f"{name}_digest", *context]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS
         SELECT {", ".join(f"r.{c}" for c in wanted if c in columns)}, c.component
         FROM {records} r JOIN component_of c USING (rid)
         WHERE c.component IN (SELECT component FROM component_of
                               GROUP BY component HAVING count(*) > 1)""").fetchall()
-    one_per_child = ", ".join(f"'{s}'" for s in ONE_RECORD_PER_CHILD)
+    one_per_child = _one_per_person_sql()
     queries = [f"""SELECT component FROM cluster_members WHERE source IN ({one_per_child})
                    GROUP BY component, source, provider, period
                    HAVING count(DISTINCT record_id) > 1"""]
@@ -142,34 +174,34 @@ def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
             WHERE NOT coalesce(a.u IN (b.u, b.f), false)
               AND NOT coalesce(a.f IN (b.u, b.f), false)""")
     if name and columns[name] == "BIT":  # one row per distinct filter (by its digest)
-        # filters are compared only within one salt: across salts their bits are unrelated
-        same_salt = "AND a.s = b.s" if salt else ""
+        # filters are compared only within one context (one salt, one surname)
         queries.append(f"""WITH f AS (
-                SELECT component, {name}_digest AS d, any_value({name}) AS b,
-                       any_value({name}_bits) AS n, any_value({salt or "NULL"}) AS s
-                FROM cluster_members WHERE {name}_bits > 0 GROUP BY component, d)
+                SELECT component, {name}_digest AS d, {_context_sql(context)} AS s,
+                       any_value({name}) AS b, any_value({name}_bits) AS n
+                FROM cluster_members WHERE {name}_bits > 0 GROUP BY component, d, s)
             SELECT a.component FROM f a JOIN f b ON a.component = b.component AND a.d < b.d
-            {same_salt}
-            WHERE bit_count(a.b & b.b) * 2.0 / (a.n + b.n) < {FORENAME_CONFLICT}""")
+            AND a.s = b.s
+            WHERE bit_count(a.b & b.b) * 2.0 / (a.n + b.n) < {_forename_conflict()}""")
     flagged = set()
     for query in queries:
         flagged.update(con.execute(query).fetchnumpy()["component"].tolist())
     if name and columns[name] != "BIT":  # plaintext names (the baseline): bigrams in Python
-        found = con.execute(f"""WITH f AS (SELECT DISTINCT component, {name} AS b
+        found = con.execute(f"""WITH f AS (SELECT DISTINCT component, {name} AS b,
+                                           {_context_sql(context)} AS s
                                            FROM cluster_members WHERE {name} <> '')
             SELECT a.component, a.b AS x, b.b AS y FROM f a JOIN f b
-            ON a.component = b.component AND a.b < b.b""").fetchall()
-        flagged.update(c for c, x, y in found if _dice(x, y) < FORENAME_CONFLICT)
+            ON a.component = b.component AND a.b < b.b AND a.s = b.s""").fetchall()
+        flagged.update(c for c, x, y in found if _dice(x, y) < _forename_conflict())
     return np.array(sorted(flagged), dtype=np.int64)
 
 
 def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
     """The identity of each record in a flagged component."""
-    name = next((c for c in ("forename_bloom", "forename") if c in columns), None)
+    name, context = _forename_veto(columns)
     name_sql = "NULL" if name is None else (
         f"CAST({name} AS BLOB)" if columns[name] == "BIT" else name)
-    salt = (name_salt(name, set(columns)) if name else None) or "NULL"
-    one_per_child = ", ".join(f"'{s}'" for s in ONE_RECORD_PER_CHILD)
+    salt = _context_sql(context) if name else "NULL"
+    one_per_child = _one_per_person_sql()
     rows = con.execute(f"""
         SELECT rid, {'upn' if 'upn' in columns else 'NULL'},
                {'former_upn' if 'former_upn' in columns else 'NULL'}, {name_sql}, {salt},
@@ -220,6 +252,7 @@ def _detach_ambiguous(labels: dict[int, int], edges: pd.DataFrame) -> dict[int, 
     best = both.groupby(["member", "same"]).weight.max().unstack()
     if True not in best or False not in best:
         return labels
-    ambiguous = set(best.index[best[False] >= best[True] - AMBIGUITY_BITS].tolist())
+    margin = clustering_rules()["ambiguity_bits"]
+    ambiguous = set(best.index[best[False] >= best[True] - margin].tolist())
     # a negative label cannot be another cluster's root
     return {m: (-1 - m if m in ambiguous else root) for m, root in labels.items()}

@@ -1,10 +1,10 @@
-"""The Splink model, generated from the token columns present, so any source links without code.
+"""The Splink model, built from the linkage schema and the token columns the bundles hold.
 
-Comparisons follow the token families of ``configs/linkage_schema.yaml``: UPN (either UPN or
-former UPN agreeing), date of birth with sex (exact, swapped day and month), postcode (full,
-sector), names (Dice similarity of Bloom filters, in SQL, where their salts agree), and the
-care events that adoption records share with 903 returns. Blocking rules keep the pairs compared
-close to linear in the number of records.
+``configs/linkage_schema.yaml`` says what each comparison compares, level by level
+(``comparisons``), what any other token column gets by its kind (``default``: an id number or
+a suburb of a generic source compares exactly, with term-frequency adjustment; a name field by
+its Bloom filters), and which blocking and training rules the linkage unit may use (``match``).
+Nothing here lists the columns: a comparison is used when its columns are present.
 """
 
 from functools import cache
@@ -15,12 +15,30 @@ from splink import SettingsCreator
 
 from linkage.config import load_config
 
-NAME_LEVELS = (0.9, 0.7)
 # kept beside each scored pair: the record numbers, and the pre-link key
 RETAINED = ["rid", "prelink"]
+# the columns every record has, and those ``run`` adds
+RECORD_COLUMNS = {"source", "provider", "period", "record_id"}
 # sex and date of birth on adoption (ASG) records only, for blocking them with other sources
 ADOPTION_SEX_DOB = "adoption_sex_dob"
 EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_order_date"]
+LA_SOURCES = "('ssda903', 'cin')"
+BLOOM_SUFFIX = "_bloom"
+
+
+@cache
+def linkage_schema() -> dict:
+    """The linkage schema (validated when loaded)."""
+    return load_config("linkage_schema.yaml")
+
+
+def match_settings() -> dict:
+    """The schema's ``match`` section: threshold, floors, blocking and training rules."""
+    return linkage_schema()["match"]
+
+
+def name_levels() -> list[float]:
+    return list(linkage_schema()["name_levels"])
 
 
 def bits_column(column: str) -> str:
@@ -47,77 +65,169 @@ def dice(column: str, dialect: str = "duckdb") -> str:
     return f"{both} * 2.0 / ({bits}_l + {bits}_r)"
 
 
-@cache
-def _token_specs() -> dict:
-    return load_config("linkage_schema.yaml")["tokens"]
-
-
 def name_salt(column: str, columns: set[str]) -> str | None:
     """The column of the salt that a name filter column was salted with (the schema's
-    ``salt``), if the records carry it: filters of different salts cannot be compared."""
-    salt = _token_specs().get(column, {}).get("salt")
+    ``salt``, or its kind's for a generic field), if the records carry it: filters of
+    different salts cannot be compared."""
+    schema = linkage_schema()
+    spec = schema["tokens"].get(column)
+    if spec is None and column.endswith(BLOOM_SUFFIX):
+        spec = schema["field_kinds"]["name"]
+    salt = (spec or {}).get("salt")
     return salt if salt in columns else None
 
 
-def _upn(columns: set[str]):
-    agree = "upn_l = upn_r"
-    if "former_upn" in columns:
-        agree += " OR upn_l = former_upn_r OR former_upn_l = upn_r"
-    return cl.CustomComparison(output_column_name="upn", comparison_levels=[
-        cll.CustomLevel("upn_l IS NULL OR upn_r IS NULL").configure(is_null_level=True),
-        cll.CustomLevel(agree, label_for_charts="UPN or former UPN agree"),
-        cll.ElseLevel(),
-    ])
+def name_column(name: str, columns: set[str]) -> str | None:
+    """The Bloom filter column of a name, or its plaintext column in the baseline."""
+    stem = name.removesuffix(BLOOM_SUFFIX)
+    return next((c for c in (f"{stem}{BLOOM_SUFFIX}", stem) if c in columns), None)
 
 
-def _date_of_birth(columns: set[str]):
-    levels = [cll.NullLevel("dob")]
-    if "sex_dob" in columns:
-        levels.append(cll.ExactMatchLevel("sex_dob", term_frequency_adjustments=True)
-                      .configure(label_for_charts="DOB and sex agree"))
-    levels.append(cll.ExactMatchLevel("dob").configure(label_for_charts="DOB agrees"))
-    if "dob_swapped" in columns:
-        levels.append(cll.CustomLevel("dob_l = dob_swapped_r OR dob_swapped_l = dob_r",
-                                      label_for_charts="DOB day and month swapped"))
-    levels.append(cll.ElseLevel())
-    return cl.CustomComparison(output_column_name="date_of_birth", comparison_levels=levels)
+def column_fields(column: str) -> set[str]:
+    """The identifier fields a token column is made from, its salt's included: a rule on a
+    name filter salted by the date of birth also agrees on (most of) the date of birth."""
+    schema = linkage_schema()
+    column = column.removesuffix("_digest")
+    spec = schema["tokens"].get(column)
+    if spec is None:  # a generic source's own field: a token, or a name filter, by its name
+        stem = column.removesuffix(BLOOM_SUFFIX)
+        spec = ({"fields": [stem], **schema["field_kinds"]["name"]}
+                if column.endswith(BLOOM_SUFFIX) else {"fields": [column]})
+    fields = set(spec["fields"])
+    if "salt" in spec:
+        fields |= set(schema["tokens"][spec["salt"]]["fields"])
+    return fields
 
 
-def _postcode(columns: set[str]):
-    levels = [cll.NullLevel("postcode"), cll.ExactMatchLevel("postcode")]
-    if "postcode_sector" in columns:
-        levels.append(cll.ExactMatchLevel("postcode_sector"))
-    levels.append(cll.ElseLevel())
-    return cl.CustomComparison(output_column_name="postcode", comparison_levels=levels)
+def comparison_specs(columns: set[str], kinds: dict[str, str],
+                     sources: set[str] | None = None) -> dict[str, dict]:
+    """Each comparison the columns support: the schema's own, then a default one for every
+    other token or Bloom filter column (a generic source's fields), by its kind. A builtin
+    comparison of some ``sources`` only is used when records of one of them are linked."""
+    schema = linkage_schema()
+    specs = {}
+    # a salt is not evidence of its own: it only says which name filters compare
+    claimed = {spec["salt"] for spec in [*schema["tokens"].values(),
+                                         *schema["field_kinds"].values()] if "salt" in spec}
+    for name, spec in schema["comparisons"].items():
+        claimed |= _named_columns(spec)
+        if "builtin" in spec:
+            if sources is None or set(spec.get("sources", sources)) & sources:
+                specs[name] = spec
+        elif _resolve(spec["missing"][0], columns):
+            specs[name] = spec
+    for column in sorted(columns - claimed - RECORD_COLUMNS):
+        kind = kinds.get(column)
+        if kind in schema["default"]:
+            template = schema["default"][kind]
+            levels = [{k: (v.format(column=column) if isinstance(v, str) else v)
+                       for k, v in level.items()} for level in template["levels"]]
+            specs[column.removesuffix(BLOOM_SUFFIX)] = {"missing": [column], "levels": levels}
+    return specs
 
 
-def _name(column: str, dialect: str = "duckdb", salt: str | None = None,
-          u: tuple[float, float] | None = None):
-    """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline).
+def _named_columns(spec: dict) -> set[str]:
+    named = set(spec.get("missing", []))
+    for level in spec.get("levels", []):
+        for kind in ("equal", "either", "cross", "name"):
+            value = level.get(kind)
+            named |= set(value) if isinstance(value, list) else {value} if value else set()
+    return named | {f"{c}{BLOOM_SUFFIX}" for c in named} | {c.removesuffix(BLOOM_SUFFIX)
+                                                             for c in named}
 
-    Filters salted with different salts (``salt``, the salt's column) are unrelated bit
-    patterns, so such a pair is the null level: the names are missing evidence, not a
-    disagreement. ``u`` fixes the u of the two agreement levels (see ``run.counted_u``)."""
-    missing = f"{column}_l IS NULL OR {column}_r IS NULL"
+
+def _resolve(column: str, columns: set[str]) -> str | None:
+    """A column as the records hold it: a name filter, or (plaintext baseline) the name."""
+    if column in columns:
+        return column
+    return name_column(column, columns) if column.endswith(BLOOM_SUFFIX) else None
+
+
+def comparisons(columns: set[str], kinds: dict[str, str] | None = None,
+                dialect: str = "duckdb", counted_u: dict | None = None,
+                sources: set[str] | None = None) -> list:
+    """The Splink comparisons the token columns support; ``counted_u`` gives the u of rare
+    agreement levels counted over all pairs (see ``run.counted_u``)."""
+    counted_u = counted_u or {}
+    out = []
+    for name, spec in comparison_specs(columns, kinds or {}, sources).items():
+        if spec.get("builtin") == "la_record_id":
+            out.append(_la_record_id(counted_u.get(name)))
+        elif spec.get("builtin") == "care_events":
+            if any(c in columns for c in EVENT_DATES):
+                out.append(_care_events(columns, counted_u.get(name)))
+        elif "builtin" in spec:
+            raise ValueError(f"comparison {name}: unknown builtin {spec['builtin']!r}")
+        else:
+            out.append(_comparison(name, spec, columns, dialect, counted_u.get(name)))
+    return out
+
+
+def _comparison(name: str, spec: dict, columns: set[str], dialect: str, u) -> object:
+    first = _resolve(spec["missing"][0], columns)
+    missing = " OR ".join(f"{c}_l IS NULL OR {c}_r IS NULL"
+                          for c in (_resolve(c, columns) for c in spec["missing"]) if c)
+    salt = name_salt(first, columns) if first.endswith(BLOOM_SUFFIX) else None
     if salt:
         missing += f" OR {salt}_l <> {salt}_r"
     levels = [cll.CustomLevel(missing).configure(is_null_level=True)]
-    if column.endswith("_bloom"):
-        # equal digests are equal filters (Dice 1): most true pairs skip the bit counting,
-        # and Splink's EM sees that a rule blocking on the digest used this name
-        digest = digest_column(column)
-        conditions = [f"{dice(column, dialect)} >= {threshold}" for threshold in NAME_LEVELS]
-        conditions[0] = f"{digest}_l = {digest}_r OR {conditions[0]}"
-        levels += [cll.CustomLevel(condition, label_for_charts=f"Dice >= {threshold}")
-                   for condition, threshold in zip(conditions, NAME_LEVELS, strict=True)]
-    else:
-        levels += [cll.JaroWinklerLevel(column, threshold) for threshold in (0.95, 0.85)]
+    for level in spec["levels"]:
+        levels += _levels(level, columns, dialect)
     levels.append(cll.ElseLevel())
     if u is not None:
-        for level, level_u in zip(levels[1:], (*u, 1 - sum(u)), strict=True):
+        u = list(u) if isinstance(u, tuple | list) else [u]
+        if len(u) != len(levels) - 2:
+            raise ValueError(f"comparison {name}: {len(u)} counted u for {len(levels) - 2} "
+                             "agreement levels")
+        for level, level_u in zip(levels[1:], [*u, 1 - sum(u)], strict=True):
             level.configure(u_probability=level_u, fix_u_probability=True)
-    return cl.CustomComparison(output_column_name=column.removesuffix("_bloom"),
-                               comparison_levels=levels)
+    return cl.CustomComparison(output_column_name=name, comparison_levels=levels)
+
+
+def _levels(level: dict, columns: set[str], dialect: str) -> list:
+    """The Splink levels of one schema level (none if its columns are absent)."""
+    label = level.get("label")
+    tf = bool(level.get("tf"))
+    if "equal" in level:
+        column = level["equal"]
+        if column not in columns:
+            return []
+        out = cll.ExactMatchLevel(column, term_frequency_adjustments=tf)
+        return [out.configure(label_for_charts=label) if label else out]
+    if "either" in level or "cross" in level:
+        a, b = level.get("either") or level["cross"]
+        if a not in columns or ("cross" in level and b not in columns):
+            return []
+        agree = [f"{a}_l = {a}_r"] if "either" in level else []
+        if b in columns:
+            agree.append(f"{a}_l = {b}_r OR {b}_l = {a}_r")
+        return [cll.CustomLevel(" OR ".join(agree), label_for_charts=label)]
+    if "name" in level:
+        return _name_levels(_resolve(level["name"], columns), dialect, tf)
+    raise ValueError(f"a comparison level must say equal, either, cross or name: {level}")
+
+
+def _name_levels(column: str, dialect: str, tf: bool) -> list:
+    """Dice of Bloom filters for hashed names; Jaro-Winkler for plaintext ones (baseline).
+
+    With ``tf``, equal filters (equal digests) are a level of their own, weighed by how
+    often the digest occurs; without, they join the first Dice level. Equal digests are
+    equal filters (Dice 1): most true pairs skip the bit counting, and Splink's EM sees that
+    a rule blocking on the digest used this name."""
+    thresholds = name_levels()
+    if not column.endswith(BLOOM_SUFFIX):
+        return [cll.JaroWinklerLevel(column, threshold) for threshold in (0.95, 0.85)]
+    digest = digest_column(column)
+    conditions = [f"{dice(column, dialect)} >= {threshold}" for threshold in thresholds]
+    levels = [cll.CustomLevel(condition, label_for_charts=f"Dice >= {threshold}")
+              for condition, threshold in zip(conditions, thresholds, strict=True)]
+    if tf:
+        exact = cll.CustomLevel(f"{digest}_l = {digest}_r", label_for_charts="same filter")
+        return [exact.configure(tf_adjustment_column=digest, tf_adjustment_weight=1.0),
+                *levels]
+    levels[0] = cll.CustomLevel(f"{digest}_l = {digest}_r OR {conditions[0]}",
+                                label_for_charts=f"Dice >= {thresholds[0]}")
+    return levels
 
 
 def _counted(levels: list, u: float | None) -> list:
@@ -133,16 +243,12 @@ def _counted(levels: list, u: float | None) -> list:
 def _care_events(columns: set[str], u: float | None = None):
     present = [c for c in EVENT_DATES if c in columns]
     any_null = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in present)
-    # the week tokens serve family keys; as a person comparison they are too rare to train
     levels = [cll.CustomLevel(any_null).configure(is_null_level=True),
               cll.CustomLevel(" OR ".join(f"{c}_l = {c}_r" for c in present),
                               label_for_charts="a care event on the same date"),
               cll.ElseLevel()]
     return cl.CustomComparison(output_column_name="care_events",
                                comparison_levels=_counted(levels, u))
-
-
-LA_SOURCES = "('ssda903', 'cin')"
 
 
 def _la_record_id(u: float | None = None):
@@ -157,104 +263,29 @@ def _la_record_id(u: float | None = None):
     ], u))
 
 
-def name_column(name: str, columns: set[str]) -> str | None:
-    """The Bloom filter column of a name, or its plaintext column in the baseline."""
-    return next((c for c in (f"{name}_bloom", name) if c in columns), None)
+def rule_columns(rule: str) -> set[str]:
+    """The columns a blocking or training rule reads (``l.x`` and ``r.x``)."""
+    import re
+
+    return set(re.findall(r"\b[lr]\.([a-z_][a-z0-9_]*)", rule))
 
 
-def same_name(name: str, columns: set[str]) -> tuple[str, str]:
-    """The column and the SQL for two records' names agreeing exactly: Bloom filters join on
-    their digests (8 bytes, not 128), plaintext names (the baseline) on themselves."""
-    column = name_column(name, columns) or f"{name}_bloom"
-    if column.endswith("_bloom"):
-        column = digest_column(column)
-    return column, f"l.{column} = r.{column}"
+def usable(rules: list[str], columns: set[str]) -> list[str]:
+    """The rules whose columns are all present."""
+    return [rule for rule in rules if rule_columns(rule) <= columns]
 
 
-def comparisons(columns: set[str], dialect: str = "duckdb",
-                counted_u: dict | None = None) -> list:
-    """The comparisons that the token columns present support; ``counted_u`` gives the u of
-    the rare agreement levels counted over all pairs (see ``run.counted_u``)."""
-    counted_u = counted_u or {}
-    out = [_la_record_id(counted_u.get("la_record_id"))]
-    if "upn" in columns:
-        out.append(_upn(columns))
-    if "dob" in columns:
-        out.append(_date_of_birth(columns))
-    if "postcode" in columns:
-        out.append(_postcode(columns))
-    for name in ("forename", "surname"):
-        column = name_column(name, columns)
-        if column:
-            out.append(_name(column, dialect, name_salt(column, columns),
-                             counted_u.get(column)))
-    if any(c in columns for c in EVENT_DATES):
-        out.append(_care_events(columns, counted_u.get("care_events")))
-    return out
-
-
-def blocking_rules(columns: set[str]) -> list[str]:
-    """Rules that find candidate pairs; each needs agreement on something rare."""
-    # the same provider record across periods, and an LA's 903 and CIN records of one id
-    rules = ["l.prelink = r.prelink"]
-    candidates = [
-        (["upn"], "l.upn = r.upn"),
-        (["upn", "former_upn"], "l.upn = r.former_upn"),
-        (["upn", "former_upn"], "l.former_upn = r.upn"),
-        (["sex_dob", "postcode_sector"],
-         "l.sex_dob = r.sex_dob AND l.postcode_sector = r.postcode_sector"),
-        _same_birthday_and_name("forename", columns),
-        _same_birthday_and_name("surname", columns),
-        # within one LA's returns (CIN carries neither names nor postcode); not within the
-        # national school census, where one date of birth is shared by hundreds of pupils
-        (["sex_dob"], f"l.sex_dob = r.sex_dob AND l.provider = r.provider AND l.source IN "
-                      f"{LA_SOURCES} AND r.source IN {LA_SOURCES}"),
-        (["dob_swapped", "postcode_sector"],
-         "l.dob_swapped = r.dob AND l.postcode_sector = r.postcode_sector"),
-        # adoption records with every source: one side at a time, so that the join is on
-        # the adoption records' dates only, not on every pair that shares a date of birth
-        ([ADOPTION_SEX_DOB], f"l.{ADOPTION_SEX_DOB} = r.sex_dob"),
-        ([ADOPTION_SEX_DOB], f"l.sex_dob = r.{ADOPTION_SEX_DOB}"),
-        (["entered_care_date"], "l.entered_care_date = r.entered_care_date"),
-        (["matched_date"], "l.matched_date = r.matched_date"),
-    ]
-    rules += [rule for needed, rule in candidates if all(c in columns for c in needed)]
-    return rules
-
-
-def _same_birthday_and_name(name: str, columns: set[str]) -> tuple[list[str], str]:
-    """The columns needed and the rule for the same date of birth and name: a salted
-    filter's digest alone says both (its salt is the date of birth with day and month
-    unordered, so a day/month swap is found too)."""
-    column, same = same_name(name, columns)
-    bloom = name_column(name, columns)
-    if bloom and name_salt(bloom, columns):
-        return [column], same
-    return ["dob", column], f"l.dob = r.dob AND {same}"
-
-
-def settings(columns: set[str], dialect: str = "duckdb",
-             counted_u: dict | None = None) -> SettingsCreator:
+def settings(columns: set[str], kinds: dict[str, str], blocking: list[str],
+             dialect: str = "duckdb", counted_u: dict | None = None,
+             sources: set[str] | None = None) -> SettingsCreator:
     """The linkage model for these token columns (link type dedupe over all bundles at once).
     Only the Dice SQL depends on the engine's ``dialect`` (duckdb or spark)."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=comparisons(columns, dialect, counted_u),
-        blocking_rules_to_generate_predictions=blocking_rules(columns),
+        comparisons=comparisons(columns, kinds, dialect, counted_u, sources),
+        blocking_rules_to_generate_predictions=blocking,
         additional_columns_to_retain=RETAINED,
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
-
-
-def training_rules(columns: set[str]) -> list[str]:
-    """EM blocking rules: each leaves the other comparisons free to be estimated, and each
-    selects pairs that are mostly true matches on evidence other than what it estimates."""
-    forename, same_forename = same_name("forename", columns)
-    candidates = [
-        (["upn"], "l.upn = r.upn"),
-        (["sex_dob", forename], f"l.sex_dob = r.sex_dob AND {same_forename}"),
-        (["postcode", "dob"], "l.postcode = r.postcode AND l.dob = r.dob"),
-    ]
-    return [rule for needed, rule in candidates if all(c in columns for c in needed)]

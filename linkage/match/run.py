@@ -1,5 +1,11 @@
-"""Train the model, score candidate pairs, and cluster records into persons (Splink on DuckDB)."""
+"""Train the model, score candidate pairs, and cluster records into persons (Splink on DuckDB).
 
+The model, its blocking and its training come from the linkage schema and the columns the
+bundles hold (``model``, ``rules``); this module registers the records, counts the u that
+sampling cannot estimate, trains, scores and clusters.
+"""
+
+import contextlib
 import json
 import logging
 import math
@@ -19,24 +25,30 @@ from splink import DuckDBAPI, Linker
 from linkage.match.cluster import cluster
 from linkage.match.model import (
     ADOPTION_SEX_DOB,
+    BLOOM_SUFFIX,
     EVENT_DATES,
     LA_SOURCES,
-    NAME_LEVELS,
+    RECORD_COLUMNS,
     RETAINED,
     bits_column,
+    comparison_specs,
     digest_column,
+    linkage_schema,
+    match_settings,
+    name_levels,
     name_salt,
     settings,
-    training_rules,
 )
+from linkage.match.rules import ModelError, blocking_rules, training_rules
 
 KEY_COLUMNS = ["source", "provider", "period", "record_id"]
-MATCH_THRESHOLD = 0.9        # clusters join records whose pair scores at least this
-PRELINK_FLOOR = 0.01         # a pre-link holds unless its pair scores below this
-SCORE_FLOOR = 0.1            # pairs scored below this are not kept at all
-U_SAMPLE_PAIRS = 5e6         # random pairs that estimate the u probabilities
-EM_SAMPLE_PAIRS = 2e6        # pairs per training rule beyond which EM trains on a sample
 DEFAULT_MEMORY_LIMIT = "6GB"  # DuckDB's share; the rest of a run needs about 1 GB more
+# the kinds of bundle column the model can read; the rest of a bundle stays in its part
+MODEL_KINDS = {"record", "token", "bloom"}
+
+
+def match_threshold() -> float:
+    return float(match_settings()["threshold"])
 
 
 @dataclass
@@ -45,11 +57,13 @@ class LinkResult:
     model: dict                 # the trained model, as Splink's JSON settings
     pairs_scored: int
     weight_bins: list = field(default_factory=list)  # [whole match weight, pairs] kept
+    blocking: list = field(default_factory=list)     # each rule used and the pairs it made
 
 
 def threshold_match_weight() -> float:
-    """MATCH_THRESHOLD as a match weight: log2 of the odds it stands for."""
-    return round(math.log2(MATCH_THRESHOLD / (1 - MATCH_THRESHOLD)), 3)
+    """The match threshold as a match weight: log2 of the odds it stands for."""
+    threshold = match_threshold()
+    return round(math.log2(threshold / (1 - threshold)), 3)
 
 
 def linking_table(tokens: list[pd.DataFrame]) -> pd.DataFrame:
@@ -66,35 +80,60 @@ UNIQUE_ID_SQL = ("source || '|' || provider || '|' || CAST(period AS VARCHAR) ||
                  "record_id")
 PRELINK_SQL = (f"CASE WHEN source IN {LA_SOURCES} THEN 'la' ELSE source END || '|' || "
                "provider || '|' || record_id")
-# the columns the model and clustering can use; the rest of a bundle stays on disk
-MODEL_COLUMNS = ["source", "provider", "period", "record_id", "upn", "former_upn", "dob",
-                 "dob_swapped", "dob_salt", "sex_dob",
-                 "postcode", "postcode_sector", "forename_bloom", "surname_bloom", "forename",
-                 "surname", *EVENT_DATES]
 
 
-class OrderedDuckDBAPI(DuckDBAPI):
-    """Splink's DuckDB backend, with the sums of expectation maximisation taken in one order.
+def model_columns(kinds: dict[str, str]) -> list[str]:
+    """The bundle columns the model and clustering can read: the record key, the tokens, the
+    name filters and the care-event dates (family keys read the other event tokens)."""
+    return [c for c, kind in kinds.items()
+            if kind in MODEL_KINDS or (kind == "event" and c in EVENT_DATES)]
 
-    EM iterates over a small table of agreement patterns and their counts. A parallel GROUP
-    BY stores that table in a different row order each run, and parallel sums over it add in
-    a different order, so the trained m probabilities would differ in their last bits. Here
-    the table is stored sorted and each iteration's sums run on one thread (a few thousand
-    rows: no cost), so the same inputs train the same model, bit for bit.
-    """
 
-    def _sql_to_splink_dataframe(self, sql: str, templated_name: str, physical_name: str):
-        if templated_name == "__splink__agreement_pattern_counts":
-            sql = f"SELECT * FROM ({sql}) ORDER BY ALL"
-        if templated_name != "__splink__m_u_counts":
-            return super()._sql_to_splink_dataframe(sql, templated_name, physical_name)
-        con = self.duckdb_con
-        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-        con.execute("SET threads = 1").fetchall()
-        try:
-            return super()._sql_to_splink_dataframe(sql, templated_name, physical_name)
-        finally:
-            con.execute(f"SET threads = {int(threads)}").fetchall()
+def declared_name_agreement(manifests: list[dict]) -> dict[str, list[float]]:
+    """Each name filter column's agreement shares (equal, then each Dice level) as the
+    providers measured them on their plaintext, averaged over bundles by pairs sampled."""
+    totals: dict[str, tuple[float, np.ndarray]] = {}
+    for manifest in manifests:
+        for column, measured in manifest.get("name_agreement", {}).items():
+            pairs, shares = measured["pairs"], np.array(measured["shares"], dtype=float)
+            before = totals.get(column, (0, np.zeros_like(shares)))
+            totals[column] = (before[0] + pairs, before[1] + pairs * shares)
+    return {c: (total / pairs).tolist() for c, (pairs, total) in totals.items() if pairs}
+
+
+def column_kinds(manifests: list[dict]) -> dict[str, str]:
+    """Each column's kind as the bundles' manifests declare it (the first declaration)."""
+    kinds: dict[str, str] = {}
+    for manifest in manifests:
+        for column, kind in manifest["token_kinds"].items():
+            kinds.setdefault(column, kind)
+    return kinds
+
+
+def plaintext_kinds(columns: list[str]) -> dict[str, str]:
+    """Kinds for the plaintext baseline's columns, which have no manifest: the schema's."""
+    schema = linkage_schema()
+    out = {c: "record" for c in RECORD_COLUMNS}
+    for column in columns:
+        spec = schema["tokens"].get(column) or schema["tokens"].get(f"{column}{BLOOM_SUFFIX}")
+        if spec:
+            out[column] = "bloom" if spec["transform"] == "bloom" else "token"
+        elif column in EVENT_DATES:
+            out[column] = "event"
+    return {c: k for c, k in out.items() if c in columns}
+
+
+@contextlib.contextmanager
+def one_thread(con: duckdb.DuckDBPyConnection):
+    """DuckDB on one thread for a while: a parallel GROUP BY yields its rows, and parallel
+    sums add, in a different order each run, so EM's m probabilities would differ in their
+    last bits; on one thread the same inputs train the same model, bit for bit."""
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    con.execute("SET threads = 1").fetchall()
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}").fetchall()
 
 
 def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> DuckDBAPI:
@@ -108,7 +147,7 @@ def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> D
         con.execute(f"SET threads = {int(threads)}")
     _remove_stale_spill_folders()
     con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/{SPILL_PREFIX}{os.getpid()}'")
-    return OrderedDuckDBAPI(connection=con)
+    return DuckDBAPI(connection=con)
 
 
 SPILL_PREFIX = "linkage-duckdb-"
@@ -140,22 +179,28 @@ def _checked_size(size: str) -> str:
     return size.strip()
 
 
-def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table]):
+def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
+              kinds: dict[str, str] | None = None):
     """The records in DuckDB, in unique-id order with their row number ``rid``, a pre-link
     key, Bloom filters cast to DuckDB's BIT type (Dice in SQL) and ``derived_columns``.
     ``tokens`` is one table (the plaintext baseline) or the bundles' linkage parts as Arrow
     tables, decrypted in memory: nothing decrypted is written to disk. Only the columns the
-    model can use are kept."""
+    model can use (by their ``kinds``, from the manifests) are kept. Returns the registered
+    table, its columns, its size and the kinds of the columns kept."""
     con = db_api.duckdb_con
     if isinstance(tokens, pd.DataFrame):
-        table = pa.Table.from_pandas(tokens, preserve_index=False)
+        kinds = kinds or plaintext_kinds(list(tokens.columns))
+        wanted = model_columns(kinds)
+        table = pa.Table.from_pandas(tokens[[c for c in tokens.columns if c in wanted]],
+                                     preserve_index=False)
     else:
-        table = pa.concat_tables([t.select([c for c in t.column_names if c in MODEL_COLUMNS])
+        wanted = model_columns(kinds or {})
+        table = pa.concat_tables([t.select([c for c in t.column_names if c in wanted])
                                   for t in tokens], promote_options="permissive")
     con.register("linking_input", table)
     present = [row[0] for row in con.execute("DESCRIBE SELECT * FROM linking_input").fetchall()]
-    wanted = [c for c in MODEL_COLUMNS if c in present]
-    select = ", ".join(f"CAST({c} AS BIT) AS {c}" if c.endswith("_bloom") else
+    wanted = [c for c in wanted if c in present]
+    select = ", ".join(f"CAST({c} AS BIT) AS {c}" if c.endswith(BLOOM_SUFFIX) else
                        ("CAST(period AS INTEGER) AS period" if c == "period" else c)
                        for c in wanted)
     derived = derived_columns(wanted)
@@ -172,78 +217,141 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table]):
                                  "FROM linking_records").fetchall()[0]
     if repeated:
         raise ValueError("two bundles hold the same record of the same period")
+    kept = {c: kinds[c] for c in wanted if c in kinds}
     return (db_api.register("linking_records"),
-            set(wanted) | set(derived) | {"unique_id", "prelink"}, size)
+            set(wanted) | set(derived) | {"unique_id", "prelink"}, size, kept)
 
 
 def derived_columns(columns: list[str]) -> dict[str, str]:
     """Columns computed once per record so that the model's SQL, run once per pair, is cheap:
     each Bloom filter's set-bit count and digest, and the date of birth of adoption records
-    (which block on it with every other source, one side at a time)."""
+    (which block on it with every other source, one side at a time). The plaintext baseline's
+    names get the digest a salted filter would have: of the salt and the name."""
     derived = {}
-    for column in (c for c in columns if c.endswith("_bloom")):
+    for column in (c for c in columns if c.endswith(BLOOM_SUFFIX)):
         derived[bits_column(column)] = f"CAST(bit_count({column}) AS SMALLINT)"
         derived[digest_column(column)] = (  # 63 bits, to be signed; NULL stays NULL
             f"CASE WHEN {column} IS NOT NULL THEN CAST(hash({column}) >> 1 AS BIGINT) END")
+    for name in ("forename", "surname"):
+        salt = name_salt(f"{name}{BLOOM_SUFFIX}", set(columns))
+        if name in columns and salt:
+            derived[digest_column(f"{name}{BLOOM_SUFFIX}")] = (
+                f"CASE WHEN {name} IS NOT NULL AND {salt} IS NOT NULL "
+                f"THEN CAST(hash({salt} || '|' || {name}) >> 1 AS BIGINT) END")
     if "sex_dob" in columns:
         derived[ADOPTION_SEX_DOB] = "CASE WHEN source LIKE 'asg%' THEN sex_dob END"
     return derived
 
 
 def train_and_predict(tokens: pd.DataFrame | list[pa.Table], model_path: Path | None = None,
-                      seed: int = 1, db_api: DuckDBAPI | None = None) -> LinkResult:
+                      seed: int = 1, db_api: DuckDBAPI | None = None,
+                      kinds: dict[str, str] | None = None,
+                      declared: dict | None = None) -> LinkResult:
     """Train a new model (or load ``model_path``), score pairs, and cluster.
 
-    ``tokens`` is a table of records or the bundles' linkage parts. The same inputs
+    ``tokens`` is a table of records (the plaintext baseline) or the bundles' linkage parts,
+    whose columns' ``kinds`` the manifests declare (``column_kinds``). The same inputs
     give the same result: records are numbered in unique-id order and ties are broken by it.
     """
     own = db_api is None
     db_api = db_api or duckdb_api()
     try:
-        return _train_and_predict(db_api, tokens, model_path, seed)
+        return _train_and_predict(db_api, tokens, kinds, model_path, seed, declared)
     finally:
         if own:  # DuckDB's memory goes back before the spine is written
             db_api.duckdb_con.close()
 
 
 def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
-                       model_path: Path | None, seed: int) -> LinkResult:
+                       kinds: dict[str, str] | None, model_path: Path | None,
+                       seed: int, declared: dict | None = None) -> LinkResult:
     con = db_api.duckdb_con
-    records, columns, size = _register(db_api, tokens)
+    records, columns, size, kinds = _register(db_api, tokens, kinds)
     if model_path is not None:
-        model = json.loads(model_path.read_text())
-        retained = model.get("additional_columns_to_retain", [])
-        model["additional_columns_to_retain"] = retained + [c for c in RETAINED
-                                                            if c not in retained]
-        linker = Linker(records, model, log_level=logging.ERROR)
+        linker = Linker(records, saved_model(model_path), log_level=logging.ERROR)
+        blocking = []
     else:
-        linker = Linker(records, settings(columns, counted_u=counted_u(con, columns)),
+        plan = model_plan(con, records, columns, kinds, size, declared=declared)
+        blocking = plan.blocking
+        trainer = Linker(records, plan.settings("duckdb"), log_level=logging.ERROR)
+        linker = Linker(records, {**fit(trainer, plan, seed, con), **scoring_columns()},
                         log_level=logging.ERROR)
-        _train(linker, columns, seed)
-    predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
-    # a pre-link (one provider record across periods) holds unless the evidence strongly
-    # contradicts it, and it is considered first when clustering
+    predictions = linker.inference.predict(
+        threshold_match_probability=match_settings()["score_floor"])
     con.execute(f"""CREATE OR REPLACE TABLE cluster_edges AS
         SELECT rid_l, rid_r, match_probability, match_weight,
                prelink_l = prelink_r AS prelinked FROM {predictions.physical_name}
-        WHERE match_probability >= {MATCH_THRESHOLD}
-           OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").fetchall()
+        WHERE {kept_pairs_sql()}""").fetchall()
     pairs_scored = con.execute(
         f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
     weight_bins = [[int(b), int(n)] for b, n in con.execute(
         f"SELECT floor(match_weight), count(*) FROM {predictions.physical_name} "
         "GROUP BY 1 ORDER BY 1").fetchall()]
     model = linker.misc.save_model_to_json()
-    model.pop("linker_uid", None)  # a random name for Splink's cached tables, not the model
+    model.pop("linker_uid", None)
     predictions.drop_table_from_database_and_remove_from_cache()
     linker.table_management.delete_tables_created_by_splink_from_db()
     clusters = cluster(con, "linking_records", "cluster_edges", size)
-    return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins)
+    return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins,
+                      blocking)
 
 
-def counted_u(con, columns: set[str], table: str = "linking_records") -> dict:
+def kept_pairs_sql() -> str:
+    """The scored pairs clustering considers: those at or above the threshold, and pre-links
+    (one provider record across periods), which hold unless the evidence strongly contradicts
+    them and are considered first."""
+    match = match_settings()
+    return (f"match_probability >= {match['threshold']} OR (prelink_l = prelink_r AND "
+            f"match_probability >= {match['prelink_floor']})")
+
+
+def saved_model(model_path: Path) -> dict:
+    """A model saved by an earlier run, with the columns each scored pair must keep."""
+    model = json.loads(model_path.read_text())
+    retained = model.get("additional_columns_to_retain", [])
+    return {**model, "additional_columns_to_retain": retained + [
+        c for c in RETAINED if c not in retained]}
+
+
+def scoring_columns() -> dict:
+    """What scoring keeps beside each pair, whatever the model says."""
+    return {"additional_columns_to_retain": RETAINED,
+            "retain_intermediate_calculation_columns": False, "retain_matching_columns": False}
+
+
+@dataclass
+class ModelPlan:
+    """What the columns present make of the schema: comparisons, blocking rules (each with
+    the pairs it makes), the prior's and EM's rules, and the u counted rather than sampled."""
+
+    columns: set[str]
+    kinds: dict[str, str]
+    sources: set[str]
+    blocking: list[dict]
+    training: dict
+    counted_u: dict
+
+    def settings(self, dialect: str):
+        return settings(self.columns, self.kinds, [r["rule"] for r in self.blocking], dialect,
+                        self.counted_u, self.sources)
+
+
+def model_plan(con: duckdb.DuckDBPyConnection, records, columns: set[str],
+               kinds: dict[str, str], size: int, table: str = "linking_records",
+               declared: dict | None = None) -> ModelPlan:
+    """The model for the registered records (``_register``): the same for DuckDB and Spark."""
+    sources = {row[0] for row in con.execute(f"SELECT DISTINCT source FROM {table}").fetchall()}
+    return ModelPlan(columns, kinds, sources, blocking_rules(records, columns, kinds, size),
+                     training_rules(con, table, records, columns, kinds, size),
+                     counted_u(con, columns, table, declared))
+
+
+def counted_u(con, columns: set[str], table: str = "linking_records",
+              declared: dict[str, list[float]] | None = None) -> dict:
     """The u of rare agreement levels, counted over all pairs of records, not sampled; and
-    of salted names' levels, counted on pairs of different persons (``_salted_name_u``).
+    of salted names' levels, counted on pairs of different persons (``_salted_name_u``), or
+    where no UPN tells persons apart, as the providers ``declared`` them (measured on their
+    plaintext names: ``declared_name_agreement``).
 
     A same-LA child id, or a care event date, agrees in so few random pairs that the 5
     million sampled pairs hold none at 1,000,000 people; Splink then falls back to a default
@@ -261,11 +369,26 @@ def counted_u(con, columns: set[str], table: str = "linking_records") -> dict:
     care = _same_event_u(con, table, present) if present else None
     if care is not None:
         out["care_events"] = care
-    for column in (c for c in ("forename_bloom", "surname_bloom") if c in columns):
-        if name_salt(column, columns) and {"sex_dob", "upn"} <= columns:
-            name_u = _salted_name_u(con, table, column)
-            if name_u is not None:
-                out[column] = name_u
+    for name, column, tf in _salted_names(columns):
+        name_u = _salted_name_u(con, table, column) if {"sex_dob", "upn"} <= columns else None
+        if name_u is None and (declared or {}).get(column):
+            name_u = tuple(max(share, 1e-6) for share in declared[column])
+        if name_u is not None:  # with tf, equal filters are a level of their own
+            exact, top, middle = name_u
+            out[name] = (exact, top, middle) if tf else (exact + top, middle)
+    return out
+
+
+def _salted_names(columns: set[str]) -> list[tuple[str, str, bool]]:
+    """Each name comparison on a salted Bloom filter: its name, column and whether equal
+    filters are a level of their own (term-frequency adjusted)."""
+    out = []
+    for name, spec in comparison_specs(columns, {c: "bloom" for c in columns
+                                                 if c.endswith(BLOOM_SUFFIX)}).items():
+        level = next((lv for lv in spec.get("levels", []) if "name" in lv), None)
+        column = level and level["name"]
+        if column in columns and name_salt(column, columns):
+            out.append((name, column, bool(level.get("tf"))))
     return out
 
 
@@ -273,8 +396,9 @@ NAME_U_RECORDS = 200_000  # records sampled (by a hash of rid) for the u of salt
 NAME_U_MIN_PAIRS = 1_000
 
 
-def _salted_name_u(con, table: str, column: str) -> tuple[float, float] | None:
-    """The u of a salted name's two agreement levels, counted on pairs of different persons.
+def _salted_name_u(con, table: str, column: str) -> tuple[float, float, float] | None:
+    """The u of a salted name's agreement levels (equal filters; Dice at least the first
+    threshold, not equal; at least the second), counted on pairs of different persons.
 
     Salted filters compare only within one salt (one birthday), and random pairs that share
     a birthday are largely one person's records: Splink's random sampling put the u of an
@@ -289,18 +413,20 @@ def _salted_name_u(con, table: str, column: str) -> tuple[float, float] | None:
     dice_sql = f"bit_count(l.{column} & r.{column}) * 2.0 / (l.{bits} + r.{bits})"
     former = ("AND coalesce(l.upn <> r.former_upn, true) AND coalesce(l.former_upn <> r.upn, "
               "true)" if "former_upn" in _columns(con, table) else "")
-    pairs, top, middle = con.execute(f"""
+    levels = name_levels()
+    pairs, exact, top, middle = con.execute(f"""
         WITH s AS (SELECT * FROM {table} WHERE {column} IS NOT NULL AND upn IS NOT NULL
                    AND sex_dob IS NOT NULL AND hash(rid) % {every} = 0),
-        p AS (SELECT l.{digest} = r.{digest} OR {dice_sql} >= {NAME_LEVELS[0]} AS top,
-                     {dice_sql} >= {NAME_LEVELS[1]} AS middle
+        p AS (SELECT l.{digest} = r.{digest} AS exact, {dice_sql} >= {levels[0]} AS top,
+                     {dice_sql} >= {levels[1]} AS middle
               FROM s l JOIN s r ON l.sex_dob = r.sex_dob AND l.rid < r.rid
               WHERE l.upn <> r.upn {former})
-        SELECT count(*), count(*) FILTER (WHERE top),
-               count(*) FILTER (WHERE middle AND NOT top) FROM p""").fetchall()[0]
+        SELECT count(*), count(*) FILTER (WHERE exact),
+               count(*) FILTER (WHERE top AND NOT exact),
+               count(*) FILTER (WHERE middle AND NOT top AND NOT exact) FROM p""").fetchall()[0]
     if pairs < NAME_U_MIN_PAIRS:
         return None
-    return max(top, 1) / pairs, max(middle, 1) / pairs
+    return exact / pairs, max(top, 1) / pairs, max(middle, 1) / pairs
 
 
 def _columns(con, table: str) -> set[str]:
@@ -333,20 +459,50 @@ def _same_event_u(con, table: str, present: list[str]) -> float | None:
     return max(agree, 1) / compared
 
 
-def _train(linker: Linker, columns: set[str], seed: int) -> None:
-    training = linker.training
-    deterministic = [rule for rule in ("l.upn = r.upn",
-                                       "l.sex_dob = r.sex_dob AND l.postcode = r.postcode")
-                     if all(f"l.{c}" not in rule or c in columns
-                            for c in ("upn", "sex_dob", "postcode"))]
-    training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
-    training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=seed)
-    for rule in training_rules(columns):
-        # iterate on agreement-pattern counts: fast, and summed in one order (OrderedDuckDBAPI);
-        # at national scale a sample of records (chosen by a hash of their ids, so the same
-        # each run) gives nearly the same m probabilities for a fraction of the work
-        training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True, max_pairs=EM_SAMPLE_PAIRS)
+def fit(linker: Linker, plan: ModelPlan, seed: int,
+        con: duckdb.DuckDBPyConnection | None = None) -> dict:
+    """Estimate the prior from the plan's near-certain rules, u by random sampling (bar the
+    counted u), and m by EM over each of the plan's training rules; refuse a model whose
+    comparisons were not all trained. ``con``, a DuckDB connection, makes EM deterministic.
+    Returns the trained model as Splink's settings, ready for a linker to score with."""
+    training, settings_ = linker.training, match_settings()["training"]
+    training.estimate_probability_two_random_records_match(
+        plan.training["prior"], recall=settings_["prior_recall"])
+    training.estimate_u_using_random_sampling(max_pairs=settings_["u_sample_pairs"], seed=seed)
+    with one_thread(con) if con is not None else contextlib.nullcontext():
+        for rule in plan.training["em"]:
+            # at national scale a sample of records (chosen by a hash of their ids, so the
+            # same each run) gives nearly the same m probabilities for a fraction of the work
+            training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True,
+                max_pairs=settings_["em_sample_pairs"])
+    model = linker.misc.save_model_to_json()
+    model.pop("linker_uid", None)  # a random name for Splink's cached tables, not the model
+    untrained = untrained_comparisons(model)
+    if untrained:
+        raise ModelError(f"the comparison(s) {', '.join(untrained)} could not be trained on "
+                         "these records (no pairs found to learn from); map more identifying "
+                         "fields or link more records")
+    return model
+
+
+UNOBSERVED_M = 1e-6  # Splink's own m for a level that training never saw
+
+
+def untrained_comparisons(model: dict) -> list[str]:
+    """Comparisons none of whose agreement levels Splink could estimate an m for. A level
+    that no training pair reached (a swapped date of birth in a small file), in a comparison
+    whose other levels were trained, is given Splink's m for a level not observed."""
+    out = []
+    for comparison in model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        if all(lv.get("m_probability") is None for lv in levels[:-1]):
+            out.append(comparison["output_column_name"])
+            continue
+        for level in levels:
+            if level.get("m_probability") is None:
+                level["m_probability"] = UNOBSERVED_M
+    return out
 
 
 def _with_confidence(con, clusters: np.ndarray) -> pd.DataFrame:

@@ -16,17 +16,16 @@ import pandas as pd
 import sqlglot
 
 from linkage.match.cluster import cluster
-from linkage.match.model import RETAINED, dice, settings
+from linkage.match.model import RETAINED, dice, match_settings
 from linkage.match.run import (
-    MATCH_THRESHOLD,
-    PRELINK_FLOOR,
-    SCORE_FLOOR,
     LinkResult,
     _register,
-    _train,
     _with_confidence,
-    counted_u,
     duckdb_api,
+    fit,
+    kept_pairs_sql,
+    model_plan,
+    scoring_columns,
 )
 
 
@@ -85,15 +84,18 @@ def spark_model(model: dict) -> dict:
 
 
 def train_and_predict_spark(tokens: list, model_path: Path | None = None,
-                            seed: int = 1) -> LinkResult:
+                            seed: int = 1, kinds: dict[str, str] | None = None,
+                            declared: dict | None = None) -> LinkResult:
     """Score pairs on Spark (training there too unless ``model_path`` is given), then cluster
-    on DuckDB exactly as the DuckDB backend does."""
+    on DuckDB exactly as the DuckDB backend does. The model's plan (comparisons, counted
+    blocking rules, training rules, counted u) is made on DuckDB, as for the DuckDB backend."""
     from splink import Linker, SparkAPI
 
     db_api = duckdb_api()
     con = db_api.duckdb_con
     try:
-        _, columns, size = _register(db_api, tokens)  # records numbered by rid, as on DuckDB
+        # records numbered by rid, as on DuckDB
+        registered, columns, size, kinds = _register(db_api, tokens, kinds)
         frame = _spark_frame(con, columns)
         spark = spark_session()
         spark.sparkContext.setLogLevel("ERROR")
@@ -106,17 +108,20 @@ def train_and_predict_spark(tokens: list, model_path: Path | None = None,
             model["additional_columns_to_retain"] = retained + [c for c in RETAINED
                                                                 if c not in retained]
             linker = Linker(records, model, log_level=logging.ERROR)
+            blocking = []
         else:
-            linker = Linker(records, settings(columns, "spark", counted_u(con, columns)),
+            plan = model_plan(con, registered, columns, kinds, size, declared=declared)
+            blocking = plan.blocking
+            trainer = Linker(records, plan.settings("spark"), log_level=logging.ERROR)
+            linker = Linker(records, {**fit(trainer, plan, seed), **scoring_columns()},
                             log_level=logging.ERROR)
-            _train(linker, columns, seed)
-        predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
+        predictions = linker.inference.predict(
+            threshold_match_probability=match_settings()["score_floor"])
         name = predictions.physical_name
         edges = spark.sql(f"""
             SELECT rid_l, rid_r, match_probability, match_weight,
                    prelink_l = prelink_r AS prelinked FROM {name}
-            WHERE match_probability >= {MATCH_THRESHOLD}
-               OR (prelink_l = prelink_r AND match_probability >= {PRELINK_FLOOR})""").toPandas()
+            WHERE {kept_pairs_sql()}""").toPandas()
         pairs_scored = spark.sql(f"SELECT count(*) AS n FROM {name}").collect()[0]["n"]
         weight_bins = [[int(r["bin"]), int(r["n"])] for r in spark.sql(
             f"SELECT floor(match_weight) AS bin, count(*) AS n FROM {name} "
@@ -129,7 +134,7 @@ def train_and_predict_spark(tokens: list, model_path: Path | None = None,
         con.unregister("spark_edges")
         clusters = cluster(con, "linking_records", "cluster_edges", size)
         return LinkResult(_with_confidence(con, clusters), model, int(pairs_scored),
-                          weight_bins)
+                          weight_bins, blocking)
     finally:
         con.close()
 

@@ -43,10 +43,11 @@ from linkage.pseudonymise.encryption import (
 )
 from linkage.pseudonymise.events import attributes, event_dates
 from linkage.pseudonymise.keys import fingerprint, subkey
+from linkage.pseudonymise.name_u import name_agreement
 from linkage.pseudonymise.roles import LinkageUnitKeys, ProviderKeys
 from linkage.pseudonymise.signing import SignatureError, sign
 from linkage.pseudonymise.tokens import date_part, keyed_tokens, salt_text, transform
-from linkage.sources.schema import REJECTING, SourceData
+from linkage.sources.schema import RECORD_COLUMNS, REJECTING, SourceData
 
 BUNDLE_FORMAT = 2
 PART_FILES = {"linkage": "linkage.part", "content": "content.part"}
@@ -94,9 +95,9 @@ def tokenise(data: SourceData, key: bytes | None, schema: dict, workers: int = 1
     records = data.records
     out = records[RECORD_KEY].copy()
     out["period"] = out.period.astype("int32")
-    names = [name for name, spec in schema["tokens"].items()
-             if all(field in records for field in spec["fields"])]
-    for name, values in zip(names, _token_columns(names, (data, key, schema), workers),
+    specs = token_specs(data, schema)
+    names = list(specs)
+    for name, values in zip(names, _token_columns(names, (data, key, schema, specs), workers),
                             strict=True):
         if values.notna().any():  # a field the source never carries gives no column
             out[name if key else name.removesuffix("_bloom")] = values
@@ -123,6 +124,27 @@ def tokenise(data: SourceData, key: bytes | None, schema: dict, workers: int = 1
     return out.sort_values(RECORD_KEY, kind="stable").reset_index(drop=True)
 
 
+def token_specs(data: SourceData, schema: dict) -> dict[str, dict]:
+    """The tokens this source's records make: the schema's, for the canonical fields they
+    hold, and one per mapped field of a generic source that no canonical field takes (an id
+    number, a suburb), made by its kind's ``field_kinds`` entry, in a family of its own."""
+    records = data.records
+    specs = {name: spec for name, spec in schema["tokens"].items()
+             if all(field in records for field in spec["fields"])}
+    for field in extra_fields(data):
+        rule = schema["field_kinds"][data.field_kinds[field]]
+        name = f"{field}_bloom" if rule["transform"] == "bloom" else field
+        specs[name] = {"fields": [field], "family": f"field:{field}", **rule}
+    return specs
+
+
+def extra_fields(data: SourceData) -> list[str]:
+    """A generic source's mapped fields outside the canonical record that become tokens."""
+    kinds = load_config("linkage_schema.yaml")["field_kinds"]
+    return [field for field, kind in data.field_kinds.items()
+            if kind in kinds and field in data.records and field not in RECORD_COLUMNS]
+
+
 def attribute_names(schema: dict, kind: str) -> set[str]:
     """The plain attributes the schema lets reach the linkage unit for a source."""
     attrs = schema["attributes"]
@@ -130,8 +152,8 @@ def attribute_names(schema: dict, kind: str) -> set[str]:
 
 
 def _token_column(name: str, job) -> pd.Series:
-    data, key, schema = job
-    spec = schema["tokens"][name]
+    data, key, schema, specs = job
+    spec = specs[name]
     columns = [data.records[field] for field in spec["fields"]]
     if key is None:  # the plaintext baseline
         if spec["transform"] == "bloom":
@@ -145,7 +167,7 @@ def _token_column(name: str, job) -> pd.Series:
     return keyed_tokens(transform(spec["transform"], columns), family_key)
 
 
-_JOB = None  # the job a forked worker inherits: (data, key, schema)
+_JOB = None  # the job a forked worker inherits: (data, key, schema, token specs)
 
 
 def _forked_token_column(name: str) -> pd.Series:
@@ -241,10 +263,10 @@ def _jsonable(value):
     return value
 
 
-def token_statistics(tokens: pd.DataFrame, schema: dict) -> dict:
+def token_statistics(tokens: pd.DataFrame, schema: dict, specs: dict | None = None) -> dict:
     """Per token column: how many records carry it, distinct values, the top value's share."""
     stats = {}
-    for column, kind in token_kinds(tokens, schema).items():
+    for column, kind in token_kinds(tokens, schema, specs).items():
         if kind in ("record", "attribute"):
             continue
         values = tokens[column].dropna()
@@ -256,14 +278,16 @@ def token_statistics(tokens: pd.DataFrame, schema: dict) -> dict:
     return stats
 
 
-def token_kinds(tokens: pd.DataFrame, schema: dict) -> dict[str, str]:
+def token_kinds(tokens: pd.DataFrame, schema: dict, specs: dict | None = None
+                ) -> dict[str, str]:
     """Each column's kind, as the manifest declares it: record (the record key), token
     (a keyed token compared by equality), bloom (a name encoding compared by Dice), event (an
     event-date token) or attribute (a plain value matching needs)."""
     plain = {a for names in schema["attributes"].values() for a in names}
     kinds = {}
+    specs = specs or schema["tokens"]
     for column in tokens.columns:
-        spec = schema["tokens"].get(column, {})
+        spec = specs.get(column, {})
         if column in RECORD_KEY:
             kinds[column] = "record"
         elif spec.get("transform") == "bloom":
@@ -380,8 +404,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def name_agreement_shares(data: SourceData, specs: dict, schema: dict) -> dict:
+    """For each name filter column, how often two random records' names agree, by level
+    (``name_u``): the linkage unit's u for names it can only compare within a salt."""
+    out = {}
+    for column, spec in specs.items():
+        if spec["transform"] == "bloom":
+            shares = name_agreement(data.records[spec["fields"][0]], schema["name_levels"])
+            if shares:
+                out[column] = shares
+    return out
+
+
 def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
               parts: dict) -> dict:
+    specs = token_specs(data, schema)
     flags = data.records["flags"]
     rejected = flags.str.split(";").map(lambda codes: bool(REJECTING & set(codes)))
     return {
@@ -397,8 +434,9 @@ def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
                  "flagged": int((flags != "").sum()), "rejected": int(rejected.sum())},
         "parts": parts,
         "bloom": schema["bloom"],
-        "token_kinds": token_kinds(tokens, schema),
-        "token_fields": token_statistics(tokens, schema),
+        "token_kinds": token_kinds(tokens, schema, specs),
+        "name_agreement": name_agreement_shares(data, specs, schema),
+        "token_fields": token_statistics(tokens, schema, specs),
     }
 
 

@@ -12,6 +12,7 @@ Kinds: exact, date, name, postcode, category, sex. A field named like a canonica
 kind, in the ``fields`` content table, for tokens by kind.
 """
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,13 @@ import yaml
 
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, read_csv_table, read_text
-from linkage.sources.schema import FIELD_KINDS, IDENTIFIER_COLUMNS, SourceData, SourceError
+from linkage.sources.schema import (
+    FIELD_KINDS,
+    IDENTIFIER_COLUMNS,
+    RECORD_COLUMNS,
+    SourceData,
+    SourceError,
+)
 from linkage.sources.values import (
     as_collection_year,
     harmonise_sex,
@@ -28,6 +35,13 @@ from linkage.sources.values import (
     source_codes,
     text,
 )
+
+# a field's name becomes a column of the tokens table and of SQL: plain, and not one of ours
+FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+RESERVED_NAMES = ({c for c in RECORD_COLUMNS if c not in IDENTIFIER_COLUMNS}
+                  | {"rid", "unique_id", "prelink", "match_weight", "match_probability"})
+# the kinds of field that become tokens when no canonical identifier takes them
+TOKEN_KINDS = ("exact", "date", "postcode", "name")
 
 
 def load_mapping(path: Path) -> dict:
@@ -50,6 +64,11 @@ def load_mapping(path: Path) -> dict:
                               f"{', '.join(FIELD_KINDS)}")
         if spec["name"] in names:
             raise SourceError(path, f"field {spec['name']} is named twice")
+        if not isinstance(spec["name"], str) or not FIELD_NAME.fullmatch(spec["name"]) or (
+                spec["name"] in RESERVED_NAMES):
+            raise SourceError(path, f"field {number}: name {spec['name']!r} must be lower-case "
+                              "letters, digits and _ (starting with a letter, at most 40), and "
+                              f"not one of {', '.join(sorted(RESERVED_NAMES))}")
         names.add(spec["name"])
     if "period" in mapping:
         year = as_collection_year(mapping["period"])
@@ -78,8 +97,14 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
                if spec["name"] in IDENTIFIER_COLUMNS}
         dob_spec = next((s for s in mapping["fields"] if s["name"] == "dob"), {})
         extra = {"date_invalid": bad_dates, "row_malformed": rows.malformed.to_numpy(bool)}
-        records.append(canonical_records("generic", base, raw, extra,
-                                         dob_formats=[dob_spec.get("format", "%Y-%m-%d")]))
+        canonical = canonical_records("generic", base, raw, extra,
+                                      dob_formats=[dob_spec.get("format", "%Y-%m-%d")])
+        # the mapped identifiers outside the canonical record travel beside it, cleaned by
+        # their kind, to become tokens of their own (an id number, a suburb)
+        for spec in mapping["fields"]:
+            if spec["name"] not in canonical and spec["kind"] in TOKEN_KINDS:
+                canonical[spec["name"]] = cleaned[spec["name"]].to_numpy()
+        records.append(canonical)
         content.append(pd.concat([base[["provider", "period", "record_id"]].reset_index(
             drop=True), cleaned.reset_index(drop=True)], axis=1))
     return SourceData(kind="generic", records=pd.concat(records, ignore_index=True),

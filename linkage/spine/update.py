@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from linkage.families.derive import derive_families
-from linkage.match.run import MODEL_COLUMNS, threshold_match_weight, train_and_predict
+from linkage.match.run import (
+    column_kinds,
+    declared_name_agreement,
+    model_columns,
+    threshold_match_weight,
+    train_and_predict,
+)
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.spine.lock import spine_lock
@@ -52,14 +58,17 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
     records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
     progress(f"linking {records_in:,} records on {backend}")
     # the linkage parts, decrypted in memory, only the columns the model can use
-    tokens = [bundle.token_table([c for c in bundle.token_columns() if c in MODEL_COLUMNS])
+    kinds = column_kinds([bundle.manifest for bundle in opened])
+    declared = declared_name_agreement([bundle.manifest for bundle in opened])
+    wanted = set(model_columns(kinds))
+    tokens = [bundle.token_table([c for c in bundle.token_columns() if c in wanted])
               for bundle in opened]
     if backend == "spark":
         from linkage.match.spark import train_and_predict_spark
 
-        result = train_and_predict_spark(tokens, model)
+        result = train_and_predict_spark(tokens, model, kinds=kinds, declared=declared)
     else:
-        result = train_and_predict(tokens, model)
+        result = train_and_predict(tokens, model, kinds=kinds, declared=declared)
 
     progress("updating the spine")
     con = connect(spine)
@@ -87,6 +96,7 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
             "records_unlinked": int((~records.person_key.duplicated(keep=False)).sum()),
             "records_in": int(sum(b.manifest["rows"]["in"] for b in opened)),
             "pairs_scored": result.pairs_scored,
+            "blocking_rules": result.blocking,
             "match_weights": result.weight_bins,
             "threshold_match_weight": threshold_match_weight(),
             "key_changes": changes.change.value_counts().to_dict(),
