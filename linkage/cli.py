@@ -208,6 +208,7 @@ def link_command(
     sampling, m by EM) unless --model is given, and saved beside the spine as
     SPINE.model.json. Existing persons keep their keys when their records are the same.
     """
+    from linkage.match.rules import ModelError
     from linkage.match.spark import SparkMissing, SparkModelError
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError
@@ -235,7 +236,7 @@ def link_command(
         keys = unit_keys(unit_key, register)
         summary = link(spine, bundles, keys, model, seed, progress, wait, backend)
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
-            SparkMissing, SparkModelError) as problem:
+            SparkMissing, SparkModelError, ModelError) as problem:
         fail(str(problem))
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")

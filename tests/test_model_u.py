@@ -17,7 +17,7 @@ def test_rare_levels_are_counted_not_sampled():
         "entered_care_date": [None, day, day, None, day],
         "matched_date": [None, None, day, None, None]})
     api = duckdb_api(threads=1)
-    _, columns, _ = _register(api, table)
+    _, columns, _, _ = _register(api, table)
     u = counted_u(api.duckdb_con, columns)
     # 10 pairs; the LA's three c1 records make 3 (the school census c1 is another id space)
     assert u["la_record_id"] == pytest.approx(3 / 10)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from linkage.match import run
-from linkage.match.model import blocking_rules, comparisons
+from linkage.match.model import comparisons, match_settings, usable
 from linkage.match.run import _register, counted_u, duckdb_api
 
 COLUMNS = {"dob", "dob_salt", "sex_dob", "forename_bloom", "forename_bloom_bits",
@@ -42,7 +42,7 @@ def test_names_of_different_salts_are_the_null_level():
 
 
 def test_salted_names_block_on_their_digest_alone():
-    rules = blocking_rules(COLUMNS)
+    rules = usable(match_settings()["blocking"], COLUMNS)
     assert "l.forename_bloom_digest = r.forename_bloom_digest" in rules
     assert not any("dob_year" in rule or "month_day" in rule for rule in rules)
 
@@ -60,8 +60,8 @@ def test_the_u_of_a_salted_name_counts_different_persons_only(monkeypatch):
         "forename_bloom": [jack, jack, jack, mary, mary]})
     monkeypatch.setattr(run, "NAME_U_MIN_PAIRS", 1)
     api = duckdb_api(threads=1)
-    _, columns, _ = _register(api, table)
-    top, middle = counted_u(api.duckdb_con, columns)["forename_bloom"]
+    _, columns, _, _ = _register(api, table)
+    top, middle = counted_u(api.duckdb_con, columns)["forename"]
     # 10 pairs less child 1's own pair; Jack agrees with Jack twice, Mary with Mary once
     assert top == pytest.approx(3 / 9)
     assert middle == pytest.approx(1 / 9)  # none: counted as one, never zero

@@ -141,18 +141,19 @@ def _forename_veto(columns: dict) -> tuple[str | None, list[str]]:
 
 
 def _context_sql(context: list[str]) -> str:
-    """One value for the context columns of a record (NULL if any is missing: no veto)."""
-    if not context:
-        return "0"
-    present = " AND ".join(f"{c} IS NOT NULL" for c in context)
-    return f"CASE WHEN {present} THEN hash({', '.join(context)}) END"
+    """One value for the context columns of a record: NULL (no veto) if any is missing, or
+    the record's source is not one the veto is for."""
+    sources = ", ".join(f"'{s}'" for s in clustering_rules()["forename_conflict_sources"])
+    present = " AND ".join([f"source IN ({sources or 'NULL'})",
+                            *(f"{c} IS NOT NULL" for c in context)])
+    return f"CASE WHEN {present} THEN hash(0{''.join(f', {c}' for c in context)}) END"
 
 
 def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
     name, context = _forename_veto(columns)
     wanted = ["rid", "source", "provider", "period", "record_id", "upn", "former_upn"]
-    if name:
+    if name:  # the context's columns, and source, are read by ``_context_sql``
         wanted += [name, f"{name}_bits", f"{name}_digest", *context]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS
         SELECT {", ".join(f"r.{c}" for c in wanted if c in columns)}, c.component

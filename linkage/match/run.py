@@ -198,8 +198,7 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
         table = pa.concat_tables([t.select([c for c in t.column_names if c in wanted])
                                   for t in tokens], promote_options="permissive")
     con.register("linking_input", table)
-    present = [row[0] for row in con.execute("DESCRIBE SELECT * FROM linking_input").fetchall()]
-    wanted = [c for c in wanted if c in present]
+    wanted = _carried(con, "linking_input", wanted)
     select = ", ".join(f"CAST({c} AS BIT) AS {c}" if c.endswith(BLOOM_SUFFIX) else
                        ("CAST(period AS INTEGER) AS period" if c == "period" else c)
                        for c in wanted)
@@ -220,6 +219,16 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
     kept = {c: kinds[c] for c in wanted if c in kinds}
     return (db_api.register("linking_records"),
             set(wanted) | set(derived) | {"unique_id", "prelink"}, size, kept)
+
+
+def _carried(con: duckdb.DuckDBPyConnection, table: str, wanted: list[str]) -> list[str]:
+    """The wanted columns that some record carries: a column every bundle leaves empty (an
+    agency with nothing to send) is no evidence, and no comparison is built on it."""
+    present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()]
+    columns = [c for c in wanted if c in present]
+    counts = con.execute(f"SELECT {', '.join(f'count({c})' for c in columns)} FROM {table}"
+                         ).fetchall()[0]
+    return [c for c, n in zip(columns, counts, strict=True) if n or c in RECORD_COLUMNS]
 
 
 def derived_columns(columns: list[str]) -> dict[str, str]:
@@ -372,10 +381,11 @@ def counted_u(con, columns: set[str], table: str = "linking_records",
     for name, column, tf in _salted_names(columns):
         name_u = _salted_name_u(con, table, column) if {"sex_dob", "upn"} <= columns else None
         if name_u is None and (declared or {}).get(column):
-            name_u = tuple(max(share, 1e-6) for share in declared[column])
+            name_u = (*(max(share, 1e-6) for share in declared[column]), 1e-6)
         if name_u is not None:  # with tf, equal filters are a level of their own
-            exact, top, middle = name_u
-            out[name] = (exact, top, middle) if tf else (exact + top, middle)
+            exact, top, middle, one = name_u
+            # without, they join the first Dice level (each floor of one pair counted once)
+            out[name] = (exact, top, middle) if tf else (exact + top - one, middle)
     return out
 
 
@@ -396,9 +406,11 @@ NAME_U_RECORDS = 200_000  # records sampled (by a hash of rid) for the u of salt
 NAME_U_MIN_PAIRS = 1_000
 
 
-def _salted_name_u(con, table: str, column: str) -> tuple[float, float, float] | None:
+def _salted_name_u(con, table: str, column: str
+                   ) -> tuple[float, float, float, float] | None:
     """The u of a salted name's agreement levels (equal filters; Dice at least the first
-    threshold, not equal; at least the second), counted on pairs of different persons.
+    threshold, not equal; at least the second), counted on pairs of different persons, and
+    the u of one pair.
 
     Salted filters compare only within one salt (one birthday), and random pairs that share
     a birthday are largely one person's records: Splink's random sampling put the u of an
@@ -426,7 +438,8 @@ def _salted_name_u(con, table: str, column: str) -> tuple[float, float, float] |
                count(*) FILTER (WHERE middle AND NOT top AND NOT exact) FROM p""").fetchall()[0]
     if pairs < NAME_U_MIN_PAIRS:
         return None
-    return exact / pairs, max(top, 1) / pairs, max(middle, 1) / pairs
+    # a level no pair reached is counted as one pair, never zero
+    return max(exact, 1) / pairs, max(top, 1) / pairs, max(middle, 1) / pairs, 1 / pairs
 
 
 def _columns(con, table: str) -> set[str]:
