@@ -69,12 +69,20 @@ def name_salt(column: str, columns: set[str]) -> str | None:
     """The column of the salt that a name filter column was salted with (the schema's
     ``salt``, or its kind's for a generic field), if the records carry it: filters of
     different salts cannot be compared."""
-    schema = linkage_schema()
-    spec = schema["tokens"].get(column)
-    if spec is None and column.endswith(BLOOM_SUFFIX):
-        spec = schema["field_kinds"]["name"]
+    spec = linkage_schema()["tokens"].get(column) or field_kind(column)[1]
     salt = (spec or {}).get("salt")
     return salt if salt in columns else None
+
+
+def field_kind(column: str) -> tuple[str, dict | None]:
+    """A generic source's token column: its field, and its kind's rule in ``field_kinds``
+    (told apart by the column's suffix, the longest that fits; None for no filter)."""
+    kinds = linkage_schema()["field_kinds"]
+    for kind in sorted(kinds, key=lambda k: -len(kinds[k]["suffix"])):
+        suffix = kinds[kind]["suffix"]
+        if suffix and column.endswith(suffix):
+            return column.removesuffix(suffix), kinds[kind]
+    return column, None
 
 
 def name_column(name: str, columns: set[str]) -> str | None:
@@ -89,10 +97,9 @@ def column_fields(column: str) -> set[str]:
     schema = linkage_schema()
     column = column.removesuffix("_digest")
     spec = schema["tokens"].get(column)
-    if spec is None:  # a generic source's own field: a token, or a name filter, by its name
-        stem = column.removesuffix(BLOOM_SUFFIX)
-        spec = ({"fields": [stem], **schema["field_kinds"]["name"]}
-                if column.endswith(BLOOM_SUFFIX) else {"fields": [column]})
+    if spec is None:  # a generic source's own field: a token, or a filter, by its name
+        field, rule = field_kind(column)
+        spec = {"fields": [field], **(rule or {})}
     fields = set(spec["fields"])
     if "salt" in spec:
         fields |= set(schema["tokens"][spec["salt"]]["fields"])
@@ -122,7 +129,7 @@ def comparison_specs(columns: set[str], kinds: dict[str, str],
             template = schema["default"][kind]
             levels = [{k: (v.format(column=column) if isinstance(v, str) else v)
                        for k, v in level.items()} for level in template["levels"]]
-            specs[column.removesuffix(BLOOM_SUFFIX)] = {"missing": [column], "levels": levels}
+            specs[field_kind(column)[0]] = {"missing": [column], "levels": levels}
     return specs
 
 

@@ -133,8 +133,8 @@ def token_specs(data: SourceData, schema: dict) -> dict[str, dict]:
              if all(field in records for field in spec["fields"])}
     for field in extra_fields(data):
         rule = schema["field_kinds"][data.field_kinds[field]]
-        name = f"{field}_bloom" if rule["transform"] == "bloom" else field
-        specs[name] = {"fields": [field], "family": f"field:{field}", **rule}
+        specs[f"{field}{rule['suffix']}"] = {"fields": [field], "family": f"field:{field}",
+                                            **rule}
     return specs
 
 

@@ -41,7 +41,7 @@ FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 RESERVED_NAMES = ({c for c in RECORD_COLUMNS if c not in IDENTIFIER_COLUMNS}
                   | {"rid", "unique_id", "prelink", "match_weight", "match_probability"})
 # the kinds of field that become tokens when no canonical identifier takes them
-TOKEN_KINDS = ("exact", "date", "postcode", "name")
+TOKEN_KINDS = ("exact", "date", "postcode", "name", "text")
 
 
 def load_mapping(path: Path) -> dict:

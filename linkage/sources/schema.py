@@ -13,7 +13,7 @@ RECORD_COLUMNS = ["source", "provider", "record_id", "period", "file", "row",
                   *IDENTIFIER_COLUMNS, "flags"]
 
 SOURCE_KINDS = ["ssda903", "cin", "school-census", "asg-children", "asg-adopters", "generic"]
-FIELD_KINDS = ["exact", "date", "name", "postcode", "category", "sex"]
+FIELD_KINDS = ["exact", "date", "name", "text", "postcode", "category", "sex"]
 
 
 @dataclass(frozen=True)
