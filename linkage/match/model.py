@@ -107,10 +107,14 @@ def column_fields(column: str) -> set[str]:
 
 
 def comparison_specs(columns: set[str], kinds: dict[str, str],
-                     sources: set[str] | None = None) -> dict[str, dict]:
+                     sources: set[str] | None = None,
+                     groups: dict[str, str] | None = None) -> dict[str, dict]:
     """Each comparison the columns support: the schema's own, then a default one for every
-    other token or Bloom filter column (a generic source's fields), by its kind. A builtin
-    comparison of some ``sources`` only is used when records of one of them are linked."""
+    other token or Bloom filter column (a generic source's fields), by its kind, except that
+    the columns of one of ``groups`` (an address's parts, as a mapping groups them) make one
+    comparison, so that they count once. A builtin comparison of some ``sources`` only is
+    used when records of one of them are linked."""
+    groups = groups or {}
     schema = linkage_schema()
     specs = {}
     # a salt is not evidence of its own: it only says which name filters compare
@@ -121,9 +125,15 @@ def comparison_specs(columns: set[str], kinds: dict[str, str],
         if "builtin" in spec:
             if sources is None or set(spec.get("sources", sources)) & sources:
                 specs[name] = spec
-        elif _resolve(spec["missing"][0], columns):
-            specs[name] = spec
-    for column in sorted(columns - claimed - RECORD_COLUMNS):
+        elif _resolve(spec["missing"][0], columns) and spec["missing"][0] not in groups:
+            specs[name] = spec  # (a field the mapping puts in a group is compared there)
+    grouped: dict[str, list[str]] = {}
+    for column, group in sorted(groups.items()):
+        if column in columns and kinds.get(column) in schema["default"]:
+            grouped.setdefault(group, []).append(column)
+    for group, members in grouped.items():
+        specs[group] = {"missing": members, "group": members}
+    for column in sorted(columns - claimed - RECORD_COLUMNS - set(groups)):
         kind = kinds.get(column)
         if kind in schema["default"]:
             template = schema["default"][kind]
@@ -152,12 +162,12 @@ def _resolve(column: str, columns: set[str]) -> str | None:
 
 def comparisons(columns: set[str], kinds: dict[str, str] | None = None,
                 dialect: str = "duckdb", counted_u: dict | None = None,
-                sources: set[str] | None = None) -> list:
+                sources: set[str] | None = None, groups: dict[str, str] | None = None) -> list:
     """The Splink comparisons the token columns support; ``counted_u`` gives the u of rare
     agreement levels counted over all pairs (see ``run.counted_u``)."""
     counted_u = counted_u or {}
     out = []
-    for name, spec in comparison_specs(columns, kinds or {}, sources).items():
+    for name, spec in comparison_specs(columns, kinds or {}, sources, groups).items():
         if spec.get("builtin") == "la_record_id":
             out.append(_la_record_id(counted_u.get(name)))
         elif spec.get("builtin") == "care_events":
@@ -165,6 +175,8 @@ def comparisons(columns: set[str], kinds: dict[str, str] | None = None,
                 out.append(_care_events(columns, counted_u.get(name)))
         elif "builtin" in spec:
             raise ValueError(f"comparison {name}: unknown builtin {spec['builtin']!r}")
+        elif "group" in spec:
+            out.append(_group(name, spec["group"], dialect))
         else:
             out.append(_comparison(name, spec, columns, dialect, counted_u.get(name)))
     return out
@@ -237,6 +249,29 @@ def _name_levels(column: str, dialect: str, tf: bool) -> list:
     return levels
 
 
+def _group(name: str, members: list[str], dialect: str):
+    """One comparison of several columns that describe one thing (an address): levels by the
+    share of the columns present on both records that agree (an exact token equal; a filter
+    equal or at the first Dice level), so that a shared address counts once, not per part."""
+    both = " + ".join(f"CAST({c}_l IS NOT NULL AND {c}_r IS NOT NULL AS INTEGER)"
+                      for c in members)
+    agree = " + ".join(f"CAST(coalesce({_agrees(c, dialect)}, false) AS INTEGER)"
+                       for c in members)
+    levels = [cll.CustomLevel(f"({both}) = 0").configure(is_null_level=True),
+              cll.CustomLevel(f"({agree}) = ({both})", label_for_charts="all parts agree"),
+              cll.CustomLevel(f"({agree}) * 2 >= ({both})", label_for_charts="most parts agree"),
+              cll.CustomLevel(f"({agree}) >= 1", label_for_charts="some part agrees"),
+              cll.ElseLevel()]
+    return cl.CustomComparison(output_column_name=name, comparison_levels=levels)
+
+
+def _agrees(column: str, dialect: str) -> str:
+    if not column.endswith(BLOOM_SUFFIX):
+        return f"{column}_l = {column}_r"
+    digest = digest_column(column)
+    return f"({digest}_l = {digest}_r OR {dice(column, dialect)} >= {name_levels()[0]})"
+
+
 def _counted(levels: list, u: float | None) -> list:
     """Fix the u of a comparison's agreement level (and its else level) to a counted value."""
     if len(levels) != 3:
@@ -284,13 +319,14 @@ def usable(rules: list[str], columns: set[str]) -> list[str]:
 
 def settings(columns: set[str], kinds: dict[str, str], blocking: list[str],
              dialect: str = "duckdb", counted_u: dict | None = None,
-             sources: set[str] | None = None) -> SettingsCreator:
+             sources: set[str] | None = None,
+             groups: dict[str, str] | None = None) -> SettingsCreator:
     """The linkage model for these token columns (link type dedupe over all bundles at once).
     Only the Dice SQL depends on the engine's ``dialect`` (duckdb or spark)."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=comparisons(columns, kinds, dialect, counted_u, sources),
+        comparisons=comparisons(columns, kinds, dialect, counted_u, sources, groups),
         blocking_rules_to_generate_predictions=blocking,
         additional_columns_to_retain=RETAINED,
         retain_intermediate_calculation_columns=False,

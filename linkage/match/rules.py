@@ -99,7 +99,8 @@ def distinct_share(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
 
 
 def training_rules(con: duckdb.DuckDBPyConnection, table: str, records: SplinkDataFrame,
-                   columns: set[str], kinds: dict[str, str], size: int) -> dict:
+                   columns: set[str], kinds: dict[str, str], size: int,
+                   groups: dict[str, str] | None = None) -> dict:
     """The prior's deterministic rules and the EM rules for these columns.
 
     The schema's rules are used where their columns are present. Then, for each comparison
@@ -119,7 +120,7 @@ def training_rules(con: duckdb.DuckDBPyConnection, table: str, records: SplinkDa
             raise ModelError("no two identifier columns to estimate how often records match: "
                              "map at least two identifying fields")
     em = usable(settings["em"], columns)
-    specs = comparison_specs(columns, kinds)
+    specs = comparison_specs(columns, kinds, groups=groups)
     for name, spec in specs.items():
         if "builtin" in spec:
             continue
@@ -138,7 +139,9 @@ def training_rules(con: duckdb.DuckDBPyConnection, table: str, records: SplinkDa
 def _spec_fields(spec: dict, columns: set[str]) -> set[str]:
     """The identifier fields a comparison reads (of the columns present)."""
     out = set()
-    for level in spec["levels"]:
+    for column in spec.get("group", []):
+        out |= column_fields(column)
+    for level in spec.get("levels", []):
         for key in ("equal", "either", "cross", "name"):
             value = level.get(key)
             for column in value if isinstance(value, list) else [value] if value else []:

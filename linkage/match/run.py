@@ -89,6 +89,25 @@ def model_columns(kinds: dict[str, str]) -> list[str]:
             if kind in MODEL_KINDS or (kind == "event" and c in EVENT_DATES)]
 
 
+@dataclass
+class Declared:
+    """What the providers' manifests declare about the columns, beside their kinds: how often
+    two records' names agree (``declared_name_agreement``), and which columns describe one
+    thing together (``groups``: an address's street, town and postcode), compared as one."""
+
+    name_agreement: dict = field(default_factory=dict)
+    groups: dict = field(default_factory=dict)
+
+
+def declarations(manifests: list[dict]) -> Declared:
+    """The declarations of a set of bundles (the first bundle to name a column's group wins)."""
+    groups: dict[str, str] = {}
+    for manifest in manifests:
+        for column, group in manifest.get("token_groups", {}).items():
+            groups.setdefault(column, group)
+    return Declared(declared_name_agreement(manifests), groups)
+
+
 def declared_name_agreement(manifests: list[dict]) -> dict[str, list[float]]:
     """Each name filter column's agreement shares (equal, then each Dice level) as the
     providers measured them on their plaintext, averaged over bundles by pairs sampled."""
@@ -255,7 +274,7 @@ def derived_columns(columns: list[str]) -> dict[str, str]:
 def train_and_predict(tokens: pd.DataFrame | list[pa.Table], model_path: Path | None = None,
                       seed: int = 1, db_api: DuckDBAPI | None = None,
                       kinds: dict[str, str] | None = None,
-                      declared: dict | None = None) -> LinkResult:
+                      declared: Declared | None = None) -> LinkResult:
     """Train a new model (or load ``model_path``), score pairs, and cluster.
 
     ``tokens`` is a table of records (the plaintext baseline) or the bundles' linkage parts,
@@ -273,7 +292,7 @@ def train_and_predict(tokens: pd.DataFrame | list[pa.Table], model_path: Path | 
 
 def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
                        kinds: dict[str, str] | None, model_path: Path | None,
-                       seed: int, declared: dict | None = None) -> LinkResult:
+                       seed: int, declared: Declared | None = None) -> LinkResult:
     con = db_api.duckdb_con
     records, columns, size, kinds = _register(db_api, tokens, kinds)
     if model_path is not None:
@@ -336,23 +355,27 @@ class ModelPlan:
     columns: set[str]
     kinds: dict[str, str]
     sources: set[str]
+    groups: dict[str, str]
     blocking: list[dict]
     training: dict
     counted_u: dict
 
     def settings(self, dialect: str):
         return settings(self.columns, self.kinds, [r["rule"] for r in self.blocking], dialect,
-                        self.counted_u, self.sources)
+                        self.counted_u, self.sources, self.groups)
 
 
 def model_plan(con: duckdb.DuckDBPyConnection, records, columns: set[str],
                kinds: dict[str, str], size: int, table: str = "linking_records",
-               declared: dict | None = None) -> ModelPlan:
+               declared: Declared | None = None) -> ModelPlan:
     """The model for the registered records (``_register``): the same for DuckDB and Spark."""
+    declared = declared or Declared()
     sources = {row[0] for row in con.execute(f"SELECT DISTINCT source FROM {table}").fetchall()}
-    return ModelPlan(columns, kinds, sources, blocking_rules(records, columns, kinds, size),
-                     training_rules(con, table, records, columns, kinds, size),
-                     counted_u(con, columns, table, declared))
+    groups = {c: g for c, g in declared.groups.items() if c in columns}
+    return ModelPlan(columns, kinds, sources, groups,
+                     blocking_rules(records, columns, kinds, size),
+                     training_rules(con, table, records, columns, kinds, size, groups),
+                     counted_u(con, columns, table, declared.name_agreement))
 
 
 def counted_u(con, columns: set[str], table: str = "linking_records",

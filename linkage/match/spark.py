@@ -85,7 +85,7 @@ def spark_model(model: dict) -> dict:
 
 def train_and_predict_spark(tokens: list, model_path: Path | None = None,
                             seed: int = 1, kinds: dict[str, str] | None = None,
-                            declared: dict | None = None) -> LinkResult:
+                            declared=None) -> LinkResult:
     """Score pairs on Spark (training there too unless ``model_path`` is given), then cluster
     on DuckDB exactly as the DuckDB backend does. The model's plan (comparisons, counted
     blocking rules, training rules, counted u) is made on DuckDB, as for the DuckDB backend."""

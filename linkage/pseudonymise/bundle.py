@@ -135,6 +135,11 @@ def token_specs(data: SourceData, schema: dict) -> dict[str, dict]:
         rule = schema["field_kinds"][data.field_kinds[field]]
         specs[f"{field}{rule['suffix']}"] = {"fields": [field], "family": f"field:{field}",
                                             **rule}
+    for name, spec in specs.items():  # a grouped field's own token (not its variants)
+        field = spec["fields"][0]
+        if field in data.field_groups and name in (field, f"{field}_bloom",
+                                                   f"{field}{spec.get('suffix', '')}"):
+            specs[name] = {**spec, "group": data.field_groups[field]}
     return specs
 
 
@@ -436,6 +441,8 @@ def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
         "bloom": schema["bloom"],
         "token_kinds": token_kinds(tokens, schema, specs),
         "name_agreement": name_agreement_shares(data, specs, schema),
+        "token_groups": {c: spec["group"] for c, spec in specs.items()
+                         if "group" in spec and c in tokens},
         "token_fields": token_statistics(tokens, schema, specs),
     }
 

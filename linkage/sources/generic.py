@@ -7,7 +7,9 @@
       - {name: dob, column: date_of_birth, kind: date, format: "%Y%m%d"}
       - {name: ni_number, column: soc_sec_id, kind: exact}
 
-Kinds: exact, date, name, postcode, category, sex. A field named like a canonical identifier
+Kinds: exact, date, name, text, postcode, category, sex. Fields that describe one thing
+(an address's street, town and postcode) may share a ``group``: the model compares them as one,
+so that a shared address counts once. A field named like a canonical identifier
 (upn, dob, sex, postcode, forename, surname, ...) fills it; every field is kept, cleaned by its
 kind, in the ``fields`` content table, for tokens by kind.
 """
@@ -69,6 +71,10 @@ def load_mapping(path: Path) -> dict:
             raise SourceError(path, f"field {number}: name {spec['name']!r} must be lower-case "
                               "letters, digits and _ (starting with a letter, at most 40), and "
                               f"not one of {', '.join(sorted(RESERVED_NAMES))}")
+        if "group" in spec and not (isinstance(spec["group"], str)
+                                    and FIELD_NAME.fullmatch(spec["group"])):
+            raise SourceError(path, f"field {spec['name']}: group {spec['group']!r} must be "
+                              "lower-case letters, digits and _ (starting with a letter)")
         names.add(spec["name"])
     if "period" in mapping:
         year = as_collection_year(mapping["period"])
@@ -110,7 +116,9 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
     return SourceData(kind="generic", records=pd.concat(records, ignore_index=True),
                       content={"fields": pd.concat(content, ignore_index=True)},
                       files=[str(f) for f in files],
-                      field_kinds={s["name"]: s["kind"] for s in mapping["fields"]})
+                      field_kinds={s["name"]: s["kind"] for s in mapping["fields"]},
+                      field_groups={s["name"]: s["group"] for s in mapping["fields"]
+                                    if "group" in s})
 
 
 def _read_rows(path: Path) -> pd.DataFrame:

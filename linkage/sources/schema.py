@@ -70,6 +70,8 @@ class SourceData:
     files: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # files read but not used (other tables)
     field_kinds: dict[str, str] = field(default_factory=dict)  # generic sources: name -> kind
+    # generic sources: fields that describe one thing (an address), compared as one
+    field_groups: dict[str, str] = field(default_factory=dict)
     provider: str | None = None  # the provider named when the files were read
 
     @property

@@ -10,7 +10,7 @@ import numpy as np
 from linkage.families.derive import derive_families
 from linkage.match.run import (
     column_kinds,
-    declared_name_agreement,
+    declarations,
     model_columns,
     threshold_match_weight,
     train_and_predict,
@@ -59,7 +59,7 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
     progress(f"linking {records_in:,} records on {backend}")
     # the linkage parts, decrypted in memory, only the columns the model can use
     kinds = column_kinds([bundle.manifest for bundle in opened])
-    declared = declared_name_agreement([bundle.manifest for bundle in opened])
+    declared = declarations([bundle.manifest for bundle in opened])
     wanted = set(model_columns(kinds))
     tokens = [bundle.token_table([c for c in bundle.token_columns() if c in wanted])
               for bundle in opened]
