@@ -27,6 +27,9 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except ConfigError as problem:
             fail(str(problem))
+        finally:
+            # --config holds for this command only (a test runs many in one process)
+            use_site_folder(None)
 
 
 app = typer.Typer(
