@@ -55,6 +55,7 @@ def custodian_key_option(purpose: str):
 
 @app.callback(invoke_without_command=True)
 def main(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
     config: Path | None = typer.Option(
         None, "--config", envvar=ENV_VAR, show_envvar=False,
@@ -67,7 +68,12 @@ def main(
         raise typer.Exit(0)
     # always set, so one process running several commands (tests) never keeps an old folder;
     # the site's files are validated now, before the command reads anything
-    use_site_folder(config)
+    site_files = use_site_folder(config)
+    if config is not None and ctx.invoked_subcommand is None:
+        # `linkage --config DIR` alone: a check of the site folder
+        names = ", ".join(path.name for path in site_files) or "none"
+        err.print(f"site config folder {config}: valid; its files: {names}; every other file "
+                  "is the packaged one")
 
 
 @app.command()

@@ -366,3 +366,11 @@ def test_cli_site_folder_changes_the_world_and_lasts_one_command(tmp_path, monke
     assert json.loads(result.stdout)["collection_years"] == [2020, 2021]
     assert config_path("synthetic.yaml") == packaged_path("synthetic.yaml")
     assert digests() == before
+
+
+def test_cli_checks_a_site_folder_on_its_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "site", "release.yaml", packaged("release.yaml"))
+    result = runner.invoke(app, ["--config", "site"])
+    assert result.exit_code == 0, result.output
+    assert "site config folder site: valid; its files: release.yaml" in said(result)
