@@ -16,6 +16,9 @@ from pathlib import Path
 
 import yaml
 
+if typing.TYPE_CHECKING:  # pydantic is imported only when a file is first validated
+    from pydantic import BaseModel
+
 _PACKAGE = Path(__file__).resolve().parent
 _CANDIDATES = [_PACKAGE / "_configs", _PACKAGE.parent / "configs"]
 ENV_VAR = "LINKAGE_CONFIG_DIR"
@@ -191,7 +194,7 @@ def _parsed(path: Path) -> dict:
     return data
 
 
-def validate(data: dict, model, path: Path) -> None:
+def validate(data: dict, model: "type[BaseModel]", path: Path) -> None:
     """Check ``data`` against ``model``; ConfigError naming ``path`` and the fields at fault."""
     from pydantic import ValidationError
 
