@@ -10,12 +10,30 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from linkage import __version__
+from linkage.config import ENV_VAR, ConfigError, use_site_folder
 from linkage.console import err, fail
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
+
+class _Commands(TyperGroup):
+    """The command group: a bad configuration file, read by whichever command (plugins too),
+    is a one-line message naming the file and field, with exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as problem:
+            fail(str(problem))
+        finally:
+            # --config holds for this command only (a test runs many in one process)
+            use_site_folder(None)
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Privacy-preserving record linkage for children's social care data in England.",
     no_args_is_help=True,
     add_completion=False,
@@ -36,10 +54,26 @@ def custodian_key_option(purpose: str):
 
 
 @app.callback(invoke_without_command=True)
-def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+def main(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    config: Path | None = typer.Option(
+        None, "--config", envvar=ENV_VAR, show_envvar=False,
+        help=f"This site's config folder (default: {ENV_VAR}): a file there replaces the "
+             "packaged configs/ file of the same name."),
+) -> None:
+    """Options for every command: the version, and this site's configuration."""
     if version:
         print(__version__)
         raise typer.Exit(0)
+    # always set, so one process running several commands (tests) never keeps an old folder;
+    # the site's files are validated now, before the command reads anything
+    site_files = use_site_folder(config)
+    if config is not None and ctx.invoked_subcommand is None:
+        # `linkage --config DIR` alone: a check of the site folder
+        names = ", ".join(path.name for path in site_files) or "none"
+        err.print(f"site config folder {config}: valid; its files: {names}; every other file "
+                  "is the packaged one")
 
 
 @app.command()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from linkage.config import ConfigError
 from linkage.console import err, fail
 
 
@@ -38,6 +39,8 @@ def synth(
         fail(f"{out}: folder is not empty and holds no synthetic world; choose another --out")
     try:
         settings = load_config(config)
+    except ConfigError as problem:
+        fail(str(problem))
     except (OSError, ValueError) as problem:
         fail(f"{config}: cannot read the config ({type(problem).__name__})")
     started = time.perf_counter()

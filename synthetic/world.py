@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from linkage.config import config_path, read_config
 from synthetic.adoption import Adoptions, match_households
 from synthetic.calendar import Calendar
 from synthetic.errors import group_multiplier
@@ -26,7 +26,6 @@ from synthetic.randomness import stream
 from synthetic.school import Schooling, build_schooling
 from synthetic.social_care import SocialCare, build_social_care
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic.yaml"
 Progress = Callable[[str], None]
 
 
@@ -47,14 +46,15 @@ class World:
 
 
 def load_config(path: Path | None = None) -> dict:
-    """The synthetic world's rates: ``configs/synthetic.yaml`` unless another file is given."""
-    with open(path or default_config_path(), encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    """The synthetic world's rates: ``configs/synthetic.yaml`` (or the site config folder's copy)
+    unless another file is given; validated either way (``ConfigError`` naming file and field).
+    """
+    return read_config(path or default_config_path(), "synthetic.yaml")
 
 
 def default_config_path() -> Path:
-    packaged = Path(__file__).resolve().parent.parent / "linkage" / "_configs" / "synthetic.yaml"
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else packaged
+    """The synthetic.yaml in force: the site config folder's if it has one, else the packaged."""
+    return config_path("synthetic.yaml")
 
 
 def oversample_factor(people: int, config: dict) -> float:

@@ -1,0 +1,610 @@
+"""What each configuration file may hold: one pydantic model per file under ``configs/``.
+
+Models are strict: a value of the wrong type is refused rather than converted (``"6"`` is not
+6, ``true`` is not 1), a key a model does not name is refused (a misspelt key would otherwise be
+silently ignored), and values a reader cannot use (a count threshold of 0, a share above 1) are
+refused. :func:`linkage.config.load_config` validates with these models but hands callers the
+file's own mapping, so readers see exactly what the file says.
+
+``MODELS`` maps each file name to its model; its keys are also the names a site's config folder
+may hold. ``linkage_schema.yaml`` has a permissive placeholder here: its model belongs with the
+schema's redesign and is put in place with :func:`register_model`.
+"""
+
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+BUNDLE_SOURCE = Literal["ssda903", "cin", "school_census", "asg_children", "asg_adopters"]
+# the identifier columns canonical_records (linkage/sources/canonical.py) understands
+IDENTIFIER = Literal["upn", "upn_unknown", "former_upn", "dob", "sex", "postcode", "ethnicity",
+                     "forename", "middle_names", "surname", "preferred_surname",
+                     "former_surname"]
+
+
+class FieldProblem(ValueError):
+    """A cross-field check's complaint about a part of the checked mapping (``where``, a tuple
+    of keys below the model), so the error names that part rather than the whole mapping."""
+
+    def __init__(self, where: tuple, message: str):
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
+class Strict(BaseModel):
+    """Base of every closed model: no conversions, no unknown keys, no NaN or infinity."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
+                              populate_by_name=False)
+
+
+def _lower_case(value: str) -> str:
+    if value != value.lower():
+        raise ValueError(f"must be lower case (found {value!r}): columns are matched after "
+                         "lower-casing")
+    return value
+
+
+def _not_a_number(value: str) -> str:
+    # a marker that reads as a number would be taken for a real count
+    try:
+        float(value)
+    except ValueError:
+        return value
+    raise ValueError(f"must not read as a number (found {value!r})")
+
+
+def _date_format(value: str) -> str:
+    if "%" not in value:
+        raise ValueError(f"must be a strftime format such as %Y-%m-%d (found {value!r})")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1)]
+Column = Annotated[str, Field(min_length=1), AfterValidator(_lower_case)]
+Marker = Annotated[str, Field(min_length=1, max_length=10), AfterValidator(_not_a_number)]
+DateFormat = Annotated[str, AfterValidator(_date_format)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+Bits = float
+For = Annotated[float, Field(ge=0)]       # agreement: evidence for a link, never against
+Against = Annotated[float, Field(le=0)]   # disagreement: evidence against, never for
+
+
+def _weights(value: dict) -> dict:
+    if value and sum(value.values()) <= 0:
+        raise ValueError("weights must not all be zero")
+    return value
+
+
+def weights_of(key: object) -> object:
+    """Relative weights of a random draw keyed by ``key``: at least one key, none negative,
+    not all zero."""
+    return Annotated[dict[key, NonNegative], Field(min_length=1), AfterValidator(_weights)]
+
+
+Weights = weights_of(Text)
+HouseholdWeights = weights_of(Literal["MF", "F1", "M1", "FF", "MM"])
+AgencyWeights = weights_of(Literal["own", "voluntary", "other_regional"])
+MaternityWeights = weights_of(Annotated[int, Field(ge=1)])
+
+
+# ---------------------------------------------------------------- attack_limits.yaml
+
+class AttackLimits(Strict):
+    """configs/attack_limits.yaml: the most each attack may recover (shares of records)."""
+
+    exact_forename_beyond_chance: Probability
+    exact_surname_beyond_chance: Probability
+    exact_dob: Probability
+    care_status_beyond_chance: Probability
+
+
+# ---------------------------------------------------------------- disclosure.yaml
+
+class Disclosure(Strict):
+    """configs/disclosure.yaml: suppression and rounding of released counts."""
+
+    min_count: PositiveInt
+    suppress_zero: bool = False
+    suppressed: Marker
+    national_rounding: PositiveInt
+    hidden_percentage: Marker
+
+
+# ---------------------------------------------------------------- families.yaml
+
+class DateWeights(Strict):
+    same: For
+    same_week: For
+    differ: Against
+
+
+class AgreeWeights(Strict):
+    agree: For
+    differ: Against
+
+
+class SameWeights(Strict):
+    same: For
+    differ: Against
+
+
+class ChildAdopterWeights(Strict):
+    matched_date: DateWeights
+    placed_date: DateWeights
+    same_agency: For
+    adopters_count: AgreeWeights
+    adopters_sex: AgreeWeights
+    adopters_status: AgreeWeights
+    children_count: AgreeWeights
+
+
+class ChildAdopter(Strict):
+    prior_bits: Bits
+    min_confidence: Probability
+    min_margin_bits: NonNegative
+    weights: ChildAdopterWeights
+    legal_status: dict[Text, Annotated[list[Text], Field(min_length=1)]]
+
+
+class SiblingWeights(Strict):
+    same_la_same_day: For
+    home_postcode: SameWeights
+    asg_sibling_flags: For
+    same_dob: For
+    placed_together: For
+    shared_pupil_home: For
+
+
+class Siblings(Strict):
+    min_confidence: Probability
+    prior_bits: Bits
+    weights: SiblingWeights
+
+
+class MotherChildWeights(Strict):
+    dob_is_mother_child_dob: For
+    same_la: For
+    same_ethnicity: For
+    ethnicity_differs: Against
+
+
+class MotherChild(Strict):
+    min_confidence: Probability
+    prior_bits: Bits
+    weights: MotherChildWeights
+
+
+class Families(Strict):
+    """configs/families.yaml: evidence weights (bits) and thresholds of the family keys."""
+
+    child_adopter: ChildAdopter
+    siblings: Siblings
+    mother_child: MotherChild
+
+
+# ---------------------------------------------------------------- release.yaml
+
+class Dataset(Strict):
+    source: BUNDLE_SOURCE
+    fields: Annotated[dict[Text, Text], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _table_dot_column(self):
+        for name, where in self.fields.items():
+            table, _, column = where.partition(".")
+            if not table or not column:
+                raise FieldProblem(("fields", name),
+                                   f"must be content_table.column (found {where!r})")
+        return self
+
+
+class Release(Strict):
+    """configs/release.yaml: what researchers may request, and what is never released."""
+
+    datasets: Annotated[dict[Text, Dataset], Field(min_length=1)]
+    forbidden: Annotated[dict[Text, Text], Field(min_length=1)]
+    cohorts: Annotated[list[Text], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _nothing_forbidden_offered(self):
+        # a catalogue that offers a forbidden field would be refused only at request time
+        forbidden = {name.lower() for name in self.forbidden}
+        for dataset, spec in self.datasets.items():
+            for name, where in spec.fields.items():
+                column = where.partition(".")[2].lower()
+                if name.lower() in forbidden or column in forbidden:
+                    raise FieldProblem(("datasets", dataset, "fields", name),
+                                       "is on the forbidden list and cannot be offered")
+        return self
+
+    @model_validator(mode="after")
+    def _known_cohorts(self):
+        from linkage.release.cohorts import COHORTS  # pandas: only when release.yaml is read
+
+        known = [*COHORTS, "all"]
+        for index, name in enumerate(self.cohorts):
+            if name not in known:
+                raise FieldProblem(("cohorts", index),
+                                   f"{name!r} is not a cohort this toolkit can build "
+                                   f"({', '.join(known)})")
+        return self
+
+
+# ---------------------------------------------------------------- sources.yaml
+
+def _range(pair: list[int]) -> list[int]:
+    if len(pair) != 2 or not 0 <= pair[0] <= pair[1] <= 999:
+        raise ValueError(f"must be [low, high] with 0 <= low <= high <= 999 (found {pair})")
+    return pair
+
+
+class Upn(Strict):
+    la_number_ranges: Annotated[list[Annotated[list[int], AfterValidator(_range)]],
+                                Field(min_length=1)]
+    unknown_codes: list[Text]
+
+
+class Ethnicity(Strict):
+    codes: Annotated[list[Text], Field(min_length=1)]
+    extended: dict[Text, Text] = {}
+
+    @model_validator(mode="after")
+    def _rolls_up_to_a_code(self):
+        for code, main in self.extended.items():
+            if main not in self.codes:
+                raise FieldProblem(("extended", code),
+                                   f"rolls up to {main!r}, which is not one of codes")
+        return self
+
+
+SexCodes = Annotated[dict[Text, Literal["M", "F", "U"]], Field(min_length=1)]
+DateFormats = Annotated[list[DateFormat], Field(min_length=1)]
+
+
+class SexBySource(Strict):
+    # every kind: canonical_records looks up the kind's codes without a fallback
+    ssda903: SexCodes
+    cin: SexCodes
+    school_census: SexCodes = Field(alias="school-census")
+    asg_children: SexCodes = Field(alias="asg-children")
+    asg_adopters: SexCodes = Field(alias="asg-adopters")
+    generic: SexCodes
+
+
+class DateFormatsBySource(Strict):
+    # the ASG readers need their own; other kinds fall back to ISO dates
+    ssda903: DateFormats | None = None
+    cin: DateFormats | None = None
+    school_census: DateFormats | None = Field(None, alias="school-census")
+    asg_children: DateFormats = Field(alias="asg-children")
+    asg_adopters: DateFormats = Field(alias="asg-adopters")
+    generic: DateFormats | None = None
+
+
+class AsgMapping(Strict):
+    record_id: Column
+    provider: Column
+    columns: Annotated[dict[IDENTIFIER, Column], Field(min_length=1)]
+    dates: list[Column]
+    attributes: list[Column]
+
+
+class SchoolCensus(Strict):
+    columns: dict[IDENTIFIER, Annotated[list[Column], Field(min_length=1)]]
+    required: list[IDENTIFIER]
+    attributes: list[Column]
+
+    @model_validator(mode="after")
+    def _required_have_columns(self):
+        for index, name in enumerate(self.required):
+            if name not in self.columns:
+                raise FieldProblem(("required", index),
+                                   f"{name!r} is required but has no entry under columns")
+        return self
+
+
+class Sources(Strict):
+    """configs/sources.yaml: code sets and column conventions of the source readers."""
+
+    schema_version: Literal[1]
+    upn: Upn
+    ethnicity: Ethnicity
+    sex: SexBySource
+    date_formats: DateFormatsBySource
+    max_child_age: Annotated[int, Field(ge=1, le=100)]
+    asg_children: AsgMapping
+    asg_adopters: AsgMapping
+    school_census: SchoolCensus
+
+
+# ---------------------------------------------------------------- synthetic.yaml
+
+class Calendar(Strict):
+    first_year: Annotated[int, Field(ge=1990, le=2100)]
+    years: Annotated[int, Field(ge=1, le=30)]
+
+
+class Geography(Strict):
+    people_per_la: PositiveInt
+    min_las: Annotated[int, Field(ge=1, le=153)]   # England has 153 LAs
+    las_per_regional_agency: PositiveInt
+    la_own_adoption_share: Probability
+    voluntary_agencies_per_la: NonNegative
+    pupils_per_school_year: PositiveInt
+    child_id_formats: Annotated[list[Text], Field(min_length=1)]
+
+
+class Oversample(Strict):
+    reference_people: PositiveInt
+    exponent: NonNegative
+    max: Annotated[float, Field(ge=1)]
+
+
+class Span(Strict):
+    min: Positive
+    max: Positive
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise FieldProblem(("max",), f"must be at least min ({self.min})")
+        return self
+
+
+class SyntheticFamilies(Strict):
+    maternities_weights: MaternityWeights
+    birth_gap_years: Span
+    multiple_birth_rate: Probability
+    triplet_share: Probability
+    half_sibling_rate: Probability
+    half_sibling_lives_apart: Probability
+    move_address_rate: Probability
+    move_la_share: Probability
+
+
+class Population(Strict):
+    sex_female_share: Probability
+    ethnicity_weights: Weights
+    mixed_child_of_other_ethnicity: Probability
+    forename_zipf_exponent: NonNegative
+    surname_zipf_exponent: NonNegative
+    middle_name_share: Probability
+    preferred_surname_share: Probability
+    state_school_share: Probability
+    sixth_form_share: Probability
+
+
+class SocialCare(Strict):
+    referral_rate: NonNegative          # a Poisson rate, not a probability
+    cin_duration_years: Positive
+    cpp_share: Probability
+    cla_share: Probability
+    cla_child_enters: Probability
+    unborn_share: Probability
+    cla_duration_years: Positive
+    placement_change_rate: NonNegative  # a Poisson rate
+    transfer_rate: Probability
+    outcome_weights: Weights
+    ethnicity_risk: dict[Text, NonNegative]
+    mother_rate: Probability
+    mother_baby_looked_after: Probability
+
+
+class Days(Strict):
+    mean: Positive
+    sd: NonNegative
+
+
+class Adoption(Strict):
+    adoption_share_by_age: Annotated[dict[Annotated[int, Field(ge=0)], Probability],
+                                     Field(min_length=1)]
+    max_share: Probability
+    days_to_decision: Days
+    days_decision_to_order: Days
+    days_order_to_match: Days
+    days_match_to_placed: Days
+    days_placed_to_adoption_order: Days
+    siblings_placed_together: Probability
+    decision_reversed: Probability
+    fostering_for_adoption: Probability
+    unmatched_households: NonNegative   # households per matched household, may exceed 1
+    household_weights: HouseholdWeights
+    couple_married: Probability
+    adopter_same_ethnicity_as_child: Probability
+    adopter_ethnicity_weights: Weights
+    adopters_same_ethnicity: Probability
+    agency_shares: AgencyWeights
+    new_upn_after_adoption: Probability
+    takes_adopters_surname: Probability
+
+
+class GroupMultipliers(Strict):
+    ethnicity: dict[Text, NonNegative]
+    moved_la: NonNegative
+
+
+class Errors(Strict):
+    dob_swap: Probability
+    dob_component: Probability
+    sex_wrong: Probability
+    upn_missing_school_age: Probability
+    upn_wrong_check_letter: Probability
+    upn_temporary: Probability
+    upn_change: Probability
+    postcode_stale: Probability
+    postcode_unformatted: Probability
+    name_typo: Probability
+    cin_duplicate: Probability
+    school_dual_registration: Probability
+    adopter_date_shift: Probability
+    adopter_date_shift_days: PositiveInt
+    group_multipliers: GroupMultipliers
+
+
+class Synthetic(Strict):
+    """configs/synthetic.yaml: every rate of the synthetic world generator."""
+
+    schema_version: Literal[1]
+    calendar: Calendar
+    geography: Geography
+    oversample: Oversample
+    families: SyntheticFamilies
+    population: Population
+    social_care: SocialCare
+    adoption: Adoption
+    errors: Errors
+
+
+# ---------------------------------------------------------------- linkage_schema.yaml
+
+class AnyMapping(BaseModel):
+    """Placeholder for configs/linkage_schema.yaml: any mapping is accepted until the schema's
+    own model is registered (the file is being redesigned)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "attack_limits.yaml": AttackLimits,
+    "disclosure.yaml": Disclosure,
+    "families.yaml": Families,
+    "linkage_schema.yaml": AnyMapping,
+    "release.yaml": Release,
+    "sources.yaml": Sources,
+    "synthetic.yaml": Synthetic,
+}
+
+
+def register_model(name: str, model: type[BaseModel]) -> None:
+    """Validate ``configs/<name>`` with ``model`` from now on (a new file, or a replacement)."""
+    MODELS[name] = model
+
+
+# ---------------------------------------------------------------- error messages
+
+def describe_errors(problem: ValidationError, model: type[BaseModel], most: int = 3) -> str:
+    """A validation failure as one line: ``field.path: what is wrong (found X)`` for the first
+    ``most`` problems, then how many more there are."""
+    parts = []
+    for error in problem.errors(include_url=False):
+        where, message = _describe(error, model)
+        parts.append(f"{where}: {message}" if where else message)
+    more = len(parts) - most
+    return "; ".join(parts[:most]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _describe(error: dict, model: type[BaseModel]) -> tuple[str, str]:
+    loc = list(error["loc"])
+    kind, ctx, found = error["type"], error.get("ctx") or {}, _found(error.get("input"))
+    cause = ctx.get("error")
+    if isinstance(cause, FieldProblem):
+        return _path(model, [*loc, *cause.where]), cause.message
+    if loc and loc[-1] == "[key]":
+        key = loc[-2]
+        return _path(model, loc[:-2]), (
+            f"key {key!r}: {_type_message(kind, ctx, found) or error['msg']}")
+    if kind == "missing":
+        return _path(model, loc), "required but missing"
+    if kind == "extra_forbidden":
+        known = _known_keys(model, loc[:-1])
+        listed = f" (known here: {', '.join(known)})" if known else ""
+        return _path(model, loc), f"unknown key{listed}"
+    if kind == "value_error" and cause is not None:
+        return _path(model, loc), str(cause)
+    return _path(model, loc), _type_message(kind, ctx, found) or (
+        f"{error['msg'][:1].lower()}{error['msg'][1:]} (found {found})")
+
+
+def _type_message(kind: str, ctx: dict, found: str) -> str | None:
+    limits = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+              "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
+    if kind in limits:
+        words, name = limits[kind]
+        return f"must be {words} {_number(ctx[name])} (found {found})"
+    types = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "text", "dict_type": "a mapping", "model_type": "a mapping",
+             "list_type": "a list", "finite_number": "a finite number"}
+    if kind in types:
+        return f"must be {types[kind]} (found {found})"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']} (found {found})"
+    if kind in ("too_short", "string_too_short"):
+        return f"must not be empty (found {found})"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters (found {found})"
+    return None
+
+
+def _path(model: type[BaseModel], loc: list) -> str:
+    """``a.b[2].c``: keys joined by dots, list positions in brackets (a mapping's number keys,
+    such as an age, are keys: the model tells which is which)."""
+    text, annotation = "", model
+    for part in loc:
+        annotation = _unwrapped(annotation)
+        in_list = get_origin(annotation) is list
+        if isinstance(part, int) and in_list:
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+        annotation = _inner(annotation, part)
+    return text
+
+
+def _inner(annotation: object, part: object) -> object:
+    """The annotation of ``part`` inside ``annotation`` (None once it cannot be followed)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    if get_origin(annotation) in (dict, list):
+        return get_args(annotation)[-1]
+    return None
+
+
+def _number(value: object) -> str:
+    """1 rather than 1.0 for a limit written as a whole number."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _found(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"text {value[:40]!r}"
+    return str(value)[:40]
+
+
+def _known_keys(model: type[BaseModel], loc: list) -> list[str]:
+    """The keys the model accepts at ``loc`` (a model's fields), or [] if that is not a model."""
+    annotation: object = model
+    for part in loc:
+        annotation = _inner(_unwrapped(annotation), part)
+    annotation = _unwrapped(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [info.alias or name for name, info in annotation.model_fields.items()]
+    return []
+
+
+def _unwrapped(annotation: object) -> object:
+    """Strip Annotated and Optional wrappers."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType):
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = options[0]
+        else:
+            return annotation
