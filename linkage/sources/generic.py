@@ -3,15 +3,21 @@
     record_id: rec_id          # the column holding the provider's own record id
     provider: hospital-a       # optional: a constant provider code
     period: 2024               # optional: a constant period
+    dataset: attainment        # optional: the name researchers request its content by
     fields:
       - {name: dob, column: date_of_birth, kind: date, format: "%Y%m%d"}
       - {name: ni_number, column: soc_sec_id, kind: exact}
 
 Kinds: exact, date, name, postcode, category, sex. A field named like a canonical identifier
-(upn, dob, sex, postcode, forename, surname, ...) fills it; every field is kept, cleaned by its
-kind, in the ``fields`` content table, for tokens by kind.
+(upn, dob, sex, postcode, forename, surname, ...) fills it when its kind is that identifier's
+kind (``CANONICAL_KINDS``): validation goes by kind, never by name, so a ``postcode`` of kind
+exact (a foreign postcode) is kept as plain text, not checked as a UK postcode. Every field is
+kept, cleaned by its kind, in the ``fields`` content table, for tokens by kind; only category
+fields travel to the data custodian, under the mapping's ``dataset`` name (else the provider
+code), which a researcher's extract request names.
 """
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +25,7 @@ import yaml
 
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, read_csv_table, read_text
-from linkage.sources.schema import FIELD_KINDS, IDENTIFIER_COLUMNS, SourceData, SourceError
+from linkage.sources.schema import FIELD_KINDS, SOURCE_KINDS, SourceData, SourceError
 from linkage.sources.values import (
     as_collection_year,
     harmonise_sex,
@@ -28,6 +34,17 @@ from linkage.sources.values import (
     source_codes,
     text,
 )
+
+# The kind a mapped field must have to fill a canonical identifier column of the same name.
+CANONICAL_KINDS = {
+    "upn": "exact", "former_upn": "exact", "upn_unknown": "exact", "dob": "date",
+    "sex": "sex", "postcode": "postcode", "forename": "name", "middle_names": "name",
+    "surname": "name", "preferred_surname": "name", "former_surname": "name",
+    "ethnicity": "category",
+}
+DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# The release catalogue's own datasets: a generic dataset may not take their names.
+RESERVED_DATASETS = {kind.replace("-", "_") for kind in SOURCE_KINDS}
 
 
 def load_mapping(path: Path) -> dict:
@@ -57,7 +74,19 @@ def load_mapping(path: Path) -> dict:
             raise SourceError(path, f"period {mapping['period']!r} is not a collection year "
                               "(such as 2024 or 2023-24)")
         mapping["period"] = year
+    dataset = mapping.get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or not DATASET_NAME.fullmatch(
+            dataset) or dataset in RESERVED_DATASETS):
+        raise SourceError(path, f"dataset {dataset!r} must be a name of lower-case letters, "
+                          "digits and underscores, and not a built-in dataset's "
+                          f"({', '.join(sorted(RESERVED_DATASETS))})")
     return mapping
+
+
+def canonical_fields(mapping: dict) -> dict[str, dict]:
+    """The mapped fields that fill canonical identifier columns: by name and by kind."""
+    return {spec["name"]: spec for spec in mapping["fields"]
+            if CANONICAL_KINDS.get(spec["name"]) == spec["kind"]}
 
 
 def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
@@ -74,9 +103,9 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
             "period": period or int(mapping.get("period", 0)), "file": str(path),
             "row": rows.line})
         cleaned, bad_dates = _fields(rows, mapping)
-        raw = {spec["name"]: rows[spec["column"]] for spec in mapping["fields"]
-               if spec["name"] in IDENTIFIER_COLUMNS}
-        dob_spec = next((s for s in mapping["fields"] if s["name"] == "dob"), {})
+        canonical = canonical_fields(mapping)
+        raw = {name: rows[spec["column"]] for name, spec in canonical.items()}
+        dob_spec = canonical.get("dob", {})
         extra = {"date_invalid": bad_dates, "row_malformed": rows.malformed.to_numpy(bool)}
         records.append(canonical_records("generic", base, raw, extra,
                                          dob_formats=[dob_spec.get("format", "%Y-%m-%d")]))
@@ -85,7 +114,15 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
     return SourceData(kind="generic", records=pd.concat(records, ignore_index=True),
                       content={"fields": pd.concat(content, ignore_index=True)},
                       files=[str(f) for f in files],
-                      field_kinds={s["name"]: s["kind"] for s in mapping["fields"]})
+                      field_kinds={s["name"]: s["kind"] for s in mapping["fields"]},
+                      dataset=_dataset(mapping, provider))
+
+
+def _dataset(mapping: dict, provider: str | None) -> str | None:
+    """The name researchers request this content by: the mapping's dataset, else the
+    provider code (a dataset that one provider sends)."""
+    return mapping.get("dataset") or provider or (str(mapping["provider"])
+                                                  if mapping.get("provider") else None)
 
 
 def _read_rows(path: Path) -> pd.DataFrame:

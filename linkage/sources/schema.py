@@ -71,6 +71,7 @@ class SourceData:
     ignored: list[str] = field(default_factory=list)  # files read but not used (other tables)
     field_kinds: dict[str, str] = field(default_factory=dict)  # generic sources: name -> kind
     provider: str | None = None  # the provider named when the files were read
+    dataset: str | None = None  # generic sources: the name researchers request it by
 
     @property
     def records_in(self) -> int:
