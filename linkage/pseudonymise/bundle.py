@@ -47,7 +47,7 @@ from linkage.pseudonymise.name_u import name_agreement
 from linkage.pseudonymise.roles import LinkageUnitKeys, ProviderKeys
 from linkage.pseudonymise.signing import SignatureError, sign
 from linkage.pseudonymise.tokens import date_part, keyed_tokens, salt_text, transform
-from linkage.sources.schema import RECORD_COLUMNS, REJECTING, SourceData
+from linkage.sources.schema import REJECTING, SourceData
 
 BUNDLE_FORMAT = 2
 PART_FILES = {"linkage": "linkage.part", "content": "content.part"}
@@ -131,8 +131,8 @@ def token_specs(data: SourceData, schema: dict) -> dict[str, dict]:
     records = data.records
     specs = {name: spec for name, spec in schema["tokens"].items()
              if all(field in records for field in spec["fields"])}
-    for field in extra_fields(data):
-        rule = schema["field_kinds"][data.field_kinds[field]]
+    for field, kind in data.token_fields.items():
+        rule = schema["field_kinds"][kind]
         specs[f"{field}{rule['suffix']}"] = {"fields": [field], "family": f"field:{field}",
                                             **rule}
     for name, spec in specs.items():  # a grouped field's own token (not its variants)
@@ -141,13 +141,6 @@ def token_specs(data: SourceData, schema: dict) -> dict[str, dict]:
                                                    f"{field}{spec.get('suffix', '')}"):
             specs[name] = {**spec, "group": data.field_groups[field]}
     return specs
-
-
-def extra_fields(data: SourceData) -> list[str]:
-    """A generic source's mapped fields outside the canonical record that become tokens."""
-    kinds = load_config("linkage_schema.yaml")["field_kinds"]
-    return [field for field, kind in data.field_kinds.items()
-            if kind in kinds and field in data.records and field not in RECORD_COLUMNS]
 
 
 def attribute_names(schema: dict, kind: str) -> set[str]:
@@ -306,39 +299,102 @@ def token_kinds(tokens: pd.DataFrame, schema: dict, specs: dict | None = None
     return kinds
 
 
-def find_leaks(data: SourceData, tokens: pa.Table, manifest_text: str) -> list[str]:
-    """Names of identifier fields whose plaintext values appear in the tokens or manifest.
+# Kinds of a generic source's fields whose plaintext the leak guard looks for. A category is
+# content, not an identifier. A sex code is one of a handful of values (M, F, 1, 2, U) that
+# adopters' records carry as a plain attribute and that identifies no one alone; it reaches the
+# linkage unit only inside keyed tokens (sex_dob), so looking for it would refuse every file.
+LEAK_KINDS = {"exact", "date", "name", "postcode"}
+NAME_FIELDS = {"forename", "middle_names", "surname", "preferred_surname", "former_surname"}
+# Plain cells (the provider code, attributes such as flags, LA codes, sex and counts, and the
+# manifest's data-derived values) legitimately hold short codes: a value matches there only
+# from this many characters, so a one-letter name or an id of "1" is no leak by coincidence.
+PLAIN_MATCH_CHARS = 4
+# The manifest's top-level entries whose string values the toolkit writes itself, never from
+# the data (versions, the source kind, file names, checksums, key fingerprints, the Bloom
+# settings, each column's kind): a forename "token" or "bloom" is no leak.
+OWN_MANIFEST_ENTRIES = frozenset({"bundle_format", "schema_version", "toolkit_version",
+                                  "source", "key_fingerprint", "parts", "bloom",
+                                  "token_kinds", "field_kinds"})
 
-    Every text cell of the tokens table and every string value in the manifest (values, not
-    its keys) is compared with every distinct identifier value of the input (in Arrow, not row
-    by row); the provider's record ids are compared with the record column.
+
+def find_leaks(data: SourceData, tokens: pa.Table, manifest_text: str) -> list[str]:
+    """Where the plaintext of an identifier appears in the tokens or manifest: one entry per
+    leak, naming the identifier field and the tokens column (or the manifest), never a value.
+
+    The identifiers are the canonical ones (UPNs, names, DOB, postcode), every field of a
+    generic source's mapping of kind exact, date, name or postcode (whatever its name), and the
+    provider's own record ids. Each is compared, case-insensitively and in Arrow (not row by
+    row), as its distinct values: text as read, names also as the Bloom encoder normalises
+    them, dates as YYYY-MM-DD and DD/MM/YYYY.
+
+    The rule, strict where no plaintext belongs and tolerant only of coincidence:
+
+    - a cell that should hold no plaintext at all (the record pseudonyms, and every text
+      column the manifest does not declare a plain attribute, such as a column slipped in by
+      mistake) leaks on any equal value, however short;
+    - plain cells (the provider code, the attributes matching needs, and the manifest's
+      string values other than those the toolkit writes itself) hold short codes by design,
+      so there a value leaks only from ``PLAIN_MATCH_CHARS`` characters: a child named
+      ``Al`` is no leak because an LA code or a flag is ``AL``; a whole column of names
+      leaked is still caught by its longer names;
+    - the source kind and the manifest's own entries (``OWN_MANIFEST_ENTRIES``) and keys are
+      the toolkit's own words, not data, and are not compared.
     """
-    records = data.records
-    dates = pd.to_datetime(records.dob, errors="coerce").dropna()
-    plaintext = {"dob": pa.array(pd.concat([dates.dt.strftime("%Y-%m-%d"),
-                                            dates.dt.strftime("%d/%m/%Y")]).unique())}
-    for field in IDENTIFYING:
-        if field in records:
-            values = pc.unique(pa.array(records[field].astype(str), type=pa.string()))
-            plaintext[field] = pc.filter(values, pc.not_equal(values, ""))
-    cells = [tokens[name] for name in tokens.column_names
-             if pa.types.is_string(tokens.schema.field(name).type)
-             or pa.types.is_large_string(tokens.schema.field(name).type)]
-    cells.append(pa.chunked_array([pa.array(sorted(_strings(json.loads(manifest_text))),
-                                            type=pa.string())]))
-    leaks = [field for field, values in plaintext.items()
-             if len(values) and any(pc.any(pc.is_in(column, value_set=values)).as_py()
-                                    for column in cells)]
-    own_ids = pa.array(records.record_id.astype(str).unique(), type=pa.string())
-    if len(own_ids) and pc.any(pc.is_in(tokens["record_id"], value_set=own_ids)).as_py():
-        leaks.append("record_id")
+    manifest = json.loads(manifest_text)
+    kinds = manifest.get("token_kinds", {})
+    plain = {"provider"} | {column for column, kind in kinds.items() if kind == "attribute"}
+    places = []  # (where, lower-cased cells, whether they are plain cells)
+    for name in tokens.column_names:
+        kind = tokens.schema.field(name).type
+        if name == "source" or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            continue
+        places.append((f"tokens column {name}", pc.utf8_lower(tokens[name]), name in plain))
+    manifest_values = sorted(value.lower() for value in _strings(manifest, OWN_MANIFEST_ENTRIES))
+    places.append(("the manifest", pa.array(manifest_values, type=pa.string()), True))
+    leaks = []
+    for field, values in _plaintext(data).items():
+        long = pc.filter(values, pc.greater_equal(pc.utf8_length(values), PLAIN_MATCH_CHARS))
+        for where, cells, is_plain in places:
+            wanted = long if is_plain else values
+            if len(wanted) and len(cells) and pc.any(pc.is_in(cells, value_set=wanted)).as_py():
+                leaks.append(f"{field} in {where}")
     return leaks
 
 
-def _strings(value) -> set[str]:
-    """Every string value in a JSON document (keys are our own field names, not data)."""
+def _plaintext(data: SourceData) -> dict[str, pa.Array]:
+    """Each identifier field's distinct plaintext values, lower-cased (see ``find_leaks``)."""
+    records = data.records
+    found: dict[str, list[pd.Series]] = {"dob": [_date_texts(records.dob)]}
+    for field in IDENTIFYING:
+        if field in records:
+            found[field] = [records[field]]
+    fields = data.content.get("fields", pd.DataFrame())
+    for name, kind in data.field_kinds.items():
+        if kind in LEAK_KINDS and name in fields:
+            values = _date_texts(fields[name]) if kind == "date" else fields[name]
+            found.setdefault(name, []).append(values)  # a canonical field's both forms
+    found["record_id"] = [records.record_id]
+    plaintext = {}
+    for field, parts in found.items():
+        values = pd.Series(pd.concat(parts, ignore_index=True).dropna().astype(str).unique())
+        if field in NAME_FIELDS or data.field_kinds.get(field) == "name":
+            values = pd.concat([values, normalise_name(values)], ignore_index=True)
+        values = values.str.strip().str.lower()
+        plaintext[field] = pa.array(values[values != ""].unique(), type=pa.string())
+    return plaintext
+
+
+def _date_texts(dates: pd.Series) -> pd.Series:
+    """A date column as the texts a date leaks as: YYYY-MM-DD and DD/MM/YYYY."""
+    dates = pd.to_datetime(dates, errors="coerce").dropna()
+    return pd.concat([dates.dt.strftime("%Y-%m-%d"), dates.dt.strftime("%d/%m/%Y")])
+
+
+def _strings(value, own: frozenset[str] = frozenset()) -> set[str]:
+    """Every string value in a JSON document (keys are our own field names, not data),
+    leaving out the top-level entries named in ``own`` (values the toolkit writes itself)."""
     if isinstance(value, dict):
-        return {s for item in value.values() for s in _strings(item)}
+        return {s for key, item in value.items() if key not in own for s in _strings(item)}
     if isinstance(value, list):
         return {s for item in value for s in _strings(item)}
     return {value} if isinstance(value, str) else set()
@@ -376,8 +432,8 @@ def write_bundle(data: SourceData, keys: ProviderKeys, out: Path, schema: dict |
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         leaks = find_leaks(data, pq.read_table(io.BytesIO(token_bytes)), text)
         if leaks:
-            raise BundleError(f"{out}: refused to write: plaintext {', '.join(leaks)} found in "
-                              "the tokens or manifest (leak guard)")
+            raise BundleError(f"{out}: refused to write: plaintext {'; '.join(leaks)} "
+                              "(leak guard)")
         (staging / MANIFEST).write_text(text, encoding="utf-8")
         signature = sign(keys.signing_key, text.encode("utf-8"))
         (staging / SIGNATURE).write_text(json.dumps(signature, sort_keys=True) + "\n",
@@ -444,6 +500,10 @@ def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
         "token_groups": {c: spec["group"] for c, spec in specs.items()
                          if "group" in spec and c in tokens},
         "token_fields": token_statistics(tokens, schema, specs),
+        # a generic source: the dataset researchers request, and each field's kind (only
+        # categories are in the content part; the custodian refuses the rest by kind)
+        **({"dataset": data.dataset, "field_kinds": data.field_kinds}
+           if data.kind == "generic" else {}),
     }
 
 

@@ -16,6 +16,21 @@ def source_of(bundle: OpenedBundle) -> str:
     return bundle.manifest["source"].replace("-", "_")
 
 
+def generic_datasets(bundles: list[OpenedBundle]) -> dict[str, dict[str, str]]:
+    """The generic datasets the bundles hold: name -> field name -> kind, from their signed
+    manifests. Bundles of one dataset (several hospitals, say) pool their fields; a field one
+    mapping calls an identifier counts as an identifier for all."""
+    offered: dict[str, dict[str, str]] = {}
+    for bundle in bundles:
+        name = bundle.manifest.get("dataset")
+        if bundle.manifest["source"] != "generic" or not name:
+            continue
+        fields = offered.setdefault(name, {})
+        for field, kind in bundle.manifest.get("field_kinds", {}).items():
+            fields[field] = kind if fields.get(field, "category") == "category" else fields[field]
+    return offered
+
+
 def content_tables(bundles: list[OpenedBundle], wanted: dict[str, set[str]]
                    ) -> dict[tuple[str, str], pd.DataFrame]:
     """(source, table) -> rows with the record keys and the payload's columns, for the

@@ -19,10 +19,10 @@ from linkage.pseudonymise.keys import load_key
 from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.pseudonymise.roles import release_secret as custodian_release_secret
 from linkage.release.cohorts import care_events, cohort
-from linkage.release.content import content_tables, with_persons
+from linkage.release.content import content_tables, generic_datasets, with_persons
 from linkage.release.disclosure import TOTAL, percentages, protect, rounded
 from linkage.release.pseudonyms import project_secret, pseudonyms
-from linkage.release.request import Request
+from linkage.release.request import Request, check_generic
 from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
 from linkage.spine.store import (
     config_fingerprint,
@@ -64,6 +64,7 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
                else custodian_release_secret(keys.custodian_key))
     bundles = open_bundles(bundle_paths, keys)
     _check_linked(bundles, spine, version)
+    check_generic(request, generic_datasets(bundles), load_config("release.yaml"))
     secret = project_secret(release, request.project)
     built = _build(request, records, families, bundles, secret)
     manifest = {"project": request.project, "request": request.raw,
@@ -98,14 +99,36 @@ def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> Non
 
 
 def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
+    # generic records give persons their month of birth, sex and ethnicity too; a generic
+    # dataset's own rows are read per dataset (_generic_content)
     wanted = {source: {"record"} for source in ("ssda903", "cin", "school_census",
-                                               "asg_children", "asg_adopters")}
+                                               "asg_children", "asg_adopters", "generic")}
     wanted["ssda903"].add("episodes")
     wanted["cin"].add("cin_details")
     for dataset, fields in request.datasets.items():
+        if dataset in request.generic:
+            continue
         spec = catalogue["datasets"][dataset]
         wanted[spec["source"]] |= {spec["fields"][f].split(".")[0] for f in fields}
     return wanted
+
+
+def _generic_content(request: Request, bundles: list[OpenedBundle], records: pd.DataFrame,
+                     catalogue: dict) -> tuple[dict, dict]:
+    """Each requested generic dataset as a catalogue entry of its own (its ``fields`` content
+    table, one column per field) and its rows joined to the spine's persons, under the
+    content key ``generic:<dataset>``: bundles of other generic datasets are not mixed in."""
+    datasets, content = dict(catalogue["datasets"]), {}
+    for name in request.generic:
+        source = f"generic:{name}"
+        datasets[name] = {"source": source,
+                          "fields": {f: f"fields.{f}" for f in request.datasets[name]}}
+        holding = [b for b in bundles if b.manifest["source"] == "generic"
+                   and b.manifest.get("dataset") == name]
+        rows = content_tables(holding, {"generic": {"fields"}}).get(("generic", "fields"))
+        if rows is not None:
+            content[(source, "fields")] = with_persons(rows, records)
+    return {**catalogue, "datasets": datasets}, content
 
 
 def _build(request: Request, records: pd.DataFrame, families: dict, bundles, secret) -> dict:
@@ -114,6 +137,8 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
     content = {key: with_persons(rows, records)
                for key, rows in content_tables(bundles, _wanted_tables(request,
                                                                        catalogue)).items()}
+    catalogue, generic = _generic_content(request, bundles, records, catalogue)
+    content.update(generic)
     empty = pd.DataFrame(columns=["person_key", "provider", "record_id"])
     events = care_events(content.get(("ssda903", "episodes"), empty),
                          content.get(("cin", "cin_details"), empty))
@@ -181,7 +206,7 @@ def _dataset_files(dataset, fields, catalogue, content, members, adopters, perso
     spec = catalogue["datasets"][dataset]
     by_table: dict[str, list[tuple[str, str]]] = {}
     for field in fields:
-        table, column = spec["fields"][field].split(".")
+        table, column = spec["fields"][field].split(".", 1)  # a generic field may hold a dot
         by_table.setdefault(table, []).append((field, column))
     wanted = adopters if spec["source"] == "asg_adopters" else members
     files = {}

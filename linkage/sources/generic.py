@@ -3,15 +3,21 @@
     record_id: rec_id          # the column holding the provider's own record id
     provider: hospital-a       # optional: a constant provider code
     period: 2024               # optional: a constant period
+    dataset: attainment        # optional: the name researchers request its content by
     fields:
       - {name: dob, column: date_of_birth, kind: date, format: "%Y%m%d"}
       - {name: ni_number, column: soc_sec_id, kind: exact}
 
-Kinds: exact, date, name, text, postcode, category, sex. Fields that describe one thing
-(an address's street, town and postcode) may share a ``group``: the model compares them as one,
-so that a shared address counts once. A field named like a canonical identifier
-(upn, dob, sex, postcode, forename, surname, ...) fills it; every field is kept, cleaned by its
-kind, in the ``fields`` content table, for tokens by kind.
+Kinds: exact, date, name, text, postcode, category, sex. A field named like a canonical
+identifier (upn, dob, sex, postcode, forename, surname, ...) fills it when its kind is that
+identifier's kind (``CANONICAL_KINDS``): validation goes by kind, never by name, so a
+``postcode`` of kind exact (a foreign postcode) is kept as plain text (the token
+``postcode_exact``), not checked as a UK postcode. Every other identifying field becomes a
+token of its own, by its kind. Fields that describe one thing (an address's street, town and
+postcode) may share a ``group``: the model compares them as one, so that a shared address
+counts once. Every field is kept, cleaned by its kind, in the ``fields`` content table; only
+category fields travel to the data custodian, under the mapping's ``dataset`` name (else the
+provider code), which a researcher's extract request names.
 """
 
 import re
@@ -26,6 +32,7 @@ from linkage.sources.schema import (
     FIELD_KINDS,
     IDENTIFIER_COLUMNS,
     RECORD_COLUMNS,
+    SOURCE_KINDS,
     SourceData,
     SourceError,
 )
@@ -44,6 +51,16 @@ RESERVED_NAMES = ({c for c in RECORD_COLUMNS if c not in IDENTIFIER_COLUMNS}
                   | {"rid", "unique_id", "prelink", "match_weight", "match_probability"})
 # the kinds of field that become tokens when no canonical identifier takes them
 TOKEN_KINDS = ("exact", "date", "postcode", "name", "text")
+# The kind a mapped field must have to fill a canonical identifier column of the same name.
+CANONICAL_KINDS = {
+    "upn": "exact", "former_upn": "exact", "upn_unknown": "exact", "dob": "date",
+    "sex": "sex", "postcode": "postcode", "forename": "name", "middle_names": "name",
+    "surname": "name", "preferred_surname": "name", "former_surname": "name",
+    "ethnicity": "category",
+}
+DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# The release catalogue's own datasets: a generic dataset may not take their names.
+RESERVED_DATASETS = {kind.replace("-", "_") for kind in SOURCE_KINDS}
 
 
 def load_mapping(path: Path) -> dict:
@@ -82,7 +99,30 @@ def load_mapping(path: Path) -> dict:
             raise SourceError(path, f"period {mapping['period']!r} is not a collection year "
                               "(such as 2024 or 2023-24)")
         mapping["period"] = year
+    dataset = mapping.get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or not DATASET_NAME.fullmatch(
+            dataset) or dataset in RESERVED_DATASETS):
+        raise SourceError(path, f"dataset {dataset!r} must be a name of lower-case letters, "
+                          "digits and underscores, and not a built-in dataset's "
+                          f"({', '.join(sorted(RESERVED_DATASETS))})")
     return mapping
+
+
+def canonical_fields(mapping: dict) -> dict[str, dict]:
+    """The mapped fields that fill canonical identifier columns: by name and by kind."""
+    return {spec["name"]: spec for spec in mapping["fields"]
+            if CANONICAL_KINDS.get(spec["name"]) == spec["kind"]}
+
+
+def token_fields(mapping: dict) -> dict[str, dict]:
+    """The mapped identifying fields that no canonical column takes, by the record column
+    that carries them: the field's name, or, where that is a canonical column's name but the
+    kind is another (a foreign postcode of kind exact), the name and the kind."""
+    canonical = canonical_fields(mapping)
+    return {(spec["name"] if spec["name"] not in RECORD_COLUMNS
+             else f"{spec['name']}_{spec['kind']}"): spec
+            for spec in mapping["fields"]
+            if spec["kind"] in TOKEN_KINDS and spec["name"] not in canonical}
 
 
 def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
@@ -99,26 +139,36 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
             "period": period or int(mapping.get("period", 0)), "file": str(path),
             "row": rows.line})
         cleaned, bad_dates = _fields(rows, mapping)
-        raw = {spec["name"]: rows[spec["column"]] for spec in mapping["fields"]
-               if spec["name"] in IDENTIFIER_COLUMNS}
-        dob_spec = next((s for s in mapping["fields"] if s["name"] == "dob"), {})
+        canonical = canonical_fields(mapping)
+        raw = {name: rows[spec["column"]] for name, spec in canonical.items()}
+        dob_spec = canonical.get("dob", {})
         extra = {"date_invalid": bad_dates, "row_malformed": rows.malformed.to_numpy(bool)}
-        canonical = canonical_records("generic", base, raw, extra,
-                                      dob_formats=[dob_spec.get("format", "%Y-%m-%d")])
+        filled = canonical_records("generic", base, raw, extra,
+                                   dob_formats=[dob_spec.get("format", "%Y-%m-%d")])
         # the mapped identifiers outside the canonical record travel beside it, cleaned by
         # their kind, to become tokens of their own (an id number, a suburb)
-        for spec in mapping["fields"]:
-            if spec["name"] not in canonical and spec["kind"] in TOKEN_KINDS:
-                canonical[spec["name"]] = cleaned[spec["name"]].to_numpy()
-        records.append(canonical)
+        for column, spec in token_fields(mapping).items():
+            filled[column] = cleaned[spec["name"]].to_numpy()
+        records.append(filled)
         content.append(pd.concat([base[["provider", "period", "record_id"]].reset_index(
             drop=True), cleaned.reset_index(drop=True)], axis=1))
     return SourceData(kind="generic", records=pd.concat(records, ignore_index=True),
                       content={"fields": pd.concat(content, ignore_index=True)},
                       files=[str(f) for f in files],
                       field_kinds={s["name"]: s["kind"] for s in mapping["fields"]},
-                      field_groups={s["name"]: s["group"] for s in mapping["fields"]
-                                    if "group" in s})
+                      token_fields={c: spec["kind"] for c, spec in token_fields(mapping).items()},
+                      field_groups={c: spec["group"] for c, spec in token_fields(mapping).items()
+                                    if "group" in spec} | {
+                          name: spec["group"] for name, spec in canonical_fields(mapping).items()
+                          if "group" in spec},
+                      dataset=_dataset(mapping, provider))
+
+
+def _dataset(mapping: dict, provider: str | None) -> str | None:
+    """The name researchers request this content by: the mapping's dataset, else the
+    provider code (a dataset that one provider sends)."""
+    return mapping.get("dataset") or provider or (str(mapping["provider"])
+                                                  if mapping.get("provider") else None)
 
 
 def _read_rows(path: Path) -> pd.DataFrame:

@@ -70,9 +70,13 @@ class SourceData:
     files: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # files read but not used (other tables)
     field_kinds: dict[str, str] = field(default_factory=dict)  # generic sources: name -> kind
-    # generic sources: fields that describe one thing (an address), compared as one
+    # generic sources: the record columns of identifying fields outside the canonical ones,
+    # and their kinds; and the columns (canonical or not) whose fields describe one thing (an
+    # address), compared as one
+    token_fields: dict[str, str] = field(default_factory=dict)
     field_groups: dict[str, str] = field(default_factory=dict)
     provider: str | None = None  # the provider named when the files were read
+    dataset: str | None = None  # generic sources: the name researchers request it by
 
     @property
     def records_in(self) -> int:
