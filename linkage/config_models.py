@@ -7,8 +7,7 @@ refused. :func:`linkage.config.load_config` validates with these models but hand
 file's own mapping, so readers see exactly what the file says.
 
 ``MODELS`` maps each file name to its model; its keys are also the names a site's config folder
-may hold. ``linkage_schema.yaml`` has a permissive placeholder here: its model belongs with the
-schema's redesign and is put in place with :func:`register_model`.
+may hold.
 """
 
 from types import UnionType
@@ -463,18 +462,164 @@ class Synthetic(Strict):
 
 # ---------------------------------------------------------------- linkage_schema.yaml
 
-class AnyMapping(BaseModel):
-    """Placeholder for configs/linkage_schema.yaml: any mapping is accepted until the schema's
-    own model is registered (the file is being redesigned)."""
+COLUMN = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+TRANSFORM = Literal["upn", "text", "postcode_sector", "sex_date", "date", "date_swapped",
+                    "date_unordered", "iso_week", "bloom"]
+SHARE = Annotated[float, Field(gt=0, lt=1)]
+# a level's column: a column, or (in ``default``) the column the default is for
+LEVEL_COLUMN = Annotated[str, Field(pattern=r"^([a-z][a-z0-9_]*|\{column\})$", max_length=64)]
 
-    model_config = ConfigDict(extra="allow")
+
+class Bloom(Strict):
+    length: Annotated[int, Field(ge=64, le=8192, multiple_of=64)]
+    hashes: Annotated[int, Field(ge=1, le=64)]
+    hardening: Literal["none", "balanced"]
+
+
+class TokenSpec(Strict):
+    fields: Annotated[list[IDENTIFIER], Field(min_length=1, max_length=3)]
+    transform: TRANSFORM
+    family: COLUMN
+    salt: COLUMN | None = None
+
+
+class FieldKind(Strict):
+    transform: TRANSFORM
+    suffix: Annotated[str, Field(pattern=r"^(_[a-z][a-z0-9_]*)?$")]
+    salt: COLUMN | None = None
+
+
+class Level(Strict):
+    """One level of a comparison: exactly one of equal, either, cross or name."""
+
+    equal: LEVEL_COLUMN | None = None
+    either: Annotated[list[LEVEL_COLUMN], Field(min_length=2, max_length=2)] | None = None
+    cross: Annotated[list[LEVEL_COLUMN], Field(min_length=2, max_length=2)] | None = None
+    name: LEVEL_COLUMN | None = None
+    tf: bool = False
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Level":
+        kinds = [k for k in ("equal", "either", "cross", "name") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError("a level needs exactly one of equal, either, cross, name "
+                             f"(found {', '.join(kinds) or 'none'})")
+        return self
+
+
+class Comparison(Strict):
+    builtin: Literal["la_record_id", "care_events"] | None = None
+    sources: list[BUNDLE_SOURCE] | None = None
+    missing: Annotated[list[COLUMN], Field(min_length=1)] | None = None
+    levels: Annotated[list[Level], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _builtin_or_levels(self) -> "Comparison":
+        if (self.builtin is None) == (self.levels is None) or (
+                self.levels is not None and self.missing is None):
+            raise ValueError("a comparison is either a builtin, or has missing and levels")
+        return self
+
+
+class DefaultLevels(Strict):
+    levels: Annotated[list[Level], Field(min_length=1)]
+
+
+class Defaults(Strict):
+    token: DefaultLevels
+    bloom: DefaultLevels
+
+
+class Training(Strict):
+    prior: list[str]
+    prior_recall: SHARE
+    em: list[str]
+    em_sample_pairs: Annotated[int, Field(ge=10_000)]
+    u_sample_pairs: Annotated[int, Field(ge=10_000)]
+
+
+class Match(Strict):
+    threshold: SHARE
+    prelink_floor: SHARE
+    score_floor: SHARE
+    max_pairs_per_record: Annotated[int, Field(ge=1, le=100_000)]
+    blocking: Annotated[list[str], Field(min_length=1)]
+    not_blocked_alone: list[COLUMN]
+    training: Training
+
+    @model_validator(mode="after")
+    def _floors(self) -> "Match":
+        if not self.score_floor <= self.threshold:
+            raise FieldProblem(("score_floor",), "must not exceed threshold (pairs scored "
+                               "below it are not kept, so none could reach the threshold)")
+        return self
+
+
+class Clustering(Strict):
+    forename_conflict: Annotated[float, Field(gt=0, lt=1)] | None
+    forename_conflict_when_same: list[COLUMN]
+    forename_conflict_sources: list[BUNDLE_SOURCE]
+    one_record_per_person: list[BUNDLE_SOURCE]
+    ambiguity_bits: Annotated[float, Field(ge=0, le=20)]
+
+
+class Events(Strict):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+    ssda903: list[str] = []
+    cin: list[str] = []
+    asg_children: list[str] = Field(default=[], alias="asg-children")
+    asg_adopters: list[str] = Field(default=[], alias="asg-adopters")
+    school_census: list[str] = Field(default=[], alias="school-census")
+    generic: list[str] = []
+    weeks: list[str] = []
+
+
+class Attributes(Strict):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+    all: list[str] = []
+    ssda903: list[str] = []
+    cin: list[str] = []
+    asg_children: list[str] = Field(default=[], alias="asg-children")
+    asg_adopters: list[str] = Field(default=[], alias="asg-adopters")
+    school_census: list[str] = Field(default=[], alias="school-census")
+
+
+class LinkageSchema(Strict):
+    """configs/linkage_schema.yaml: tokens, encodings, the model, blocking, training and
+    clustering (the linkage unit's whole model)."""
+
+    schema_version: Annotated[int, Field(ge=1)]
+    token_bits: Literal[64]
+    bloom: Bloom
+    tokens: dict[COLUMN, TokenSpec]
+    events: Events
+    attributes: Attributes
+    field_kinds: dict[Literal["exact", "date", "postcode", "name", "text"], FieldKind]
+    comparisons: dict[COLUMN, Comparison]
+    default: Defaults
+    name_levels: Annotated[list[SHARE], Field(min_length=2, max_length=2)]
+    match: Match
+    clustering: Clustering
+
+    @model_validator(mode="after")
+    def _references(self) -> "LinkageSchema":
+        for name, spec in {**self.tokens, **self.field_kinds}.items():
+            if spec.salt is not None and spec.salt not in self.tokens:
+                raise FieldProblem(("tokens" if name in self.tokens else "field_kinds", name,
+                                    "salt"), f"names no token (found {spec.salt!r})")
+        if self.name_levels != sorted(self.name_levels, reverse=True):
+            raise FieldProblem(("name_levels",), "must run from the highest Dice down")
+        return self
 
 
 MODELS: dict[str, type[BaseModel]] = {
     "attack_limits.yaml": AttackLimits,
     "disclosure.yaml": Disclosure,
     "families.yaml": Families,
-    "linkage_schema.yaml": AnyMapping,
+    "linkage_schema.yaml": LinkageSchema,
     "release.yaml": Release,
     "sources.yaml": Sources,
     "synthetic.yaml": Synthetic,

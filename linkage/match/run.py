@@ -213,11 +213,12 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
         table = pa.Table.from_pandas(tokens[[c for c in tokens.columns if c in wanted]],
                                      preserve_index=False)
     else:
-        wanted = model_columns(kinds or {})
+        kinds = kinds or {}
+        wanted = model_columns(kinds)
         table = pa.concat_tables([t.select([c for c in t.column_names if c in wanted])
                                   for t in tokens], promote_options="permissive")
     con.register("linking_input", table)
-    wanted = _carried(con, "linking_input", wanted)
+    wanted = _carried(con, "linking_input", wanted, kinds)
     select = ", ".join(f"CAST({c} AS BIT) AS {c}" if c.endswith(BLOOM_SUFFIX) else
                        ("CAST(period AS INTEGER) AS period" if c == "period" else c)
                        for c in wanted)
@@ -240,14 +241,23 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
             set(wanted) | set(derived) | {"unique_id", "prelink"}, size, kept)
 
 
-def _carried(con: duckdb.DuckDBPyConnection, table: str, wanted: list[str]) -> list[str]:
-    """The wanted columns that some record carries: a column every bundle leaves empty (an
-    agency with nothing to send) is no evidence, and no comparison is built on it."""
+def _carried(con: duckdb.DuckDBPyConnection, table: str, wanted: list[str],
+             kinds: dict[str, str]) -> list[str]:
+    """The wanted columns that can be evidence: a column every bundle leaves empty (an agency
+    with nothing to send), or a token no two records share (a candidate number that only one
+    file carries), never agrees, and no comparison is built on it."""
     present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()]
     columns = [c for c in wanted if c in present]
-    counts = con.execute(f"SELECT {', '.join(f'count({c})' for c in columns)} FROM {table}"
-                         ).fetchall()[0]
-    return [c for c, n in zip(columns, counts, strict=True) if n or c in RECORD_COLUMNS]
+    counts = con.execute("SELECT " + ", ".join(
+        f"count({c}), count(DISTINCT {c})" if kinds.get(c) == "token" else f"count({c}), 0"
+        for c in columns) + f" FROM {table}").fetchall()[0]
+    kept = []
+    for i, column in enumerate(columns):
+        held, distinct = counts[2 * i], counts[2 * i + 1]
+        repeats = kinds.get(column) != "token" or distinct < held
+        if column in RECORD_COLUMNS or (held and repeats):
+            kept.append(column)
+    return kept
 
 
 def derived_columns(columns: list[str]) -> dict[str, str]:
@@ -509,9 +519,17 @@ def fit(linker: Linker, plan: ModelPlan, seed: int,
         for rule in plan.training["em"]:
             # at national scale a sample of records (chosen by a hash of their ids, so the
             # same each run) gives nearly the same m probabilities for a fraction of the work
-            training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True,
-                max_pairs=settings_["em_sample_pairs"])
+            try:
+                training.estimate_parameters_using_expectation_maximisation(
+                    rule, estimate_without_term_frequencies=True,
+                    max_pairs=settings_["em_sample_pairs"])
+            except ValueError as problem:
+                # EM drove a level's m to exactly 0 on this rule's pairs (Splink refuses to
+                # keep it): the rule teaches nothing usable; what no other rule trains is
+                # refused below
+                if "m_probability" not in str(problem):
+                    raise
+                plan.training.setdefault("failed", []).append(rule)
     model = linker.misc.save_model_to_json()
     model.pop("linker_uid", None)  # a random name for Splink's cached tables, not the model
     untrained = untrained_comparisons(model)
@@ -535,8 +553,8 @@ def untrained_comparisons(model: dict) -> list[str]:
         if all(lv.get("m_probability") is None for lv in levels[:-1]):
             out.append(comparison["output_column_name"])
             continue
-        for level in levels:
-            if level.get("m_probability") is None:
+        for level in levels:  # (EM can also drive an m to exactly 0: the same)
+            if not level.get("m_probability"):
                 level["m_probability"] = UNOBSERVED_M
     return out
 
