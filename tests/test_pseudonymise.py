@@ -354,7 +354,7 @@ def test_salted_filters_depend_on_name_and_birthday_with_day_and_month_unordered
 
 def test_the_schema_has_no_standalone_date_part_and_a_subkey_per_name(pupils):
     schema = linkage_schema()
-    assert schema["schema_version"] == 2
+    assert schema["schema_version"] == 3
     blooms = {name: spec for name, spec in schema["tokens"].items()
               if spec["transform"] == "bloom"}
     assert set(blooms) == {"forename_bloom", "surname_bloom"}
