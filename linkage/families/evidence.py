@@ -12,9 +12,9 @@ import pandas as pd
 
 from linkage.match.cluster import connected_components
 from linkage.pseudonymise.bundle import OpenedBundle
+from linkage.sources.schema import RECORD_KEY
 
 FAMILY_KINDS = ("ssda903", "asg-children", "asg-adopters")
-RECORD_KEY = ["source", "provider", "record_id", "period"]
 
 
 def family_records(bundles: list[OpenedBundle], persons: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +41,7 @@ def pupil_homes(bundles: list[OpenedBundle], persons: pd.DataFrame, children: se
     """The school census homes of ``children``: person_key, census period, postcode token and
     surname filter, one row per pupil record (only these columns of the pupil bundles are read).
     """
-    wanted = ["source", "provider", "record_id", "period", "postcode", "surname_bloom"]
+    wanted = [*RECORD_KEY, "postcode", "surname_bloom"]
     keys = persons[persons.person_key.isin(children)][["person_key", *RECORD_KEY]].astype(
         {"provider": str, "record_id": str, "period": int})
     frames = []

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from linkage.quality.evaluate import RECORD_KEY, EvaluationError
+from linkage.quality.evaluate import EvaluationError
+from linkage.sources.schema import RECORD_KEY
 
 CHILD_SOURCES = ["ssda903", "asg_children"]
 

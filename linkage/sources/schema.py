@@ -9,6 +9,9 @@ IDENTIFIER_COLUMNS = [
     "upn", "former_upn", "upn_unknown", "dob", "sex", "postcode", "forename", "middle_names",
     "surname", "preferred_surname", "former_surname", "ethnicity",
 ]
+# The columns that name one record, everywhere (bundles, the model's input, the spine). The
+# order is the order a bundle's rows are sorted in, so changing it changes every bundle's bytes.
+RECORD_KEY = ["source", "provider", "period", "record_id"]
 RECORD_COLUMNS = ["source", "provider", "record_id", "period", "file", "row",
                   *IDENTIFIER_COLUMNS, "flags"]
 
