@@ -12,9 +12,10 @@ import pandas as pd
 
 from linkage.match.cluster import connected_components
 from linkage.pseudonymise.bundle import OpenedBundle
-from linkage.sources.schema import RECORD_KEY
+from linkage.sources.schema import CHILD_SOURCES, RECORD_KEY, source_kind
 
-FAMILY_KINDS = ("ssda903", "asg-children", "asg-adopters")
+# the children's sources and the adopters'
+FAMILY_KINDS = tuple(source_kind(name) for name in (*CHILD_SOURCES, "asg_adopters"))
 
 
 def family_records(bundles: list[OpenedBundle], persons: pd.DataFrame) -> pd.DataFrame:

@@ -18,11 +18,11 @@ import pandas as pd
 from linkage import __version__
 from linkage.config import load_config
 from linkage.quality.charts import bar_chart, histogram
-from linkage.sources.schema import RECORD_KEY
+from linkage.sources.schema import CHILD_SOURCES, LA_SOURCES, RECORD_KEY
 from linkage.spine.store import connect, current_version, family_tables
 
-LA_SOURCES = ("ssda903", "cin")
-CARE_SOURCES = ("ssda903", "cin", "asg_children")  # whose match rates the bias table shows
+# whose match rates the bias table shows: the LA returns and the adopted children
+CARE_SOURCES = tuple(dict.fromkeys([*LA_SOURCES, *CHILD_SOURCES]))
 DIMENSIONS = ["ethnicity", "sex", "age_band", "la", "moved_la"]
 LINKAGE_UNIT_DIMENSIONS = ["la", "moved_la"]  # what the linkage unit holds without content
 MIN_GROUP_FOR_GAP = 30   # groups smaller than this are not called out as a gap

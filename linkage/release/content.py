@@ -7,12 +7,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.pseudonymise.bundle import OpenedBundle
-from linkage.sources.schema import RECORD_KEY
+from linkage.sources.schema import RECORD_KEY, source_name
 
 
 def source_of(bundle: OpenedBundle) -> str:
     """The source name records carry (a bundle's kind with underscores)."""
-    return bundle.manifest["source"].replace("-", "_")
+    return source_name(bundle.manifest["source"])
 
 
 def generic_datasets(bundles: list[OpenedBundle]) -> dict[str, dict[str, str]]:
