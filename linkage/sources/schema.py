@@ -62,6 +62,8 @@ def source_kind(name: str) -> str:
         return _KIND_OF_NAME[name]
     except KeyError:
         raise ValueError(f"not a source name: {name} ({', '.join(SOURCE_NAMES)})") from None
+
+
 FIELD_KINDS = ["exact", "date", "name", "text", "postcode", "category", "sex"]
 
 
