@@ -96,6 +96,7 @@ def export(world: Path, work: Path) -> dict:
     from linkage.pseudonymise.providers import hash_providers
     from linkage.pseudonymise.roles import Keyring
     from linkage.quality.evaluate import evaluate, load_truth
+    from linkage.sources.schema import RECORD_KEY
 
     bundles = work / "bundles"
     keys = Keyring(work / "keys") if (work / "keys").is_dir() else Keyring.create(work / "keys")
@@ -126,10 +127,10 @@ def export(world: Path, work: Path) -> dict:
     out = work / "ecm"
     out.mkdir(parents=True, exist_ok=True)
     truth_keys = truth.assign(record_id=truth.record_id.astype(str))[
-        ["source", "provider", "period", "record_id", "person_id"]]
+        [*RECORD_KEY, "person_id"]]
     con.register("truth_keys", truth_keys)
     con.execute(f"""COPY (SELECT r.rid, t.person_id FROM linking_records r
-        JOIN truth_keys t USING (source, provider, period, record_id) ORDER BY r.rid)
+        JOIN truth_keys t USING ({", ".join(RECORD_KEY)}) ORDER BY r.rid)
         TO '{out / "records.parquet"}' (FORMAT parquet)""").fetchall()
     con.execute(f"""COPY (
         SELECT p.rid_l, p.rid_r, {", ".join(f"p.{g}" for g in gammas)},

@@ -16,6 +16,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main() -> None:
     from linkage.families.derive import derive_families
+    from linkage.pipelines.link import link
     from linkage.pseudonymise.bundle import open_bundles
     from linkage.pseudonymise.keys import load_key
     from linkage.pseudonymise.providers import hash_providers
@@ -23,7 +24,6 @@ def main() -> None:
     from linkage.quality.evaluate import load_truth
     from linkage.quality.families import evaluate_families
     from linkage.spine.store import connect, current_records, family_tables
-    from linkage.spine.update import link
     from synthetic.world import build_world, load_config, write_world
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -90,12 +90,12 @@ def hash_stage(providers: str, bundles: str, keys: str) -> dict:
 
 def link_stage(world: str, bundles: str, spine: str, keys: str) -> dict:
     """Bundles to a written spine, family keys included, timed by stage; then scored."""
+    from linkage.pipelines.link import link
     from linkage.pseudonymise.keys import load_key
     from linkage.pseudonymise.roles import Keyring
     from linkage.quality.evaluate import load_truth
     from linkage.quality.families import evaluate_families
     from linkage.spine.store import connect, current_records, family_tables
-    from linkage.spine.update import link
 
     marks: list[tuple[str, float]] = []
     started = time.perf_counter()

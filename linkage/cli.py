@@ -244,13 +244,13 @@ def link_command(
     """
     from linkage.match.rules import ModelError
     from linkage.match.spark import SparkMissing, SparkModelError
+    from linkage.pipelines.link import link
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError
     from linkage.pseudonymise.keys import KeyError_
     from linkage.pseudonymise.roles import unit_keys
     from linkage.spine.lock import SpineBusy
     from linkage.spine.store import SpineError
-    from linkage.spine.update import link
 
     if backend not in ("duckdb", "spark"):
         fail(f"--backend {backend}: not a backend (duckdb, spark)")

@@ -15,7 +15,10 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-BUNDLE_SOURCE = Literal["ssda903", "cin", "school_census", "asg_children", "asg_adopters"]
+from linkage.sources.schema import STANDARD_SOURCE_NAMES
+
+# a tuple subscript is the same Literal as its values written out
+BUNDLE_SOURCE = Literal[STANDARD_SOURCE_NAMES]
 # the identifier columns canonical_records (linkage/sources/canonical.py) understands
 IDENTIFIER = Literal["upn", "upn_unknown", "former_upn", "dob", "sex", "postcode", "ethnicity",
                      "forename", "middle_names", "surname", "preferred_surname",

@@ -57,6 +57,7 @@ def demo(
 
 
 def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
+    from linkage.pipelines.link import link
     from linkage.pseudonymise.bundle import open_bundles
     from linkage.pseudonymise.keys import load_key
     from linkage.pseudonymise.providers import hash_providers, provider_jobs
@@ -65,7 +66,6 @@ def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
     from linkage.release.content import record_groups
     from linkage.release.extract import extract
     from linkage.release.request import load_request
-    from linkage.spine.update import link
     from synthetic.world import build_world, load_config, write_world
 
     paths = {"world": out / "world", "bundles": out / "bundles", "spine": out / "spine.duckdb",

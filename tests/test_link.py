@@ -7,6 +7,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from linkage.sources.schema import RECORD_KEY
 from tests.output import said
 
 runner = CliRunner()
@@ -80,7 +81,7 @@ def test_a_new_period_keeps_the_keys_of_unchanged_persons(world_dir, linkage_key
     versions = con.execute("SELECT version, person_key, source, provider, record_id, period "
                            "FROM person_record").df()
     first, second = versions[versions.version == 1], versions[versions.version == 2]
-    key = ["source", "provider", "record_id", "period"]
+    key = RECORD_KEY
     from linkage.pseudonymise.bundle import record_pseudonyms
     from linkage.pseudonymise.keys import load_key
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.attacks.view import View
+from bench.attacks.view import RECORD_KEYS, View
 
 CONFIRM = 0.9
 ROUNDS = 3
@@ -54,7 +54,7 @@ def carry_over_attack(one: View, two: View) -> CarryOver:
 
 def tie_by_record_id(one: View, two: View) -> np.ndarray:
     """Key-1 row per key-2 row on the record keys (-1 where none)."""
-    return _tie_on(one, two, ["source", "provider", "period", "record_id"])
+    return _tie_on(one, two, RECORD_KEYS)
 
 
 def tie_by_file_order(one: View, two: View) -> np.ndarray:

@@ -19,6 +19,7 @@ from faker.providers.person.en_GB import Provider
 
 from linkage.pseudonymise.bloom import normalise_name
 from linkage.pseudonymise.bundle import linkage_schema
+from linkage.sources.schema import RECORD_KEY
 
 AGE_RANGE = (0, 25)
 ASSUMPTIONS = {
@@ -139,7 +140,6 @@ def insider_school_census(world: Path) -> pd.DataFrame:
         if kind == "school-census":
             records = read_source(kind, paths, provider=code).records
             frames.append(records.assign(row=range(len(records))))
-    keep = ["source", "provider", "period", "record_id", "row", "forename", "surname", "dob",
-            "sex", "ethnicity"]
+    keep = [*RECORD_KEY, "row", "forename", "surname", "dob", "sex", "ethnicity"]
     pupils = pd.concat(frames, ignore_index=True)
     return pupils[[c for c in keep if c in pupils]]

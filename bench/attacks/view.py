@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from linkage.pseudonymise.bundle import open_bundles
+from linkage.sources.schema import RECORD_KEY
 
-RECORD_KEYS = ["source", "provider", "period", "record_id"]
+RECORD_KEYS = RECORD_KEY
 NOT_ATTRIBUTES = {*RECORD_KEYS, "bundle", "row"}
 
 
@@ -102,5 +103,5 @@ def _person_record(spine_path: Path | None) -> pd.DataFrame:
         return pd.DataFrame(columns=[*RECORD_KEYS, "person_key"])
     with duckdb.connect(str(spine_path), read_only=True) as con:
         return con.execute(
-            "SELECT person_key, source, provider, record_id, period FROM person_record "
+            f"SELECT person_key, {', '.join(RECORD_KEYS)} FROM person_record "
             "WHERE version = (SELECT max(version) FROM person_record)").df()

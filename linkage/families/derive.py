@@ -11,9 +11,10 @@ from linkage.families.evidence import family_records, pupil_homes
 from linkage.families.households import adopter_households
 from linkage.families.mothers import LINK_COLUMNS as MOTHER_CHILD_COLUMNS
 from linkage.families.mothers import mother_child_links
-from linkage.families.siblings import CHILD_SOURCES, sibling_groups
 from linkage.families.siblings import GROUP_COLUMNS as SIBLING_COLUMNS
+from linkage.families.siblings import sibling_groups
 from linkage.pseudonymise.bundle import OpenedBundle
+from linkage.sources.schema import CHILD_SOURCES
 
 EMPTY = [["household_key", "person_key", "adopters", "sexes", "relationship_status"],
          CHILD_ADOPTER_COLUMNS, SIBLING_COLUMNS, MOTHER_CHILD_COLUMNS]

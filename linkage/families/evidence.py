@@ -12,9 +12,10 @@ import pandas as pd
 
 from linkage.match.cluster import connected_components
 from linkage.pseudonymise.bundle import OpenedBundle
+from linkage.sources.schema import CHILD_SOURCES, RECORD_KEY, source_kind
 
-FAMILY_KINDS = ("ssda903", "asg-children", "asg-adopters")
-RECORD_KEY = ["source", "provider", "record_id", "period"]
+# the children's sources and the adopters'
+FAMILY_KINDS = tuple(source_kind(name) for name in (*CHILD_SOURCES, "asg_adopters"))
 
 
 def family_records(bundles: list[OpenedBundle], persons: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +42,7 @@ def pupil_homes(bundles: list[OpenedBundle], persons: pd.DataFrame, children: se
     """The school census homes of ``children``: person_key, census period, postcode token and
     surname filter, one row per pupil record (only these columns of the pupil bundles are read).
     """
-    wanted = ["source", "provider", "record_id", "period", "postcode", "surname_bloom"]
+    wanted = [*RECORD_KEY, "postcode", "surname_bloom"]
     keys = persons[persons.person_key.isin(children)][["person_key", *RECORD_KEY]].astype(
         {"provider": str, "record_id": str, "period": int})
     frames = []

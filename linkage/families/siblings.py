@@ -10,8 +10,8 @@ on one match date. Pairs scoring at least the configured confidence are joined i
 import pandas as pd
 
 from linkage.families.evidence import column, components, confidence, family_key, token_sets
+from linkage.sources.schema import CHILD_SOURCES
 
-CHILD_SOURCES = ["ssda903", "asg_children"]
 GROUP_COLUMNS = ["sibling_group_key", "person_key", "confidence", "evidence", "group_size",
                  "recorded_size"]
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from linkage.match.components import connected_components
 from linkage.match.model import linkage_schema, name_salt
+from linkage.sources.schema import RECORD_KEY
 
 
 def clustering_rules() -> dict:
@@ -152,7 +153,7 @@ def _context_sql(context: list[str]) -> str:
 def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
     name, context = _forename_veto(columns)
-    wanted = ["rid", "source", "provider", "period", "record_id", "upn", "former_upn"]
+    wanted = ["rid", *RECORD_KEY, "upn", "former_upn"]
     if name:  # the context's columns, and source, are read by ``_context_sql``
         wanted += [name, f"{name}_bits", f"{name}_digest", *context]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS

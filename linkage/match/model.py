@@ -14,6 +14,7 @@ import splink.comparison_library as cl
 from splink import SettingsCreator
 
 from linkage.config import load_config
+from linkage.sources.schema import LA_SOURCES_SQL as LA_SOURCES
 
 # kept beside each scored pair: the record numbers, and the pre-link key
 RETAINED = ["rid", "prelink"]
@@ -22,7 +23,6 @@ RECORD_COLUMNS = {"source", "provider", "period", "record_id"}
 # sex and date of birth on adoption (ASG) records only, for blocking them with other sources
 ADOPTION_SEX_DOB = "adoption_sex_dob"
 EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_order_date"]
-LA_SOURCES = "('ssda903', 'cin')"
 BLOOM_SUFFIX = "_bloom"
 
 

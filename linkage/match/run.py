@@ -40,8 +40,8 @@ from linkage.match.model import (
     settings,
 )
 from linkage.match.rules import ModelError, blocking_rules, training_rules
+from linkage.sources.schema import RECORD_KEY as KEY_COLUMNS
 
-KEY_COLUMNS = ["source", "provider", "period", "record_id"]
 DEFAULT_MEMORY_LIMIT = "6GB"  # DuckDB's share; the rest of a run needs about 1 GB more
 # the kinds of bundle column the model can read; the rest of a bundle stays in its part
 MODEL_KINDS = {"record", "token", "bloom"}

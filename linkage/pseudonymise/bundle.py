@@ -47,12 +47,11 @@ from linkage.pseudonymise.name_u import name_agreement
 from linkage.pseudonymise.roles import LinkageUnitKeys, ProviderKeys
 from linkage.pseudonymise.signing import SignatureError, sign
 from linkage.pseudonymise.tokens import date_part, keyed_tokens, salt_text, transform
-from linkage.sources.schema import REJECTING, SourceData
+from linkage.sources.schema import RECORD_KEY, REJECTING, SourceData
 
 BUNDLE_FORMAT = 2
 PART_FILES = {"linkage": "linkage.part", "content": "content.part"}
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
-RECORD_KEY = ["source", "provider", "period", "record_id"]
 IDENTIFYING = ["upn", "former_upn", "postcode", "forename", "middle_names", "surname",
                "preferred_surname", "former_surname"]
 PSEUDONYM_BYTES = 12  # 96 bits: no two of a provider's ids share one

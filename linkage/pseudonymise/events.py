@@ -7,7 +7,7 @@ period and record id.
 import numpy as np
 import pandas as pd
 
-from linkage.sources.schema import SourceData
+from linkage.sources.schema import SourceData, source_name
 
 KEYS = ["provider", "period", "record_id"]
 ADOPTION_PLACEMENTS = ["A3", "A4", "A5", "A6"]
@@ -48,7 +48,7 @@ def event_dates(data: SourceData) -> dict[str, pd.Series]:
         return {"referral": _per_record(records, _first(content["cin_details"],
                                                         "CINreferralDate"))}
     if data.kind in ("asg-children", "asg-adopters"):
-        table = content[data.kind.replace("-", "_")]
+        table = content[source_name(data.kind)]
         columns = {"entered_care": "date_entered_care", "matched": "date_matched",
                    "placed": "date_placed", "adoption_order": "date_adoption_order",
                    "approved": "date_approved"}
@@ -75,7 +75,7 @@ def attributes(data: SourceData) -> dict[str, pd.Series]:
             out[name] = (_text(records, ad1.set_index(KEYS)[column]) if ad1 is not None
                          else pd.Series("", index=records.index))
     elif data.kind in ("asg-children", "asg-adopters"):
-        table = content[data.kind.replace("-", "_")].set_index(KEYS)
+        table = content[source_name(data.kind)].set_index(KEYS)
         wanted = {"asg-children": ["sibling_group", "siblings_placed_together",
                                    "siblings_placed_separately", "la_code"],
                   "asg-adopters": ["household_ref", "adopter_number", "relationship_status",

@@ -14,6 +14,7 @@ from linkage.pseudonymise.bundle import write_bundle
 from linkage.pseudonymise.roles import ProviderKeys
 from linkage.sources import read_source
 from linkage.sources.files import read_csv_table
+from linkage.sources.schema import LA_SOURCES, source_kind, source_name
 
 Progress = Callable[[str], None]
 
@@ -22,7 +23,7 @@ def provider_jobs(root: Path) -> list[tuple[str, str, list[Path], str]]:
     """(source kind, provider code, paths, bundle name) for every provider source found."""
     jobs = []
     for la in sorted(root.glob("la_*")):
-        for kind in ("ssda903", "cin"):
+        for kind in (source_kind(name) for name in LA_SOURCES):
             if (la / kind).is_dir():
                 jobs.append((kind, la.name[3:], [la / kind], f"{la.name}_{kind}"))
     for census in sorted(root.glob("dfe/school_census/*.csv")):
@@ -30,7 +31,7 @@ def provider_jobs(root: Path) -> list[tuple[str, str, list[Path], str]]:
     for asg in sorted(root.glob("*/asg")):
         code = _agency_code(asg)
         for kind in ("asg-children", "asg-adopters"):
-            path = asg / f"{kind.replace('-', '_')}.csv"
+            path = asg / f"{source_name(kind)}.csv"
             if path.is_file():
                 jobs.append((kind, code, [path], f"{asg.parent.name}_{kind}"))
     return jobs

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RECORD_KEY = ["source", "provider", "record_id", "period"]
+from linkage.sources.schema import RECORD_KEY
 
 
 class EvaluationError(Exception):

@@ -6,14 +6,14 @@ adoption record and whose household has adopter records; siblings (one birth mot
 children with a 903 or ASG record; mothers and babies who both have 903 records.
 """
 
+from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
 
-from linkage.quality.evaluate import RECORD_KEY, EvaluationError
-
-CHILD_SOURCES = ["ssda903", "asg_children"]
+from linkage.quality.evaluate import EvaluationError
+from linkage.sources.schema import CHILD_SOURCES, RECORD_KEY
 
 
 def truth_person(linked: pd.DataFrame, truth_records: pd.DataFrame) -> pd.Series:
@@ -33,7 +33,7 @@ def _scores(predicted: set, actual: set, links: int | None = None) -> dict:
             "true": len(actual), "correct": correct}
 
 
-def _holders(truth_records: pd.DataFrame, sources: list[str]) -> set:
+def _holders(truth_records: pd.DataFrame, sources: Sequence[str]) -> set:
     return set(truth_records[truth_records.source.isin(sources)].person_id)
 
 

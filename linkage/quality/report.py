@@ -18,10 +18,11 @@ import pandas as pd
 from linkage import __version__
 from linkage.config import load_config
 from linkage.quality.charts import bar_chart, histogram
+from linkage.sources.schema import CHILD_SOURCES, LA_SOURCES, RECORD_KEY
 from linkage.spine.store import connect, current_version, family_tables
 
-LA_SOURCES = ("ssda903", "cin")
-CARE_SOURCES = ("ssda903", "cin", "asg_children")  # whose match rates the bias table shows
+# whose match rates the bias table shows: the LA returns and the adopted children
+CARE_SOURCES = tuple(dict.fromkeys([*LA_SOURCES, *CHILD_SOURCES]))
 DIMENSIONS = ["ethnicity", "sex", "age_band", "la", "moved_la"]
 LINKAGE_UNIT_DIMENSIONS = ["la", "moved_la"]  # what the linkage unit holds without content
 MIN_GROUP_FOR_GAP = 30   # groups smaller than this are not called out as a gap
@@ -43,9 +44,9 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
         meta = con.execute("SELECT created_at, counts, model FROM spine_version "
                            "WHERE version = ?", [version]).fetchall()[0]
         records = con.execute(
-            "SELECT r.person_key, r.source, r.provider, r.record_id, r.period, "
-            "p.flags FROM person_record r LEFT JOIN "
-            "record_profile p USING (version, source, provider, record_id, period) "
+            f"SELECT r.person_key, {', '.join(f'r.{k}' for k in RECORD_KEY)}, p.flags "
+            f"FROM person_record r LEFT JOIN record_profile p "
+            f"USING (version, {', '.join(RECORD_KEY)}) "
             "WHERE r.version = ?", [version]).df()
         families = family_tables(con)
     finally:
@@ -54,8 +55,7 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
     records = _with_linkage(records)
     dimensions = LINKAGE_UNIT_DIMENSIONS
     if groups is not None:
-        records = records.merge(groups, on=["source", "provider", "record_id", "period"],
-                                how="left")
+        records = records.merge(groups, on=RECORD_KEY, how="left")
         dimensions = DIMENSIONS
     data = {
         "version": version, "created_at": meta[0], "toolkit_version": __version__,
@@ -165,7 +165,7 @@ def _accuracy(records: pd.DataFrame, families: dict, truth: Path, key: bytes | N
     from linkage.quality.families import evaluate_families
 
     truth_records, persons = load_truth(truth, key)
-    linked = records[["person_key", "source", "provider", "record_id", "period"]]
+    linked = records[["person_key", *RECORD_KEY]]
     scores = evaluate(linked, truth_records, persons)
     scores.update(evaluate_families(families, linked, truth_records, persons, truth))
     return scores

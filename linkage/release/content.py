@@ -7,13 +7,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.pseudonymise.bundle import OpenedBundle
-
-KEYS = ["source", "provider", "period", "record_id"]
+from linkage.sources.schema import RECORD_KEY, source_name
 
 
 def source_of(bundle: OpenedBundle) -> str:
     """The source name records carry (a bundle's kind with underscores)."""
-    return bundle.manifest["source"].replace("-", "_")
+    return source_name(bundle.manifest["source"])
 
 
 def generic_datasets(bundles: list[OpenedBundle]) -> dict[str, dict[str, str]]:
@@ -58,9 +57,9 @@ def _parsed(source: str, rows: pd.DataFrame) -> pd.DataFrame:
 
 def with_persons(rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with each record's person_key from the spine (rows of unknown records drop)."""
-    keys = records[["person_key", *KEYS]].astype({"provider": str, "record_id": str,
+    keys = records[["person_key", *RECORD_KEY]].astype({"provider": str, "record_id": str,
                                                   "period": int})
-    return rows.merge(keys, on=KEYS, how="inner")
+    return rows.merge(keys, on=RECORD_KEY, how="inner")
 
 
 def record_groups(bundles: list[OpenedBundle]) -> pd.DataFrame:
@@ -70,10 +69,10 @@ def record_groups(bundles: list[OpenedBundle]) -> pd.DataFrame:
 
     tables = content_tables(bundles, {source_of(b): {"record"} for b in bundles})
     if not tables:
-        return pd.DataFrame(columns=[*KEYS, "ethnicity", "sex", "age_band"])
+        return pd.DataFrame(columns=[*RECORD_KEY, "ethnicity", "sex", "age_band"])
     rows = pd.concat(tables.values(), ignore_index=True)
     born = rows.birth_year_month.fillna("").astype(str)
     # the first of the month: at 31 March a child born in March has had its birthday
     dates = pd.DataFrame({"dob": (born + "-01").where(born != ""), "period": rows.period})
     return rows.assign(age_band=age_band(dates).to_numpy())[
-        [*KEYS, "ethnicity", "sex", "age_band"]]
+        [*RECORD_KEY, "ethnicity", "sex", "age_band"]]

@@ -24,6 +24,7 @@ from linkage.release.disclosure import TOTAL, percentages, protect, rounded
 from linkage.release.pseudonyms import project_secret, pseudonyms
 from linkage.release.request import Request, check_generic
 from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
+from linkage.sources.schema import SOURCE_NAMES
 from linkage.spine.store import (
     config_fingerprint,
     connect,
@@ -101,8 +102,7 @@ def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> Non
 def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
     # generic records give persons their month of birth, sex and ethnicity too; a generic
     # dataset's own rows are read per dataset (_generic_content)
-    wanted = {source: {"record"} for source in ("ssda903", "cin", "school_census",
-                                               "asg_children", "asg_adopters", "generic")}
+    wanted = {source: {"record"} for source in SOURCE_NAMES}
     wanted["ssda903"].add("episodes")
     wanted["cin"].add("cin_details")
     for dataset, fields in request.datasets.items():

@@ -10,16 +10,14 @@ import pandas as pd
 
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, read_csv_table, year_from_path
-from linkage.sources.schema import SourceData, SourceError
+from linkage.sources.schema import SourceData, SourceError, source_name
 from linkage.sources.values import parse_dates, source_codes
-
-KIND_KEYS = {"asg-children": "asg_children", "asg-adopters": "asg_adopters"}
 
 
 def read_asg(kind: str, paths: list[Path], provider: str | None = None,
              period: int | None = None, mapping: dict | None = None) -> SourceData:
     """Read ASG child (``kind`` asg-children) or adopter (asg-adopters) files."""
-    mapping = mapping or source_codes()[KIND_KEYS[kind]]
+    mapping = mapping or source_codes()[source_name(kind)]
     files = files_under(paths, (".csv",))
     records, content = [], []
     for path in files:
@@ -32,7 +30,7 @@ def read_asg(kind: str, paths: list[Path], provider: str | None = None,
             raise SourceError(path, f"holds records of agency {agency[agency != provider].iloc[0]}"
                               f", not provider {provider}")
         base = pd.DataFrame({
-            "source": kind.replace("-", "_"), "provider": provider or agency,
+            "source": source_name(kind), "provider": provider or agency,
             "record_id": rows[mapping["record_id"]], "period": year, "file": str(path),
             "row": rows.line})
         raw = {name: rows[column] for name, column in mapping["columns"].items()
@@ -45,7 +43,7 @@ def read_asg(kind: str, paths: list[Path], provider: str | None = None,
                  "row_malformed": rows.malformed.to_numpy(dtype=bool)}
         records.append(canonical_records(kind, base, raw, extra))
         content.append(_content(rows, base, mapping, kind))
-    name = KIND_KEYS[kind]
+    name = source_name(kind)
     return SourceData(kind=kind, records=pd.concat(records, ignore_index=True),
                       content={name: pd.concat(content, ignore_index=True)},
                       files=[str(f) for f in files])

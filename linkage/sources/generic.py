@@ -32,7 +32,7 @@ from linkage.sources.schema import (
     FIELD_KINDS,
     IDENTIFIER_COLUMNS,
     RECORD_COLUMNS,
-    SOURCE_KINDS,
+    SOURCE_NAMES,
     SourceData,
     SourceError,
 )
@@ -60,7 +60,7 @@ CANONICAL_KINDS = {
 }
 DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # The release catalogue's own datasets: a generic dataset may not take their names.
-RESERVED_DATASETS = {kind.replace("-", "_") for kind in SOURCE_KINDS}
+RESERVED_DATASETS = set(SOURCE_NAMES)
 
 
 def load_mapping(path: Path) -> dict:

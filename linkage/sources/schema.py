@@ -9,10 +9,61 @@ IDENTIFIER_COLUMNS = [
     "upn", "former_upn", "upn_unknown", "dob", "sex", "postcode", "forename", "middle_names",
     "surname", "preferred_surname", "former_surname", "ethnicity",
 ]
+# The columns that name one record, everywhere (bundles, the model's input, the spine). The
+# order is the order a bundle's rows are sorted in, so changing it changes every bundle's bytes.
+RECORD_KEY = ["source", "provider", "period", "record_id"]
 RECORD_COLUMNS = ["source", "provider", "record_id", "period", "file", "row",
                   *IDENTIFIER_COLUMNS, "flags"]
 
-SOURCE_KINDS = ["ssda903", "cin", "school-census", "asg-children", "asg-adopters", "generic"]
+
+@dataclass(frozen=True)
+class Source:
+    """One source, by its two spellings: ``kind`` is what the CLI, bundle manifests and the
+    linkage schema call it; ``name`` is the ``source`` value its records carry (in bundles,
+    spines and extracts) and the key of its tables and code lists."""
+
+    kind: str
+    name: str
+    la_return: bool = False  # returned by local authorities (their LA is the provider)
+
+
+SOURCES = (
+    Source("ssda903", "ssda903", la_return=True),
+    Source("cin", "cin", la_return=True),
+    Source("school-census", "school_census"),
+    Source("asg-children", "asg_children"),
+    Source("asg-adopters", "asg_adopters"),
+    Source("generic", "generic"),
+)
+SOURCE_KINDS = [source.kind for source in SOURCES]
+SOURCE_NAMES = [source.name for source in SOURCES]
+# the sources the toolkit reads itself, without a mapping
+STANDARD_SOURCE_NAMES = tuple(name for name in SOURCE_NAMES if name != "generic")
+LA_SOURCES = tuple(source.name for source in SOURCES if source.la_return)
+# the same, as an SQL list (model SQL is saved with the model: its text must not change)
+LA_SOURCES_SQL = "(" + ", ".join(f"'{name}'" for name in LA_SOURCES) + ")"
+# children looked after or adopted: the records sibling groups and adoptions are built from
+CHILD_SOURCES = ("ssda903", "asg_children")
+_NAME_OF_KIND = {source.kind: source.name for source in SOURCES}
+_KIND_OF_NAME = {source.name: source.kind for source in SOURCES}
+
+
+def source_name(kind: str) -> str:
+    """The ``source`` value records of a source ``kind`` carry (asg-children -> asg_children)."""
+    try:
+        return _NAME_OF_KIND[kind]
+    except KeyError:
+        raise ValueError(f"not a source kind: {kind} ({', '.join(SOURCE_KINDS)})") from None
+
+
+def source_kind(name: str) -> str:
+    """The source kind whose records carry ``source`` value ``name`` (the inverse)."""
+    try:
+        return _KIND_OF_NAME[name]
+    except KeyError:
+        raise ValueError(f"not a source name: {name} ({', '.join(SOURCE_NAMES)})") from None
+
+
 FIELD_KINDS = ["exact", "date", "name", "text", "postcode", "category", "sex"]
 
 

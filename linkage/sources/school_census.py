@@ -11,8 +11,11 @@ import pandas as pd
 
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, read_csv_table, year_from_path
-from linkage.sources.schema import SourceData, SourceError
+from linkage.sources.schema import SourceData, SourceError, source_name
 from linkage.sources.values import repeated_upns, source_codes
+
+KIND = "school-census"
+NAME = source_name(KIND)  # what its records and code lists call it
 
 
 def read_school_census(paths: list[Path], provider: str | None = None,
@@ -27,7 +30,7 @@ def read_school_census(paths: list[Path], provider: str | None = None,
                               "(such as 2024_pupils.csv) or give --period")
         pupils, raw = _read_file(path)
         base = pd.DataFrame({
-            "source": "school_census", "provider": provider or "DfE",
+            "source": NAME, "provider": provider or "DfE",
             "record_id": [f"{year}:{line}" for line in pupils.line],
             "period": year, "file": str(path), "row": pupils.line})
         subsidiary = pupils.get("enrolstatus", pd.Series("", index=pupils.index)).str.upper()
@@ -36,16 +39,16 @@ def read_school_census(paths: list[Path], provider: str | None = None,
                  # a pupil's main and subsidiary rows share a UPN: not a duplicate
                  "upn_duplicate": repeated_upns(raw["upn"], base.period,
                                                 (subsidiary != "S").to_numpy())}
-        records.append(canonical_records("school-census", base, raw, extra))
+        records.append(canonical_records(KIND, base, raw, extra))
         attributes.append(_attributes(pupils, base))
-    return SourceData(kind="school-census", records=pd.concat(records, ignore_index=True),
+    return SourceData(kind=KIND, records=pd.concat(records, ignore_index=True),
                       content={"pupils": pd.concat(attributes, ignore_index=True)},
                       files=[str(f) for f in files])
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     pupils = read_csv_table(path, lower_columns=True)
-    convention = source_codes()["school_census"]
+    convention = source_codes()[NAME]
     raw = {}
     for name, aliases in convention["columns"].items():
         column = next((a for a in aliases if a in pupils.columns), None)
@@ -60,7 +63,7 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
 
 
 def _attributes(pupils: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
-    wanted = source_codes()["school_census"]["attributes"]
+    wanted = source_codes()[NAME]["attributes"]
     out = base[["provider", "period", "record_id"]].reset_index(drop=True).copy()
     for column in wanted:
         out[column] = pupils[column].to_numpy() if column in pupils else ""

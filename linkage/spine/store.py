@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from linkage import __version__
+from linkage.sources.schema import RECORD_KEY
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spine_meta (name VARCHAR PRIMARY KEY, value VARCHAR);
@@ -49,7 +50,6 @@ CREATE TABLE IF NOT EXISTS mother_child_link (version INTEGER, mother_person_key
 """
 FAMILY_TABLES = ["adopter_household", "child_adopter_link", "sibling_group",
                  "mother_child_link"]
-RECORD_KEY = ["source", "provider", "record_id", "period"]
 
 
 class SpineError(Exception):
@@ -80,8 +80,8 @@ def current_version(con) -> int:
 def current_records(con) -> pd.DataFrame:
     """Each record's person key in the latest version."""
     version = current_version(con)
-    return con.execute("SELECT person_key, source, provider, record_id, period FROM "
-                       "person_record WHERE version = ?", [version]).df()
+    return con.execute(f"SELECT person_key, {', '.join(RECORD_KEY)} FROM person_record "
+                       "WHERE version = ?", [version]).df()
 
 
 def spine_secret(con, seed: int | None) -> str:
@@ -183,7 +183,9 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
         rows = records.assign(version=version)[
             ["version", "person_key", *RECORD_KEY, "link_confidence"]]
         con.register("new_records", rows)
-        con.execute("INSERT INTO person_record SELECT * FROM new_records")
+        # by name: the table's declared column order is not RECORD_KEY's
+        columns = ", ".join(rows.columns)
+        con.execute(f"INSERT INTO person_record ({columns}) SELECT {columns} FROM new_records")
         con.register("new_changes", changes.assign(version=version)[
             ["version", "change", "person_key", "related_key", "records"]])
         con.execute("INSERT INTO key_change SELECT * FROM new_changes")
@@ -238,7 +240,7 @@ def _insert_profiles(con, version: int, tokens: list) -> None:
     """Each record's validation flags, for the quality report (no token column is read)."""
     import pyarrow as pa
 
-    table = pa.concat_tables([t.select(["source", "provider", "record_id", "period", "flags"])
+    table = pa.concat_tables([t.select([*RECORD_KEY, "flags"])
                               for t in tokens], promote_options="permissive")
     con.register("new_profiles", table)
     con.execute(f"""INSERT INTO record_profile SELECT {int(version)}, source,

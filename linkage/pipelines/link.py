@@ -17,9 +17,9 @@ from linkage.match.run import (
 )
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.pseudonymise.roles import LinkageUnitKeys
+from linkage.sources.schema import RECORD_KEY
 from linkage.spine.lock import spine_lock
 from linkage.spine.store import (
-    RECORD_KEY,
     SpineError,
     assign_keys,
     config_fingerprint,
@@ -108,7 +108,7 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
         progress(f"writing version {version}")
         write_version(con, records[["person_key", *RECORD_KEY, "link_confidence"]], changes,
                       inputs, result.model, counts, families.tables(),
-                      [b.token_table(["source", "provider", "record_id", "period", "flags"])
+                      [b.token_table([*RECORD_KEY, "flags"])
                        for b in opened],
                       audit={"command": "link", "inputs": inputs,
                              "config_sha256": config_fingerprint(), "outputs": counts})

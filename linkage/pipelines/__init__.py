@@ -1,0 +1,1 @@
+"""One pipeline module per verb orchestrates; storage modules (``linkage.spine``) only store."""
