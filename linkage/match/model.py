@@ -15,11 +15,12 @@ from splink import SettingsCreator
 
 from linkage.config import load_config
 from linkage.sources.schema import LA_SOURCES_SQL as LA_SOURCES
+from linkage.sources.schema import RECORD_KEY
 
 # kept beside each scored pair: the record numbers, and the pre-link key
 RETAINED = ["rid", "prelink"]
-# the columns every record has, and those ``run`` adds
-RECORD_COLUMNS = {"source", "provider", "period", "record_id"}
+# the record key's columns, which every record has and no comparison reads as a token
+KEY_COLUMNS = set(RECORD_KEY)
 # sex and date of birth on adoption (ASG) records only, for blocking them with other sources
 ADOPTION_SEX_DOB = "adoption_sex_dob"
 EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_order_date"]
@@ -133,7 +134,7 @@ def comparison_specs(columns: set[str], kinds: dict[str, str],
             grouped.setdefault(group, []).append(column)
     for group, members in grouped.items():
         specs[group] = {"missing": members, "group": members}
-    for column in sorted(columns - claimed - RECORD_COLUMNS - set(groups)):
+    for column in sorted(columns - claimed - KEY_COLUMNS - set(groups)):
         kind = kinds.get(column)
         if kind in schema["default"]:
             template = schema["default"][kind]

@@ -28,7 +28,6 @@ from linkage.match.model import (
     BLOOM_SUFFIX,
     EVENT_DATES,
     LA_SOURCES,
-    RECORD_COLUMNS,
     RETAINED,
     bits_column,
     comparison_specs,
@@ -40,7 +39,7 @@ from linkage.match.model import (
     settings,
 )
 from linkage.match.rules import ModelError, blocking_rules, training_rules
-from linkage.sources.schema import RECORD_KEY as KEY_COLUMNS
+from linkage.sources.schema import RECORD_KEY
 
 DEFAULT_MEMORY_LIMIT = "6GB"  # DuckDB's share; the rest of a run needs about 1 GB more
 # the kinds of bundle column the model can read; the rest of a bundle stays in its part
@@ -53,7 +52,7 @@ def match_threshold() -> float:
 
 @dataclass
 class LinkResult:
-    clusters: pd.DataFrame      # unique_id, cluster_id, KEY_COLUMNS, link_confidence
+    clusters: pd.DataFrame      # unique_id, cluster_id, RECORD_KEY, link_confidence
     model: dict                 # the trained model, as Splink's JSON settings
     pairs_scored: int
     weight_bins: list = field(default_factory=list)  # [whole match weight, pairs] kept
@@ -132,7 +131,7 @@ def column_kinds(manifests: list[dict]) -> dict[str, str]:
 def plaintext_kinds(columns: list[str]) -> dict[str, str]:
     """Kinds for the plaintext baseline's columns, which have no manifest: the schema's."""
     schema = linkage_schema()
-    out = {c: "record" for c in RECORD_COLUMNS}
+    out = {c: "record" for c in RECORD_KEY}
     for column in columns:
         spec = schema["tokens"].get(column) or schema["tokens"].get(f"{column}{BLOOM_SUFFIX}")
         if spec:
@@ -255,7 +254,7 @@ def _carried(con: duckdb.DuckDBPyConnection, table: str, wanted: list[str],
     for i, column in enumerate(columns):
         held, distinct = counts[2 * i], counts[2 * i + 1]
         repeats = kinds.get(column) != "token" or distinct < held
-        if column in RECORD_COLUMNS or (held and repeats):
+        if column in RECORD_KEY or (held and repeats):
             kept.append(column)
     return kept
 
@@ -567,7 +566,7 @@ def _with_confidence(con, clusters: np.ndarray) -> pd.DataFrame:
         WITH best AS (SELECT rid, max(p) AS p FROM (
             SELECT rid_l AS rid, match_probability AS p FROM cluster_edges UNION ALL
             SELECT rid_r AS rid, match_probability AS p FROM cluster_edges) GROUP BY rid)
-        SELECT r.unique_id, c.cluster_id, {", ".join(f"r.{k}" for k in KEY_COLUMNS)},
+        SELECT r.unique_id, c.cluster_id, {", ".join(f"r.{k}" for k in RECORD_KEY)},
                round(coalesce(best.p, 1.0), 6) AS link_confidence
         FROM linking_records r JOIN record_cluster c USING (rid) LEFT JOIN best USING (rid)
         ORDER BY r.rid""").df()
