@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from linkage.match import cluster as cluster_module
 from linkage.match.cluster import cluster, connected_components
 from linkage.match.run import derived_columns
 
@@ -61,11 +62,18 @@ def test_twins_with_different_forenames_stay_apart_in_any_row_order(order):
     assert run(records, edges) == [0, 1, 1]
 
 
-def test_a_forename_differing_under_another_surname_is_no_conflict():
-    # Mary's forename and surname swapped, or her surname changed: not a twin
+@pytest.mark.parametrize(("when_same", "expected"), [
+    ([], [0, 1, 1]),                        # the default: one birthday is enough for the veto
+    (["surname_bloom_digest"], [0, 0, 0]),  # a site's choice: the same surname too
+])
+def test_the_veto_can_require_the_same_surname(monkeypatch, when_same, expected):
+    # Mary's surname differs (swapped with her forename, or changed): with the surname
+    # condition she is not taken for a twin
+    rules = {**cluster_module.clustering_rules(), "forename_conflict_when_same": when_same}
+    monkeypatch.setattr(cluster_module, "clustering_rules", lambda: rules)
     records, edges = twins([0, 1, 2])
     records["surname_bloom"] = [JONES, SMITH, SMITH]
-    assert run(records, edges) == [0, 0, 0]
+    assert run(records, edges) == expected
 
 
 def test_the_forename_veto_is_for_childrens_returns_only():
