@@ -490,6 +490,7 @@ class FieldKind(Strict):
     transform: TRANSFORM
     suffix: Annotated[str, Field(pattern=r"^(_[a-z][a-z0-9_]*)?$")]
     salt: COLUMN | None = None
+    digits: bool = False  # filters keep digits (free text), not only letters (names)
 
 
 class Level(Strict):

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from linkage.cli import app
 from linkage.config import load_config
+from linkage.pseudonymise.bloom import normalise_name
+from linkage.sources import SourceError
+from linkage.sources.generic import load_mapping
 from tests.output import said
 
 runner = CliRunner()
@@ -133,3 +137,58 @@ def test_no_column_list_stands_between_a_mapping_and_the_model():
     # the schema's own comparisons never name a generic field: they come from the mapping
     schema = load_config("linkage_schema.yaml")
     assert "passport" not in json.dumps(schema)
+
+
+def test_a_saved_model_that_reads_a_missing_field_is_refused(tmp_path, linkage_key):
+    csv = people_file(tmp_path / "data")
+    link(csv, mapping(tmp_path, passport=True), tmp_path / "b", linkage_key)
+    model = tmp_path / "b" / "spine.duckdb.model.json"
+    bundle = tmp_path / "c" / "bundle"
+    hashed = runner.invoke(app, ["hash", "--source", "generic", "--mapping",
+                                 str(mapping(tmp_path, passport=False)), "--provider", "clinic",
+                                 "--key", str(linkage_key), "--out", str(bundle), str(csv)])
+    assert hashed.exit_code == 0, hashed.output
+    reused = runner.invoke(app, ["link", "--spine", str(tmp_path / "c" / "s.duckdb"),
+                                 "--model", str(model), str(bundle)])
+    assert reused.exit_code == 1
+    assert "the model compares passport, which these bundles do not carry" in said(reused)
+    assert "Traceback" not in reused.output
+
+
+@pytest.mark.parametrize(("field", "expected"), [
+    ({"name": "order", "column": "town", "kind": "exact"}, "is a word the toolkit or SQL uses"),
+    ({"name": "postcode_sector", "column": "town", "kind": "exact"},
+     "is a word the toolkit or SQL uses"),
+    ({"name": "birth_text", "column": "town", "kind": "name"}, "ends in one of"),
+    ({"name": "town", "column": "town", "kind": "text", "group": "place"},
+     "group 'place' has one field"),
+    ({"name": "town", "column": "town", "kind": "text", "group": "surname"},
+     "group 'surname' is the name of a field or of one of the model's comparisons"),
+])
+def test_names_that_would_take_another_columns_place_are_refused(tmp_path, field, expected):
+    path = tmp_path / "mapping.yaml"
+    path.write_text(yaml.safe_dump({"record_id": "id", "fields": [
+        {"name": "dob", "column": "born", "kind": "date"}, field]}))
+    with pytest.raises(SourceError) as refused:
+        load_mapping(path)
+    assert expected in str(refused.value)
+    assert str(path) in str(refused.value)
+
+
+def test_free_text_keeps_its_digits_and_names_do_not():
+    towns = pd.Series(["town1", "town2", "12 High St", "14 High St"])
+    assert normalise_name(towns, digits=True).tolist() == ["TOWN1", "TOWN2", "12 HIGH ST",
+                                                           "14 HIGH ST"]
+    assert normalise_name(towns).nunique() == 2
+
+
+def test_a_former_upn_unique_in_its_own_column_is_still_compared():
+    # a former UPN agrees with another record's UPN, never with another former UPN
+    from linkage.match.run import _register, duckdb_api
+
+    table = pd.DataFrame({
+        "source": "school_census", "provider": "DfE", "period": [2020, 2021, 2022, 2023],
+        "record_id": ["a", "b", "c", "d"], "upn": pd.array([1, 2, 3, 4], dtype="Int64"),
+        "former_upn": pd.array([None, None, 1, None], dtype="Int64")})
+    _, columns, _, _ = _register(duckdb_api(threads=1), table)
+    assert {"upn", "former_upn"} <= columns

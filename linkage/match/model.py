@@ -27,6 +27,10 @@ EVENT_DATES = ["entered_care_date", "matched_date", "placed_date", "adoption_ord
 BLOOM_SUFFIX = "_bloom"
 
 
+class ModelError(ValueError):
+    """The bundles cannot make or use a model: the message says what is missing or wrong."""
+
+
 @cache
 def linkage_schema() -> dict:
     """The linkage schema (validated when loaded)."""
@@ -133,15 +137,22 @@ def comparison_specs(columns: set[str], kinds: dict[str, str],
         if column in columns and kinds.get(column) in schema["default"]:
             grouped.setdefault(group, []).append(column)
     for group, members in grouped.items():
-        specs[group] = {"missing": members, "group": members}
+        _add(specs, group, {"missing": members, "group": members})
     for column in sorted(columns - claimed - KEY_COLUMNS - set(groups)):
         kind = kinds.get(column)
         if kind in schema["default"]:
             template = schema["default"][kind]
             levels = [{k: (v.format(column=column) if isinstance(v, str) else v)
                        for k, v in level.items()} for level in template["levels"]]
-            specs[field_kind(column)[0]] = {"missing": [column], "levels": levels}
+            _add(specs, field_kind(column)[0], {"missing": [column], "levels": levels})
     return specs
+
+
+def _add(specs: dict, name: str, spec: dict) -> None:
+    """Add a comparison, refusing a second of one name (a group named like a field)."""
+    if name in specs:
+        raise ModelError(f"two comparisons would be named {name}: rename a field or group")
+    specs[name] = spec
 
 
 def _named_columns(spec: dict) -> set[str]:

@@ -2,8 +2,9 @@
 are there, then rules generated for what they leave out.
 
 Every rule's pairs are counted by Splink before it is used, so a rule that would compare most
-records with most others (a state, a sex) is dropped, and a column whose absence would leave
-pairs unfound (a data set with no date of birth) does not: each token column gets a rule.
+records with most others (a state, a sex) is dropped; and every token column that no rule in
+use reads gets a rule of its own, so no single field (a date of birth) must be present for
+pairs to be found.
 """
 
 import logging
@@ -14,6 +15,7 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 
 from linkage.match.model import (
     BLOOM_SUFFIX,
+    ModelError,
     column_fields,
     comparison_specs,
     digest_column,
@@ -24,13 +26,10 @@ from linkage.match.model import (
 
 COUNT_SAMPLE_RECORDS = 200_000  # records each side of a counted join, at most
 MAX_GENERATED = 12              # generated blocking rules, at most
+MAX_PAIRED = 6                  # columns too common alone that are tried in pairs, at most
 ALWAYS_KEPT = "l.prelink = r.prelink"  # one provider record: its pairs are its own few periods
 
 log = logging.getLogger(__name__)
-
-
-class ModelError(ValueError):
-    """The columns present cannot train a model: the message says what is missing."""
 
 
 def equal(column: str) -> str:
@@ -62,8 +61,8 @@ def blocking_rules(records: SplinkDataFrame, columns: set[str], kinds: dict[str,
     budget = match_settings()["max_pairs_per_record"] * max(size, 1)
     chosen, covered = [], set()
     for rule in usable(match_settings()["blocking"], columns):
-        pairs = 0 if rule == ALWAYS_KEPT else pair_count(records, rule, size)
-        if pairs <= budget:
+        pairs = None if rule == ALWAYS_KEPT else pair_count(records, rule, size)
+        if pairs is None or pairs <= budget:
             chosen.append({"rule": rule, "pairs": pairs, "origin": "schema"})
             covered |= rule_columns(rule)
         else:
@@ -75,6 +74,7 @@ def blocking_rules(records: SplinkDataFrame, columns: set[str], kinds: dict[str,
             chosen.append({"rule": equal(column), "pairs": pairs, "origin": "generated"})
         else:
             too_many.append(column)
+    too_many = too_many[:MAX_PAIRED]  # pairs of them are counted: keep that bounded
     for i, first in enumerate(too_many):  # each too common alone: try it with another
         for second in too_many[i + 1:]:
             rule = f"{equal(first)} AND {equal(second)}"

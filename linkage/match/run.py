@@ -103,7 +103,9 @@ def declarations(manifests: list[dict]) -> Declared:
     groups: dict[str, str] = {}
     for manifest in manifests:
         for column, group in manifest.get("token_groups", {}).items():
-            groups.setdefault(column, group)
+            if groups.setdefault(column, group) != group:
+                raise ModelError(f"bundles put {column} in different groups ({groups[column]}, "
+                                 f"{group}): give their providers one mapping")
     return Declared(declared_name_agreement(manifests), groups)
 
 
@@ -124,7 +126,9 @@ def column_kinds(manifests: list[dict]) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for manifest in manifests:
         for column, kind in manifest["token_kinds"].items():
-            kinds.setdefault(column, kind)
+            if kinds.setdefault(column, kind) != kind:
+                raise ModelError(f"bundles declare {column} as both {kinds[column]} and {kind}: "
+                                 "hash them with one schema and one mapping")
     return kinds
 
 
@@ -250,10 +254,14 @@ def _carried(con: duckdb.DuckDBPyConnection, table: str, wanted: list[str],
     counts = con.execute("SELECT " + ", ".join(
         f"count({c}), count(DISTINCT {c})" if kinds.get(c) == "token" else f"count({c}), 0"
         for c in columns) + f" FROM {table}").fetchall()[0]
+    # a schema token is compared across its family (a former UPN with another record's
+    # UPN), so only a generic field's own token is judged by its own repeats
+    schema_tokens = set(linkage_schema()["tokens"])
     kept = []
     for i, column in enumerate(columns):
         held, distinct = counts[2 * i], counts[2 * i + 1]
-        repeats = kinds.get(column) != "token" or distinct < held
+        repeats = (kinds.get(column) != "token" or column in schema_tokens
+                   or distinct < held)
         if column in RECORD_KEY or (held and repeats):
             kept.append(column)
     return kept
@@ -305,7 +313,7 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
     con = db_api.duckdb_con
     records, columns, size, kinds = _register(db_api, tokens, kinds)
     if model_path is not None:
-        linker = Linker(records, saved_model(model_path), log_level=logging.ERROR)
+        linker = Linker(records, saved_model(model_path, columns), log_level=logging.ERROR)
         blocking = []
     else:
         plan = model_plan(con, records, columns, kinds, size, declared=declared)
@@ -342,12 +350,30 @@ def kept_pairs_sql() -> str:
             f"match_probability >= {match['prelink_floor']})")
 
 
-def saved_model(model_path: Path) -> dict:
-    """A model saved by an earlier run, with the columns each scored pair must keep."""
+def saved_model(model_path: Path, columns: set[str] | None = None) -> dict:
+    """A model saved by an earlier run, with the columns each scored pair must keep; refused
+    if it reads a column these records do not have (it was trained on other fields)."""
     model = json.loads(model_path.read_text())
+    missing = sorted(model_columns_read(model) - columns) if columns is not None else []
+    if missing:
+        raise ModelError(f"{model_path}: the model compares {', '.join(missing)}, which "
+                         "these bundles do not carry; link without --model to train one")
     retained = model.get("additional_columns_to_retain", [])
     return {**model, "additional_columns_to_retain": retained + [
         c for c in RETAINED if c not in retained]}
+
+
+def model_columns_read(model: dict) -> set[str]:
+    """The record columns a saved model's comparisons and blocking rules read."""
+    sql = [level["sql_condition"] for comparison in model.get("comparisons", [])
+           for level in comparison["comparison_levels"]]
+    sql += [rule["blocking_rule"] if isinstance(rule, dict) else rule
+            for rule in model.get("blocking_rules_to_generate_predictions", [])]
+    read = set()
+    for text in sql:
+        read |= set(re.findall(r'"?([a-z][a-z0-9_]*)_[lr]"?\b', text))
+        read |= set(re.findall(r"\b[lr]\.\"?([a-z][a-z0-9_]*)", text))
+    return read
 
 
 def scoring_columns() -> dict:

@@ -8,6 +8,7 @@ Given a model trained on DuckDB (``--model``), Spark applies exactly its paramet
 
 import json
 import logging
+import re
 import tempfile
 from pathlib import Path
 
@@ -62,20 +63,23 @@ def _words(bloom) -> list[int] | None:
 
 def spark_model(model: dict) -> dict:
     """A DuckDB-trained model for Spark: the same parameters, each level's SQL in Spark's
-    dialect (Dice on word arrays; identifiers unquoted by sqlglot)."""
+    dialect (Dice on word arrays, for every filter column a level reads; identifiers
+    unquoted by sqlglot)."""
     out = json.loads(json.dumps(model))
     for comparison in out.get("comparisons", []):
-        column = f"{comparison['output_column_name']}_bloom"
         for level in comparison["comparison_levels"]:
             condition = level["sql_condition"]
             if condition == "ELSE":
                 continue
             if "bit_count(" in condition:
-                if dice(column) not in condition:
-                    raise SparkModelError("this model was saved by an earlier version of linkage, "
-                                     "whose name comparisons Spark cannot run: link once "
-                                     "without --model to train a new one")
-                level["sql_condition"] = condition.replace(dice(column), dice(column, "spark"))
+                filters = re.findall(r"bit_count\((\w+)_l & ", condition)
+                if not filters or any(dice(f) not in condition for f in filters):
+                    raise SparkModelError("this model was saved by an earlier version of "
+                                          "linkage, whose name comparisons Spark cannot run: "
+                                          "link once without --model to train a new one")
+                for column in filters:
+                    condition = condition.replace(dice(column), dice(column, "spark"))
+                level["sql_condition"] = condition
             else:
                 level["sql_condition"] = sqlglot.transpile(condition, read="duckdb",
                                                            write="spark")[0]

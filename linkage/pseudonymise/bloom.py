@@ -28,12 +28,14 @@ PAD = "_"
 CHUNK = 1 << 16  # filters built at once: bounds the bit matrix to 64 MB at 1,024 bits
 
 
-def normalise_name(names: pd.Series) -> pd.Series:
-    """Upper case letters only, single spaces; accents and punctuation dropped."""
+def normalise_name(names: pd.Series, digits: bool = False) -> pd.Series:
+    """Upper case letters only (and digits, for free text such as a street: ``digits``),
+    single spaces; accents and punctuation dropped."""
     text = names.fillna("").astype(str).str.normalize("NFKD").str.encode(
         "ascii", errors="ignore").str.decode("ascii").str.upper()
-    return text.str.replace(r"[^A-Z ]+", "", regex=True).str.replace(r"\s+", " ",
-                                                                      regex=True).str.strip()
+    unwanted = r"[^A-Z0-9 ]+" if digits else r"[^A-Z ]+"
+    return text.str.replace(unwanted, "", regex=True).str.replace(r"\s+", " ",
+                                                                 regex=True).str.strip()
 
 
 def bigrams(name: str) -> list[str]:
@@ -42,7 +44,8 @@ def bigrams(name: str) -> list[str]:
 
 
 def bloom_filters(names: pd.Series, key: bytes, length: int, hashes: int,
-                  hardening: str = "none", salts: pd.Series | None = None) -> pd.Series:
+                  hardening: str = "none", salts: pd.Series | None = None,
+                  digits: bool = False) -> pd.Series:
     """One filter (bytes) per name; None where the name is empty.
 
     With ``salts`` (text aligned with ``names``) each filter is salted by its record's salt,
@@ -53,7 +56,7 @@ def bloom_filters(names: pd.Series, key: bytes, length: int, hashes: int,
         raise ValueError("Bloom filter length must be a multiple of 8")
     if hardening not in ("none", "balanced"):
         raise ValueError(f"unknown Bloom filter hardening {hardening!r}")
-    name_codes, name_uniques = _normal_names(names)
+    name_codes, name_uniques = _normal_names(names, digits)
     salted = salts is not None
     salt_codes, salt_uniques = pd.factorize(
         (salts if salted else pd.Series("", index=names.index)).fillna("").astype(object))
@@ -78,10 +81,10 @@ def bloom_filters(names: pd.Series, key: bytes, length: int, hashes: int,
     return pd.Series(filters[pair_of_record.ravel()], index=names.index, dtype=object)
 
 
-def _normal_names(names: pd.Series) -> tuple[np.ndarray, list[str]]:
+def _normal_names(names: pd.Series, digits: bool = False) -> tuple[np.ndarray, list[str]]:
     """Each record's code into the distinct normalised names (normalised once each)."""
     raw_codes, raw_uniques = pd.factorize(names.fillna("").astype(object), sort=False)
-    normal = normalise_name(pd.Series(raw_uniques, dtype=object))
+    normal = normalise_name(pd.Series(raw_uniques, dtype=object), digits)
     codes, uniques = pd.factorize(normal, sort=False)
     return codes[raw_codes], list(uniques)
 

@@ -154,13 +154,14 @@ def _token_column(name: str, job) -> pd.Series:
     columns = [data.records[field] for field in spec["fields"]]
     if key is None:  # the plaintext baseline
         if spec["transform"] == "bloom":
-            return normalise_name(columns[0]).replace("", None)
+            return normalise_name(columns[0], spec.get("digits", False)).replace("", None)
         return transform(spec["transform"], columns).replace("", None)
     family_key = subkey(key, spec["family"])
     if spec["transform"] == "bloom":
         bloom = schema["bloom"]
         return bloom_filters(columns[0], family_key, bloom["length"], bloom["hashes"],
-                             bloom["hardening"], salt_text(spec, data.records, schema))
+                             bloom["hardening"], salt_text(spec, data.records, schema),
+                             spec.get("digits", False))
     return keyed_tokens(transform(spec["transform"], columns), family_key)
 
 
@@ -302,7 +303,7 @@ def token_kinds(tokens: pd.DataFrame, schema: dict, specs: dict | None = None
 # content, not an identifier. A sex code is one of a handful of values (M, F, 1, 2, U) that
 # adopters' records carry as a plain attribute and that identifies no one alone; it reaches the
 # linkage unit only inside keyed tokens (sex_dob), so looking for it would refuse every file.
-LEAK_KINDS = {"exact", "date", "name", "postcode"}
+LEAK_KINDS = {"exact", "date", "name", "text", "postcode"}
 NAME_FIELDS = {"forename", "middle_names", "surname", "preferred_surname", "former_surname"}
 # Plain cells (the provider code, attributes such as flags, LA codes, sex and counts, and the
 # manifest's data-derived values) legitimately hold short codes: a value matches there only
@@ -469,7 +470,7 @@ def name_agreement_shares(data: SourceData, specs: dict, schema: dict) -> dict:
     (``name_u``): the linkage unit's u for names it can only compare within a salt."""
     out = {}
     for column, spec in specs.items():
-        if spec["transform"] == "bloom":
+        if spec["transform"] == "bloom" and "salt" in spec:  # what only salting hides
             shares = name_agreement(data.records[spec["fields"][0]], schema["name_levels"])
             if shares:
                 out[column] = shares

@@ -21,11 +21,14 @@ provider code), which a researcher's extract request names.
 """
 
 import re
+from functools import cache
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import yaml
 
+from linkage.config import load_config
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, read_csv_table, read_text
 from linkage.sources.schema import (
@@ -63,6 +66,53 @@ DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RESERVED_DATASETS = set(SOURCE_NAMES)
 
 
+# a field's name ends no token column's name the toolkit makes from it, or SQL's
+RESERVED_SUFFIXES = ("_bloom", "_text", "_digest", "_bits", "_l", "_r")
+
+
+@cache
+def _reserved_words() -> frozenset[str]:
+    """Names a field cannot take: SQL's reserved words, the toolkit's own columns, and the
+    linkage schema's tokens that no mapped field fills (a field named postcode_sector would
+    take that token's place)."""
+    words = {row[0] for row in duckdb.sql("SELECT keyword_name FROM duckdb_keywords() "
+                                          "WHERE keyword_category = 'reserved'").fetchall()}
+    tokens = set(load_config("linkage_schema.yaml")["tokens"]) - set(IDENTIFIER_COLUMNS)
+    return frozenset(words | RESERVED_NAMES | tokens | {"adoption_sex_dob"})
+
+
+def _name_problem(name: object) -> str | None:
+    """Why a field or group name cannot be used (it names columns and SQL), or None."""
+    if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
+        return ("must be lower-case letters, digits and _ (starting with a letter, at most "
+                "40)")
+    if name in _reserved_words() or name.endswith(RESERVED_SUFFIXES):
+        return (f"is a word the toolkit or SQL uses (or ends in one of "
+                f"{', '.join(RESERVED_SUFFIXES)}): choose another")
+    return None
+
+
+def _check_groups(path: Path, fields: list[dict], names: set[str]) -> None:
+    """A group names at least two fields, and neither a field nor one of the schema's own
+    comparisons (its comparison would take that one's place)."""
+    members: dict[str, int] = {}
+    for spec in fields:
+        if "group" in spec:
+            problem = _name_problem(spec["group"])
+            if problem:
+                raise SourceError(path, f"field {spec['name']}: group {spec['group']!r} "
+                                  f"{problem}")
+            members[spec["group"]] = members.get(spec["group"], 0) + 1
+    taken = names | set(load_config("linkage_schema.yaml")["comparisons"])
+    for group, count in members.items():
+        if group in taken:
+            raise SourceError(path, f"group {group!r} is the name of a field or of one of the "
+                              "model's comparisons: choose another")
+        if count < 2:
+            raise SourceError(path, f"group {group!r} has one field: a group compares several "
+                              "fields as one")
+
+
 def load_mapping(path: Path) -> dict:
     """Read and check a mapping file; problems name the file and the field."""
     try:
@@ -83,16 +133,11 @@ def load_mapping(path: Path) -> dict:
                               f"{', '.join(FIELD_KINDS)}")
         if spec["name"] in names:
             raise SourceError(path, f"field {spec['name']} is named twice")
-        if not isinstance(spec["name"], str) or not FIELD_NAME.fullmatch(spec["name"]) or (
-                spec["name"] in RESERVED_NAMES):
-            raise SourceError(path, f"field {number}: name {spec['name']!r} must be lower-case "
-                              "letters, digits and _ (starting with a letter, at most 40), and "
-                              f"not one of {', '.join(sorted(RESERVED_NAMES))}")
-        if "group" in spec and not (isinstance(spec["group"], str)
-                                    and FIELD_NAME.fullmatch(spec["group"])):
-            raise SourceError(path, f"field {spec['name']}: group {spec['group']!r} must be "
-                              "lower-case letters, digits and _ (starting with a letter)")
+        problem = _name_problem(spec["name"])
+        if problem:
+            raise SourceError(path, f"field {number}: name {spec['name']!r} {problem}")
         names.add(spec["name"])
+    _check_groups(path, fields, names)
     if "period" in mapping:
         year = as_collection_year(mapping["period"])
         if year is None:
