@@ -238,7 +238,8 @@ def _register(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
     size, repeated = con.execute("SELECT count(*), count(*) - count(DISTINCT unique_id) "
                                  "FROM linking_records").fetchall()[0]
     if repeated:
-        raise ValueError("two bundles hold the same record of the same period")
+        raise ModelError(f"{repeated:,} records are given twice (one provider's record of one "
+                         "period in two bundles, or one bundle given twice): give each once")
     kept = {c: kinds[c] for c in wanted if c in kinds}
     return (db_api.register("linking_records"),
             set(wanted) | set(derived) | {"unique_id", "prelink"}, size, kept)

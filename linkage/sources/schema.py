@@ -76,6 +76,8 @@ class Flag:
 
 _FLAGS = [
     Flag("record_id_missing", "the provider's own record id is blank", rejects=True),
+    Flag("record_id_duplicate", "the same record id on more than one record of one return "
+         "(each kept, its id given a suffix ~2, ~3)"),
     Flag("row_malformed", "the row has more or fewer fields than the header (kept as read)"),
     Flag("upn_missing", "no UPN and no UN code"),
     Flag("upn_unknown_UN1", "UN1: not yet of school age, or no UPN issued"),
