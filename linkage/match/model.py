@@ -155,12 +155,21 @@ def _add(specs: dict, name: str, spec: dict) -> None:
     specs[name] = spec
 
 
-def _named_columns(spec: dict) -> set[str]:
-    named = set(spec.get("missing", []))
+LEVEL_KINDS = ("equal", "either", "cross", "name")
+
+
+def compared_columns(spec: dict) -> set[str]:
+    """The columns a comparison's levels (or its group) compare, as the schema names them."""
+    named = set(spec.get("group", []))
     for level in spec.get("levels", []):
-        for kind in ("equal", "either", "cross", "name"):
+        for kind in LEVEL_KINDS:
             value = level.get(kind)
             named |= set(value) if isinstance(value, list) else {value} if value else set()
+    return named
+
+
+def _named_columns(spec: dict) -> set[str]:
+    named = compared_columns(spec) | set(spec.get("missing", []))
     return named | {f"{c}{BLOOM_SUFFIX}" for c in named} | {c.removesuffix(BLOOM_SUFFIX)
                                                              for c in named}
 
@@ -235,7 +244,7 @@ def _levels(level: dict, columns: set[str], dialect: str) -> list:
         return [cll.CustomLevel(" OR ".join(agree), label_for_charts=label)]
     if "name" in level:
         return _name_levels(_resolve(level["name"], columns), dialect, tf)
-    raise ValueError(f"a comparison level must say equal, either, cross or name: {level}")
+    raise ValueError(f"a comparison level must say one of {', '.join(LEVEL_KINDS)}: {level}")
 
 
 def _name_levels(column: str, dialect: str, tf: bool) -> list:

@@ -17,6 +17,7 @@ from linkage.match.model import (
     BLOOM_SUFFIX,
     ModelError,
     column_fields,
+    compared_columns,
     comparison_specs,
     digest_column,
     match_settings,
@@ -138,16 +139,8 @@ def training_rules(con: duckdb.DuckDBPyConnection, table: str, records: SplinkDa
 
 def _spec_fields(spec: dict, columns: set[str]) -> set[str]:
     """The identifier fields a comparison reads (of the columns present)."""
-    out = set()
-    for column in spec.get("group", []):
-        out |= column_fields(column)
-    for level in spec.get("levels", []):
-        for key in ("equal", "either", "cross", "name"):
-            value = level.get(key)
-            for column in value if isinstance(value, list) else [value] if value else []:
-                if column in columns:
-                    out |= column_fields(column)
-    return out
+    return {field for column in compared_columns(spec) if column in columns
+            for field in column_fields(column)}
 
 
 def _fields_read(rule: str) -> set[str]:
