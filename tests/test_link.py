@@ -7,7 +7,6 @@ import duckdb
 from typer.testing import CliRunner
 
 from linkage.cli import app
-from linkage.sources.schema import RECORD_KEY
 from tests.output import said
 
 runner = CliRunner()
