@@ -11,6 +11,7 @@ import pandas as pd
 
 from linkage.families.derive import derive_families
 from linkage.match.run import (
+    LinkResult,
     column_kinds,
     declarations,
     model_columns,
@@ -44,6 +45,32 @@ def retired_persons(previous: pd.DataFrame, records: pd.DataFrame) -> pd.DataFra
     counts = gone.groupby("person_key").size()
     return pd.DataFrame({"change": "retire", "person_key": counts.index,
                          "related_key": None, "records": counts.to_numpy()})
+
+
+def _chosen_model(model: Path | None, adding: bool, spine_model: tuple | None,
+                  given: Holdings) -> Path | dict | None:
+    """The model to score with: the one given; for an addition to the spine, the spine's own,
+    unless the new bundles bring columns it was not trained on; otherwise none (train)."""
+    if model is None and adding and spine_model is not None and not _new_columns(given):
+        return json.loads(spine_model[0])
+    return model
+
+
+def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | None,
+            backend: str) -> LinkResult:
+    """The bundles' linkage parts, decrypted in memory (only the columns the model can use),
+    scored and clustered; ``previous`` holds the spine's persons fixed."""
+    kinds = column_kinds([bundle.manifest for bundle in opened])
+    declared = declarations([bundle.manifest for bundle in opened])
+    wanted = set(model_columns(kinds))
+    tokens = [bundle.token_table([c for c in bundle.token_columns() if c in wanted])
+              for bundle in opened]
+    if backend == "spark":
+        from linkage.match.spark import train_and_predict_spark
+
+        return train_and_predict_spark(tokens, model, kinds=kinds, declared=declared,
+                                       previous=previous)
+    return train_and_predict(tokens, model, kinds=kinds, declared=declared, previous=previous)
 
 
 def _spine_state(spine: Path) -> tuple[list, pd.DataFrame, tuple | None]:
@@ -106,30 +133,12 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
     opened = given.bundles
     if not opened:
         raise SpineError(f"{spine}: no bundle to link (give bundles, or keep one)")
-    # an addition keeps the spine's persons, and is scored with the spine's model unless it
-    # brings columns that model was not trained on
     adding = not change.retrain and not previous.empty
-    chosen = model
-    if adding and model is None and spine_model is not None and not _new_columns(given):
-        chosen = json.loads(spine_model[0])
+    chosen = _chosen_model(model, adding, spine_model, given)
     records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
     progress(f"linking {records_in:,} records on {backend}"
              + (f" ({len(given.added)} bundles added to the spine's)" if adding else ""))
-    # the linkage parts, decrypted in memory, only the columns the model can use
-    kinds = column_kinds([bundle.manifest for bundle in opened])
-    declared = declarations([bundle.manifest for bundle in opened])
-    wanted = set(model_columns(kinds))
-    tokens = [bundle.token_table([c for c in bundle.token_columns() if c in wanted])
-              for bundle in opened]
-    anchors = previous if adding else None
-    if backend == "spark":
-        from linkage.match.spark import train_and_predict_spark
-
-        result = train_and_predict_spark(tokens, chosen, kinds=kinds, declared=declared,
-                                         previous=anchors)
-    else:
-        result = train_and_predict(tokens, chosen, kinds=kinds, declared=declared,
-                                   previous=anchors)
+    result = _scored(opened, chosen, previous if adding else None, backend)
 
     progress("updating the spine")
     con = connect(spine)
