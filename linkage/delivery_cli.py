@@ -101,10 +101,12 @@ def _print_summary(rows: list[dict], out: Path, failed: bool) -> None:
         # a narrow terminal folds names rather than cutting them short
         table.add_column(heading, justify="right" if counted else "left", overflow="fold")
     if failed:
-        table.add_column("problem", overflow="fold")
+        table.add_column("result")  # each problem is printed in full below the table
     for row in rows:
         cells = ["-" if row[name] is None else
                  f"{row[name]:,}" if isinstance(row[name], int) else str(row[name])
                  for _, name in SUMMARY_COLUMNS]
-        table.add_row(*map(escape, [*cells, *([row["problem"] or "ok"] if failed else [])]))
+        if failed:
+            cells.append("ok" if row["problem"] is None else "failed")
+        table.add_row(*map(escape, cells))
     Console().print(table)
