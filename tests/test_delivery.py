@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from linkage.cli import app
-from linkage.pipelines.delivery import provider_jobs
+from linkage.pipelines.delivery import plan_entries, provider_jobs
 from linkage.pseudonymise.bundle import SIGNATURE
 from linkage.pseudonymise.signing import generate_signing_keypair, signer_id
 from synthetic.world import build_world, load_config, write_world
@@ -36,9 +36,9 @@ def delivered(world, linkage_key, tmp_path_factory) -> tuple[Path, dict]:
     return out, json.loads(result.stdout)
 
 
-def write_plan(path: Path, plan: dict) -> Path:
+def write_plan(path: Path, plan: dict | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(plan))  # JSON is YAML
+    path.write_text(plan if isinstance(plan, str) else json.dumps(plan))  # JSON is YAML
     return path
 
 
@@ -259,3 +259,18 @@ def test_a_delivery_that_is_no_plan_and_no_provider_folder_is_refused(kind, tmp_
     expected = ("no such plan file or folder" if kind == "missing"
                 else "holds no provider's files in the folder layout")
     assert f"{path}: {expected}" in said(result)
+
+
+def test_the_plan_in_the_providers_guide_is_a_valid_plan(tmp_path):
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "providers.md").read_text()
+    section = guide[guide.index("## Hashing a whole delivery"):]
+    example = section[section.index("```yaml\n") + 8:section.index("```\n", section.index(
+        "```yaml\n") + 8)]
+    entries, keys = plan_entries(write_plan(tmp_path / "plans" / "delivery.yaml", example))
+    assert [e.bundle for e in entries] == ["la_336_ssda903", "la_336_cin", "la_893_ssda903",
+                                           "hospital_a_admissions"]
+    assert entries[2].paths == (tmp_path / "plans" / "returns/893/2023-24",
+                                tmp_path / "plans" / "returns/893/2024-25")
+    assert entries[0].sign_key == tmp_path / "plans" / "keys/la_336.sign"
+    assert entries[3].sign_key is None and keys.sign_key == tmp_path / "plans" / "keys/default.sign"
+    assert keys.key == Path("/secure/linkage.key")  # an absolute path stays as written

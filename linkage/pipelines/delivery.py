@@ -237,20 +237,33 @@ def hash_delivery(entries: list[Entry], keys: dict[str, ProviderKeys], out: Path
     """
     if out.exists() and not out.is_dir():
         raise DeliveryError(f"{out}: exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-delivery-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-delivery-", dir=out.parent))
+    except OSError as problem:
+        raise DeliveryError(f"{out}: cannot be written ({problem.strerror})") from None
     global _WORK
     try:
         _WORK = [(entry, keys[entry.bundle], out, staging) for entry in entries]
         outcomes = _run_all(workers, progress)
         if all(outcome.ok for outcome in outcomes):
-            out.mkdir(exist_ok=True)
-            for entry in entries:
-                (staging / entry.bundle).rename(out / entry.bundle)
+            _move_into(staging, out, [entry.bundle for entry in entries])
         return outcomes
     finally:
         _WORK = []
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into(staging: Path, out: Path, bundles: list[str]) -> None:
+    """Move the finished bundles into ``out``; each move is one rename on the same disk."""
+    try:
+        out.mkdir(exist_ok=True)
+        for name in bundles:
+            (staging / name).rename(out / name)
+    except OSError as problem:
+        moved = [name for name in bundles if (out / name).exists()]
+        raise DeliveryError(f"{out}: cannot be written ({problem.strerror}); bundles moved "
+                            f"there before it: {', '.join(moved) or 'none'}") from None
 
 
 def _run_all(workers: int, progress: Progress) -> list[Outcome]:
