@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -68,12 +68,8 @@ class KeyFiles:
 
     def overridden_by(self, given: "KeyFiles") -> "KeyFiles":
         """These files, with each one ``given`` names (a command-line option) instead."""
-        return KeyFiles(*(new or old for new, old in zip(_fields(given), _fields(self),
-                                                         strict=True)))
-
-
-def _fields(files: KeyFiles) -> tuple:
-    return (files.key, files.sign_key, files.to_unit, files.to_custodian)
+        return replace(self, **{name: path for name, path in vars(given).items()
+                                if path is not None})
 
 
 @dataclass
@@ -202,7 +198,7 @@ def delivery_keys(entries: list[Entry], files: KeyFiles) -> dict[str, ProviderKe
     """Each entry's keys, by bundle name; every key is loaded before any work starts, and
     every key problem is reported together."""
     by_signing_key: dict[Path | None, ProviderKeys] = {}
-    problems: dict[str, None] = {}  # in order, once each
+    problems: dict[str, list[str]] = {}  # each problem once, with the providers it stops
     for entry in entries:
         signing = entry.sign_key or files.sign_key
         if signing in by_signing_key:
@@ -211,9 +207,12 @@ def delivery_keys(entries: list[Entry], files: KeyFiles) -> dict[str, ProviderKe
             by_signing_key[signing] = provider_keys(files.key, signing, files.to_unit,
                                                     files.to_custodian)
         except (KeyError_, EncryptionError) as problem:
-            problems[f"{problem} (for provider {entry.provider})"] = None
+            stopped = problems.setdefault(str(problem), [])
+            if entry.provider not in stopped:
+                stopped.append(entry.provider)
     if problems:
-        raise DeliveryError("; ".join(problems))
+        raise DeliveryError("; ".join(f"{problem} (for provider {', '.join(providers)})"
+                                      for problem, providers in problems.items()))
     return {entry.bundle: by_signing_key[entry.sign_key or files.sign_key]
             for entry in entries}
 
