@@ -274,3 +274,15 @@ def test_the_plan_in_the_providers_guide_is_a_valid_plan(tmp_path):
     assert entries[0].sign_key == tmp_path / "plans" / "keys/la_336.sign"
     assert entries[3].sign_key is None and keys.sign_key == tmp_path / "plans" / "keys/default.sign"
     assert keys.key == Path("/secure/linkage.key")  # an absolute path stays as written
+
+
+def test_two_files_of_a_folder_that_would_make_one_bundle_are_refused(world, tmp_path):
+    census = tmp_path / "providers" / "dfe" / "school_census"
+    census.mkdir(parents=True)
+    source = sorted((world / "providers" / "dfe" / "school_census").glob("*.csv"))[0]
+    for name in (source.name, source.name.replace("_pupils", "_extra")):
+        (census / name).write_bytes(source.read_bytes())
+    result = runner.invoke(app, ["hash-delivery", str(tmp_path), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert f"would make bundle dfe_school_{source.name[:4]}" in said(result)
+    assert "give a plan file" in said(result) and not (tmp_path / "b").exists()

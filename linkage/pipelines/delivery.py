@@ -139,7 +139,15 @@ def folder_entries(folder: Path) -> list[Entry]:
         raise DeliveryError(f"{folder}: holds no provider's files in the folder layout "
                             "(la_<code>/ssda903, la_<code>/cin, dfe/school_census/*.csv, "
                             "<agency>/asg/*.csv); give a plan file instead")
-    return [Entry(kind, code, tuple(paths), name) for kind, code, paths, name in jobs]
+    entries = [Entry(kind, code, tuple(paths), name) for kind, code, paths, name in jobs]
+    first: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.bundle in first:  # two censuses of one year: 2024_pupils.csv, 2024_extra.csv
+            raise DeliveryError(f"{entry.paths[0]}: would make bundle {entry.bundle}, as "
+                                f"{first[entry.bundle].paths[0]} does; give a plan file that "
+                                "names each bundle")
+        first[entry.bundle] = entry
+    return entries
 
 
 def read_plan_yaml(path: Path) -> object:
