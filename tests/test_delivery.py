@@ -13,6 +13,7 @@ from linkage.pipelines.delivery import plan_entries, provider_jobs
 from linkage.pseudonymise.bundle import SIGNATURE
 from linkage.pseudonymise.signing import generate_signing_keypair, signer_id
 from synthetic.world import build_world, load_config, write_world
+from tests.identifiers import world_identifiers
 from tests.output import said
 
 runner = CliRunner()
@@ -97,6 +98,10 @@ def test_a_bundle_already_in_the_output_folder_is_never_overwritten(world, deliv
     assert result.exit_code == 1
     assert "exists already" in said(result) and "no bundle was written" in said(result)
     assert {p.name: (p / "manifest.json").stat().st_mtime_ns for p in out.iterdir()} == before
+    # the table and messages name files and count records, never a value from them
+    values, dobs = world_identifiers(world)
+    words = set(result.output.replace("│", " ").split())
+    assert len(values) > 1000 and not (values | dobs) & words
 
 
 @pytest.fixture(scope="module")
