@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from linkage import __version__
 from linkage.config import ENV_VAR, ConfigError, use_site_folder
 from linkage.console import err, fail
+from linkage.delivery_cli import hash_delivery_command
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 
@@ -213,6 +214,9 @@ def hash_command(
                   f"custodian): {rows['in']:,} records in, {rows['out']:,} out, "
                   f"{rows['flagged']:,} flagged, {rows['rejected']:,} rejected; key "
                   f"fingerprint {manifest['key_fingerprint']}")
+
+
+app.command(name="hash-delivery")(hash_delivery_command)
 
 
 @app.command(name="link")

@@ -13,9 +13,17 @@ may hold.
 from types import UnionType
 from typing import Annotated, Literal, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
-from linkage.sources.schema import STANDARD_SOURCE_NAMES
+from linkage.sources.schema import SOURCE_KINDS, STANDARD_SOURCE_NAMES
 
 # a tuple subscript is the same Literal as its values written out
 BUNDLE_SOURCE = Literal[STANDARD_SOURCE_NAMES]
@@ -616,6 +624,94 @@ class LinkageSchema(Strict):
                                     "salt"), f"names no token (found {spec.salt!r})")
         if self.name_levels != sorted(self.name_levels, reverse=True):
             raise FieldProblem(("name_levels",), "must run from the highest Dice down")
+        return self
+
+
+# ---------------------------------------------------------------- delivery plans
+# Not a configs/ file: a provider's (or a rehearsal's) plan for `linkage hash-delivery`.
+
+def _provider_text(value: object) -> object:
+    # YAML reads 336 as a number and 065 as octal 53: a code must be quoted to stay itself
+    if isinstance(value, int | float):
+        raise ValueError(f"must be text: quote the provider code (found {value})")
+    return value
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable() or value != value.strip():
+        raise ValueError("must be printable text without leading or trailing spaces")
+    return value
+
+
+def _folder_name(value: str) -> str:
+    # a bundle is written as OUT/<name>: one plain folder name, never a path or hidden file
+    if value.startswith(".") or not all(c.isalnum() or c in "._-" for c in value):
+        raise ValueError(f"must be a folder name of letters, digits, '.', '_' and '-', not "
+                         f"starting with '.' (found {value[:40]!r})")
+    return value
+
+
+ProviderCode = Annotated[str, BeforeValidator(_provider_text), Field(min_length=1, max_length=40),
+                         AfterValidator(_printable)]
+BundleName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_folder_name)]
+PathText = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_printable)]
+
+
+class DeliveryEntry(Strict):
+    """One bundle of a delivery: one provider's files of one source."""
+
+    source: Literal[tuple(SOURCE_KINDS)]
+    provider: ProviderCode
+    input: PathText | Annotated[list[PathText], Field(min_length=1)]
+    bundle: BundleName
+    mapping: PathText | None = None
+    period: Annotated[int, Field(ge=1990, le=2100)] | None = None
+
+    @model_validator(mode="after")
+    def _mapping_for_generic_only(self) -> "DeliveryEntry":
+        if self.source == "generic" and self.mapping is None:
+            raise FieldProblem(("mapping",), "required for a generic source")
+        if self.source != "generic" and self.mapping is not None:
+            raise FieldProblem(("mapping",), f"applies to generic sources only, not "
+                                             f"{self.source}")
+        return self
+
+    @property
+    def inputs(self) -> list[str]:
+        """The entry's files or folders, as a list however the plan wrote them."""
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class DeliveryPlan(Strict):
+    """A delivery plan (YAML): the keys once at the top, then one entry per bundle. Every
+    key file is optional here: a command-line option or environment variable can give it."""
+
+    key: PathText | None = None
+    sign_key: PathText | None = None
+    sign_keys: dict[ProviderCode, PathText] = Field(default_factory=dict)
+    to_unit: PathText | None = None
+    to_custodian: PathText | None = None
+    entries: Annotated[list[DeliveryEntry], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_entry_per_bundle(self) -> "DeliveryPlan":
+        first: dict[str, int] = {}
+        for index, entry in enumerate(self.entries):
+            if entry.bundle in first:
+                raise FieldProblem(("entries", index, "bundle"),
+                                   f"{entry.bundle!r} is also entries[{first[entry.bundle]}]'s "
+                                   "bundle; each entry writes its own")
+            first[entry.bundle] = index
+        return self
+
+    @model_validator(mode="after")
+    def _signing_keys_of_known_providers(self) -> "DeliveryPlan":
+        # a key for a provider no entry names is most likely a misspelt code
+        providers = {entry.provider for entry in self.entries}
+        for provider in self.sign_keys:
+            if provider not in providers:
+                raise FieldProblem(("sign_keys", provider),
+                                   "names no provider of the entries")
         return self
 
 

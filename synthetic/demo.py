@@ -57,10 +57,10 @@ def demo(
 
 
 def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
+    from linkage.pipelines.delivery import folder_entries, hash_providers
     from linkage.pipelines.link import link
     from linkage.pseudonymise.bundle import open_bundles
     from linkage.pseudonymise.keys import load_key
-    from linkage.pseudonymise.providers import hash_providers, provider_jobs
     from linkage.pseudonymise.roles import Keyring
     from linkage.quality.report import write_report
     from linkage.release.content import record_groups
@@ -78,7 +78,7 @@ def _run(out: Path, people: int, seed: int, bar: Progress) -> dict:
 
     # every role's keys in one folder: a rehearsal, not a deployment
     keys = Keyring.create(paths["keys"])
-    jobs = provider_jobs(paths["world"] / "providers")
+    jobs = folder_entries(paths["world"] / "providers")
     task = bar.add_task("hashing, as each provider", total=len(jobs))
     hash_providers(paths["world"] / "providers", paths["bundles"], keys.for_provider(),
                    progress=lambda _: bar.advance(task))
