@@ -42,35 +42,46 @@ def tables_from_xml(path: Path, refuse_other_xml: bool) -> dict[str, pd.DataFram
     if not children:
         raise SourceError(path, f"is 903 XML with no <CHILD> elements in <{_local(root.tag)}>: "
                           "there is nothing to read")
-    config = source_codes()["ssda903"]
-    columns = {name: table["columns"] for name, table in config["tables"].items()}
+    layout = Layout(source_codes()["ssda903"])
     rows: dict[str, list[Row]] = defaultdict(list)
     for number, child in enumerate(children, start=1):
-        for table, values in _child_rows(child, config):
-            rows[table].append({**{c: values.get(c, "") for c in columns[table]}, "line": number})
-    return {name: pd.DataFrame(found, columns=[*columns[name], "line"])
+        for table, values in layout.child_rows(child):
+            columns = layout.columns[table]
+            rows[table].append({**{c: values.get(c, "") for c in columns}, "line": number})
+    return {name: pd.DataFrame(found, columns=[*layout.columns[name], "line"])
             .assign(file=str(path), malformed=False) for name, found in rows.items()}
 
 
-def _child_rows(child, config: dict) -> list[tuple[str, Row]]:
-    """The table rows of one ``CHILD`` element: its header, inline tables, nested rows."""
-    tables = config["tables"]
-    table_of = {element: name for name, table in tables.items() for element in table["xml"]}
-    aliases = config["column_aliases"]
-    header = next((e for e in child if table_of.get(_local(e.tag).upper()) == "header"), None)
-    given = _leaves(header, aliases) if header is not None else {}
-    rows = [("header", given)] if header is not None else []
-    # the DfE layout gives AD1 and UASC fields in HEADER itself: there when their marker is
-    rows += [(name, given) for name, table in tables.items()
-             if table.get("inline") and given.get(table["inline"])]
-    nested = [*child, *(header if header is not None else [])]
-    for element in nested:
-        table = table_of.get(_local(element.tag).upper())
-        if element is header or table is None or len(element) == 0:
-            continue  # the header itself, another table (OC2, OC3), or a column
-        own = {name: value for name, value in _leaves(element, aliases).items() if value}
-        rows.append((table, {**given, **own}))
-    return rows
+class Layout:
+    """The element names of the 903 tables (configs/sources.yaml ``ssda903``)."""
+
+    def __init__(self, config: dict):
+        tables = config["tables"]
+        self.columns = {name: table["columns"] for name, table in tables.items()}
+        self.table_of = {element: name for name, table in tables.items()
+                         for element in table["xml"]}
+        self.inline = {name: table["inline"] for name, table in tables.items()
+                       if table.get("inline")}
+        self.aliases = config["column_aliases"]
+
+    def child_rows(self, child) -> list[tuple[str, Row]]:
+        """The table rows of one ``CHILD`` element: its header, inline tables, nested rows."""
+        header = next((e for e in child if self._table(e) == "header"), None)
+        given = _leaves(header, self.aliases) if header is not None else {}
+        rows = [("header", given)] if header is not None else []
+        # the DfE layout gives AD1 and UASC fields in HEADER itself: there when their marker is
+        rows += [(name, given) for name, marker in self.inline.items() if given.get(marker)]
+        for element in [*child, *(header if header is not None else [])]:
+            table = self._table(element)
+            if element is header or table is None or len(element) == 0:
+                continue  # the header itself, another table (OC2, OC3), or a column
+            own = {name: value for name, value in _leaves(element, self.aliases).items()
+                   if value}
+            rows.append((table, {**given, **own}))
+        return rows
+
+    def _table(self, element) -> str | None:
+        return self.table_of.get(_local(element.tag).upper())
 
 
 def _leaves(element, aliases: dict[str, str]) -> Row:
