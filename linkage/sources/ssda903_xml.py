@@ -63,11 +63,12 @@ class Layout:
         self.inline = {name: table["inline"] for name, table in tables.items()
                        if table.get("inline")}
         self.aliases = config["column_aliases"]
+        self._names: dict[str, str] = {}  # element tag -> CSV name: a file repeats few tags
 
     def child_rows(self, child) -> list[tuple[str, Row]]:
         """The table rows of one ``CHILD`` element: its header, inline tables, nested rows."""
         header = next((e for e in child if self._table(e) == "header"), None)
-        given = _leaves(header, self.aliases) if header is not None else {}
+        given = self._leaves(header) if header is not None else {}
         rows = [("header", given)] if header is not None else []
         # the DfE layout gives AD1 and UASC fields in HEADER itself: there when their marker is
         rows += [(name, given) for name, marker in self.inline.items() if given.get(marker)]
@@ -75,25 +76,27 @@ class Layout:
             table = self._table(element)
             if element is header or table is None or len(element) == 0:
                 continue  # the header itself, another table (OC2, OC3), or a column
-            own = {name: value for name, value in _leaves(element, self.aliases).items()
-                   if value}
+            own = {name: value for name, value in self._leaves(element).items() if value}
             rows.append((table, {**given, **own}))
         return rows
 
     def _table(self, element) -> str | None:
-        return self.table_of.get(_local(element.tag).upper())
+        return self.table_of.get(self._name(element.tag))
+
+    def _leaves(self, element) -> Row:
+        """The text of an element's text-only children, by CSV column name."""
+        return {self._name(part.tag): (part.text or "").strip()
+                for part in element if len(part) == 0}
+
+    def _name(self, tag) -> str:
+        """An element's name as the CSV tables spell it: no namespace, upper case, aliased."""
+        name = self._names.get(tag)
+        if name is None:
+            name = _local(tag).upper()
+            name = self._names[tag] = self.aliases.get(name, name)
+        return name
 
 
-def _leaves(element, aliases: dict[str, str]) -> Row:
-    """The text of an element's text-only children, by upper-case (CSV) column name."""
-    out = {}
-    for part in element:
-        if len(part) == 0:
-            name = _local(part.tag).upper()
-            out[aliases.get(name, name)] = (part.text or "").strip()
-    return out
-
-
-def _local(tag: str) -> str:
-    """An element name without its namespace."""
+def _local(tag) -> str:
+    """An element name without its namespace ('' for a comment or processing instruction)."""
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
