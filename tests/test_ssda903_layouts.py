@@ -178,6 +178,16 @@ def test_an_empty_903_xml_is_a_message(tmp_path, linkage_key, text):
     assert not (tmp_path / "bundle").exists()
 
 
+def test_a_child_without_a_header_is_refused_naming_its_row(tmp_path):
+    text = DFE_XML.read_text(encoding="utf-8")
+    headless = re.sub(r"<HEADER>\s*<CHILDID>1002</CHILDID>.*?</HEADER>", "", text, flags=re.S)
+    assert headless.count("<HEADER>") == text.count("<HEADER>") - 1
+    path = tmp_path / "2024.xml"
+    path.write_text(headless, encoding="utf-8")
+    message = refused("check", "--source", "ssda903", str(path))
+    assert squeezed(f"{path}: row 2: <CHILD> number 2 has no <HEADER>") in message
+
+
 # ------------------------------------------------------------------ the collection year
 
 EPISODES_2023_24 = (EPISODE_COLUMNS

@@ -45,7 +45,11 @@ def tables_from_xml(path: Path, refuse_other_xml: bool) -> dict[str, pd.DataFram
     layout = Layout(source_codes()["ssda903"])
     rows: dict[str, list[Row]] = defaultdict(list)
     for number, child in enumerate(children, start=1):
-        for table, values in layout.child_rows(child):
+        found = layout.child_rows(child)
+        if not found or found[0][0] != "header":
+            # its other rows would belong to no child: refused rather than dropped
+            raise SourceError(path, f"row {number}: <CHILD> number {number} has no <HEADER>")
+        for table, values in found:
             columns = layout.columns[table]
             rows[table].append({**{c: values.get(c, "") for c in columns}, "line": number})
     return {name: pd.DataFrame(found, columns=[*layout.columns[name], "line"])
