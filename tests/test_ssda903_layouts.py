@@ -320,6 +320,17 @@ def test_an_older_episodes_table_is_read_with_its_absent_columns_flagged(tmp_pat
     assert read(folder).records.postcode.tolist() == ["LS6 2QT", ""]
 
 
+def test_an_episodes_table_with_only_the_columns_it_needs_is_read(tmp_path):
+    episodes = "CHILD,DECOM,RNE,LS,PLACE,DEC,REC\n1,05/05/2012,S,C2,U1,01/11/2012,X1\n"
+    folder = write_return(tmp_path / "2013", HEADERS_1_2.replace("/2016", "/2006"), episodes)
+    report = check_json(str(folder))
+    assert report["files_ignored"] == 0
+    assert report["flags"] == {"column_absent": 1}
+    assert report["flag_rows"]["column_absent"] == [
+        f"{folder / 'episodes.csv'} lacks CIN, PLACE_PROVIDER, REASON_PLACE_CHANGE, HOME_POST, "
+        "PL_POST, URN"]
+
+
 def test_a_table_lacking_a_column_it_cannot_do_without_is_refused(tmp_path):
     episodes = OLDER_EPISODES.replace("DECOM,", "START,")
     folder = write_return(tmp_path / "2013", HEADERS_1_2, episodes)

@@ -46,11 +46,18 @@ def recognise_table(columns: list[str]) -> tuple[str | None, list[str]]:
         exact = set(spec["columns"]) <= names
         if share > best_share or (exact and share == best_share):
             best, best_share = table, share
-    if best is None or best_share < RECOGNISE_SHARE or "CHILD" not in names:
+    if best_share < RECOGNISE_SHARE:  # an older table may have little more than it needs
+        best = next((table for table, spec in table_config().items()
+                     if _needed(spec) <= names), None)
+    if best is None or "CHILD" not in names:
         return None, []
-    spec = table_config()[best]
-    optional = set(spec.get("optional", []))
-    return best, [c for c in spec["columns"] if c not in names and c not in optional]
+    return best, sorted(_needed(table_config()[best]) - names,
+                        key=table_config()[best]["columns"].index)
+
+
+def _needed(spec: dict) -> set[str]:
+    """The columns a table cannot be read without: all but those marked optional."""
+    return set(spec["columns"]) - set(spec.get("optional", []))
 
 
 def read_ssda903(paths: list[Path], provider: str | None = None,
