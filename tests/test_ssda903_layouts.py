@@ -210,6 +210,14 @@ def test_the_year_of_a_folder_not_named_by_year_comes_from_its_episodes(tmp_path
     assert read(tmp_path / "return_c").records.period.eq(2025).all()
 
 
+def test_the_year_of_an_xml_return_not_named_by_year_comes_from_its_episodes(tmp_path):
+    path = tmp_path / "la_893" / "return.xml"
+    path.parent.mkdir()
+    shutil.copy(DFE_XML, path)
+    report = check_json(str(tmp_path / "la_893"))
+    assert report["records_by_period"] == {"2024": 4}
+
+
 def test_a_folder_whose_episodes_ceased_in_several_years_is_refused(tmp_path):
     folder = write_return(tmp_path / "extract", HEADERS_1_2,
                           EPISODES_2023_24 + "2,01/06/2019,S,C2,N1,U1,PR1,03/03/2020,E11,,,,\n")
