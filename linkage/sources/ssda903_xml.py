@@ -52,8 +52,8 @@ def tables_from_xml(path: Path, refuse_other_xml: bool) -> dict[str, pd.DataFram
         for table, values in found:
             columns = layout.columns[table]
             rows[table].append({**{c: values.get(c, "") for c in columns}, "line": number})
-    return {name: pd.DataFrame(found, columns=[*layout.columns[name], "line"])
-            .assign(file=str(path), malformed=False) for name, found in rows.items()}
+    return {name: pd.DataFrame(table_rows, columns=[*layout.columns[name], "line"])
+            .assign(file=str(path), malformed=False) for name, table_rows in rows.items()}
 
 
 class Layout:
