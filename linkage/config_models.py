@@ -319,6 +319,72 @@ class SchoolCensus(Strict):
         return self
 
 
+def _upper_case(value: str) -> str:
+    if value != value.upper():
+        raise ValueError(f"must be upper case (found {value!r}): 903 names are matched after "
+                         "upper-casing")
+    return value
+
+
+Upper = Annotated[str, Field(min_length=1), AfterValidator(_upper_case)]
+Year = Annotated[int, Field(ge=1990, le=2100)]
+
+
+class Ssda903Table(Strict):
+    columns: Annotated[list[Upper], Field(min_length=1)]
+    optional: list[Upper] = []
+    dates: list[Upper] = []
+    xml: Annotated[list[Upper], Field(min_length=1)]
+    inline: Upper | None = None
+
+    @model_validator(mode="after")
+    def _names_are_columns(self):
+        if "CHILD" not in self.columns or "CHILD" in self.optional:
+            raise FieldProblem(("columns",), "must include CHILD, which may not be optional")
+        for part in ("optional", "dates"):
+            for index, name in enumerate(getattr(self, part)):
+                if name not in self.columns:
+                    raise FieldProblem((part, index), f"{name!r} is not one of columns")
+        if self.inline is not None and self.inline not in self.columns:
+            raise FieldProblem(("inline",), f"{self.inline!r} is not one of columns")
+        return self
+
+
+class CodeSet(Strict):
+    codes: Annotated[list[Upper], Field(min_length=1)]
+    valid_from: Year | None = Field(None, alias="from")
+    valid_to: Year | None = Field(None, alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if None not in (self.valid_from, self.valid_to) and self.valid_from > self.valid_to:
+            raise FieldProblem(("from",), "must not be after to")
+        return self
+
+
+class Ssda903(Strict):
+    tables: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Ssda903Table]
+    column_aliases: dict[Upper, Upper] = {}
+    codes: dict[Upper, Annotated[list[CodeSet], Field(min_length=1)]] = {}
+
+    @model_validator(mode="after")
+    def _tables_known(self):
+        for needed in ("header", "episodes"):  # the reader's records and postcodes come from them
+            if needed not in self.tables:
+                raise FieldProblem(("tables",), f"must include {needed!r}")
+        owner: dict[str, str] = {}
+        for name, table in self.tables.items():
+            for element in table.xml:
+                if owner.setdefault(element, name) != name:
+                    raise FieldProblem(("tables", name, "xml"),
+                                       f"{element!r} already names table {owner[element]!r}")
+        columns = {c for table in self.tables.values() for c in table.columns}
+        for field in self.codes:
+            if field not in columns:
+                raise FieldProblem(("codes", field), "is not a column of any table")
+        return self
+
+
 class Sources(Strict):
     """configs/sources.yaml: code sets and column conventions of the source readers."""
 
@@ -331,6 +397,7 @@ class Sources(Strict):
     asg_children: AsgMapping
     asg_adopters: AsgMapping
     school_census: SchoolCensus
+    ssda903: Ssda903
 
 
 # ---------------------------------------------------------------- synthetic.yaml

@@ -22,7 +22,8 @@ def check_report(data: SourceData) -> dict:
                 .explode("flag")[["flag", "file", "row"]])
     counts = exploded.flag.value_counts()
     examples = {
-        code: [f"{row.file}:{row.row}" for row in group.head(EXAMPLE_ROWS).itertuples()]
+        code: data.details.get(code, [])[:EXAMPLE_ROWS]
+        or [f"{row.file}:{row.row}" for row in group.head(EXAMPLE_ROWS).itertuples()]
         for code, group in exploded.groupby("flag", sort=True)
     }
     rejected = flags.str.split(";").map(lambda codes: bool(REJECTING & set(codes)))

@@ -108,6 +108,10 @@ _FLAGS = [
     Flag("ethnicity_invalid", "ethnicity not in the code set"),
     Flag("date_invalid", "an event date cannot be read as a date (that date dropped)"),
     Flag("dual_registration", "subsidiary school registration (enrolstatus S)"),
+    Flag("code_unknown", "a 903 code (placement, reason for new episode or for ceasing, legal "
+         "status) outside its collection year's code set; the field and row are listed"),
+    Flag("column_absent", "a 903 table of an older layout lacks a column of today's (that "
+         "field is blank); the file and columns are listed"),
 ]
 FLAGS: dict[str, Flag] = {flag.code: flag for flag in _FLAGS}
 REJECTING = {code for code, flag in FLAGS.items() if flag.rejects}
@@ -130,6 +134,8 @@ class SourceData:
     field_groups: dict[str, str] = field(default_factory=dict)
     provider: str | None = None  # the provider named when the files were read
     dataset: str | None = None  # generic sources: the name researchers request it by
+    # where a flag's problem lies when that is not the record's own row (flag -> "file:row FIELD")
+    details: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def records_in(self) -> int:

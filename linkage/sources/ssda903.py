@@ -1,8 +1,10 @@
 """SSDA903 (children looked after) returns: a folder of CSV tables per return, or 903 XML.
 
 Each CSV table is recognised by its header row, as the LA validators do; other tables are
-ignored. A return's collection year comes from its folder name (``2024``, ``2023-24``) or
-``period``. One canonical record per Header row; the other tables become content.
+ignored. The tables, their columns and the episode code sets by year are in
+configs/sources.yaml. A return's collection year comes from ``period``, its folder name
+(``2024``, ``2023-24``), or else its episode dates. One canonical record per Header row; the
+other tables become content.
 """
 
 from collections import defaultdict
@@ -15,47 +17,47 @@ from linkage.sources.canonical import canonical_records
 from linkage.sources.files import (
     csv_header,
     files_under,
-    parse_xml,
     provider_from_path,
     read_csv_table,
-    xml_root_name,
     year_from_path,
 )
 from linkage.sources.schema import SourceData, SourceError
-from linkage.sources.values import parse_dates, repeated_upns
+from linkage.sources.ssda903_xml import tables_from_xml
+from linkage.sources.values import parse_dates, repeated_upns, source_codes, text
 
-TABLES = {
-    "header": ["CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"],
-    "episodes": ["CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC",
-                 "REASON_PLACE_CHANGE", "HOME_POST", "PL_POST", "URN"],
-    "ad1": ["CHILD", "DOB", "DATE_INT", "DATE_MATCH", "FOSTER_CARE", "NB_ADOPTR", "SEX_ADOPTR",
-            "LS_ADOPTR"],
-    "placed_adoption": ["CHILD", "DOB", "DATE_PLACED", "DATE_PLACED_CEASED",
-                        "REASON_PLACED_CEASED"],
-    "uasc": ["CHILD", "SEX", "DOB", "DUC"],
-    "reviews": ["CHILD", "DOB", "REVIEW", "REVIEW_CODE"],
-    "missing": ["CHILD", "DOB", "MISSING", "MIS_START", "MIS_END"],
-    "prev_perm": ["CHILD", "DOB", "PREV_PERM", "LA_PERM", "DATE_PERM"],
-}
-DATES = {"header": ["MC_DOB"], "episodes": ["DECOM", "DEC"], "ad1": ["DATE_INT", "DATE_MATCH"],
-         "placed_adoption": ["DATE_PLACED", "DATE_PLACED_CEASED"], "uasc": ["DUC"],
-         "reviews": ["REVIEW"], "missing": ["MIS_START", "MIS_END"], "prev_perm": ["DATE_PERM"]}
 DATE_FORMAT = ["%d/%m/%Y"]
 RECOGNISE_SHARE = 0.6  # a file with this share of a table's columns is taken for that table
+CODE_UNKNOWN = "code_unknown"
+COLUMN_ABSENT = "column_absent"
+
+
+def table_config() -> dict[str, dict]:
+    """The 903 tables, their columns, dates and XML names (configs/sources.yaml)."""
+    return source_codes()["ssda903"]["tables"]
 
 
 def recognise_table(columns: list[str]) -> tuple[str | None, list[str]]:
-    """The 903 table a header row belongs to, and the required columns it lacks."""
+    """The 903 table a header row belongs to, and the columns it needs but lacks (a column
+    marked optional, which an older return may lack, is not counted as lacking)."""
     names = {c.upper() for c in columns}
     best, best_share = None, 0.0
-    for table, required in TABLES.items():
-        share = len(names & set(required)) / len(required)
-        exact = set(required) <= names
+    for table, spec in table_config().items():
+        share = len(names & set(spec["columns"])) / len(spec["columns"])
+        exact = set(spec["columns"]) <= names
         if share > best_share or (exact and share == best_share):
             best, best_share = table, share
-    if best is None or best_share < RECOGNISE_SHARE or "CHILD" not in names:
+    if best_share < RECOGNISE_SHARE:  # an older table may have little more than it needs
+        best = next((table for table, spec in table_config().items()
+                     if _needed(spec) <= names), None)
+    if best is None or "CHILD" not in names:
         return None, []
-    return best, [c for c in TABLES[best] if c not in names]
+    return best, sorted(_needed(table_config()[best]) - names,
+                        key=table_config()[best]["columns"].index)
+
+
+def _needed(spec: dict) -> set[str]:
+    """The columns a table cannot be read without: all but those marked optional."""
+    return set(spec["columns"]) - set(spec.get("optional", []))
 
 
 def read_ssda903(paths: list[Path], provider: str | None = None,
@@ -68,30 +70,60 @@ def read_ssda903(paths: list[Path], provider: str | None = None,
     named = sorted(path for path in paths if path.is_file())
     for where, found in sorted(returns.items()):
         if "header" not in found:
-            given = next((path for path in named if path.parent == where), None)
-            table = next(iter(found))
-            raise SourceError(given or where, (
-                f"is a 903 {table} table, but no Header table (CHILD, SEX, DOB, ETHNIC, UPN, "
-                "MOTHER, MC_DOB) was given with it" if given else
-                "has no 903 Header table (CHILD, SEX, DOB, ETHNIC, UPN, MOTHER, MC_DOB) among "
-                "its CSV files"))
+            _refuse_headless(where, found, named)
         year = period or year_from_path(where if where.is_dir() else where.with_suffix(""))
-        if year is None:
-            raise SourceError(where, "cannot tell the collection year: name the folder by year "
-                              "(such as 2024) or give --period")
+        year = year or _year_from_episodes(where, found.get("episodes"))
         code = provider or provider_from_path(where)
         for name, frame in found.items():
             # the return a row belongs to, joined with CHILD, links a child's rows across tables
             tables[name].append(frame.assign(provider=code, period=year,
                                              key=str(where) + "|" + frame.CHILD))
     combined = {name: pd.concat(frames, ignore_index=True) for name, frames in tables.items()}
+    records, details = _records(combined)
     return SourceData(
         kind="ssda903",
-        records=_records(combined),
+        records=records,
         content={name: _content(frame, name) for name, frame in combined.items()},
         files=[str(f) for f in files if str(f) not in ignored],
         ignored=ignored,
+        details=details,
     )
+
+
+def _refuse_headless(where: Path, found: dict, named: list[Path]) -> None:
+    given = next((path for path in named if path.parent == where), None)
+    table = next(iter(found))
+    columns = ", ".join(table_config()["header"]["columns"])
+    raise SourceError(given or where, (
+        f"is a 903 {table} table, but no Header table ({columns}) was given with it" if given
+        else f"has no 903 Header table ({columns}) among its CSV files"))
+
+
+def _year_from_episodes(where: Path, episodes: pd.DataFrame | None) -> int:
+    """The collection year of a return not named by year: the year (1 April to 31 March) of its
+    latest episode date. A return whose episodes ceased in different years is refused."""
+    dates = pd.Series(dtype="datetime64[s]")
+    if episodes is not None and len(episodes):
+        dates = pd.concat([parse_dates(episodes[column], DATE_FORMAT)[0]
+                           for column in ("DECOM", "DEC")]).dropna()
+    if dates.empty:
+        raise SourceError(where, "cannot tell the collection year: it has no episode dates; "
+                          "name the folder by year (such as 2024) or give --period")
+    year = _collection_year(dates.max())
+    ceased = parse_dates(episodes["DEC"], DATE_FORMAT)[0].dropna()
+    earlier = ceased[ceased < pd.Timestamp(year - 1, 4, 1)]
+    if len(earlier):
+        raise SourceError(where, (
+            f"cannot tell the collection year: its episodes ceased in several collection years "
+            f"({_collection_year(earlier.min())} to {year}; {len(earlier):,} episode(s) ceased "
+            f"before 1 April {year - 1}); give one return per folder, named by year (such as "
+            f"{year}), or give --period"))
+    return year
+
+
+def _collection_year(date: pd.Timestamp) -> int:
+    """The collection year a date falls in: the year of the 31 March it runs to."""
+    return date.year + 1 if date.month >= 4 else date.year
 
 
 def _collect_returns(files: list[Path], named: set[Path]):
@@ -100,7 +132,7 @@ def _collect_returns(files: list[Path], named: set[Path]):
     ignored = []
     for path in files:
         if path.suffix.lower() == ".xml":
-            found = _tables_from_xml(path, refuse_other_xml=path in named)
+            found = tables_from_xml(path, refuse_other_xml=path in named)
             if found is None:
                 ignored.append(str(path))
             else:
@@ -115,16 +147,24 @@ def _collect_returns(files: list[Path], named: set[Path]):
                               f"{', '.join(lacking)}")
         if table in returns[path.parent]:
             raise SourceError(path, f"is a second {table} table in {path.parent}")
-        frame = read_csv_table(path)
-        frame.columns = [c if c in ("line", "malformed") else c.upper() for c in frame.columns]
-        returns[path.parent][table] = frame.assign(file=str(path))
+        returns[path.parent][table] = _csv_table(path, table)
     if not returns:
         raise SourceError(", ".join(map(str, sorted(named) or files)),
                           "holds no SSDA903 Header table")
     return returns, ignored
 
 
-def _records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _csv_table(path: Path, table: str) -> pd.DataFrame:
+    """A 903 CSV table with upper-case column names; optional columns it lacks, blank."""
+    frame = read_csv_table(path)
+    frame.columns = [c if c in ("line", "malformed") else c.upper() for c in frame.columns]
+    absent = [c for c in table_config()[table]["columns"] if c not in frame]
+    # which columns were absent is kept with the rows, so their children can be flagged
+    return frame.assign(**{c: "" for c in absent}, absent=", ".join(absent), file=str(path))
+
+
+def _records(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """One canonical record per Header row, and where each row-level problem was found."""
     header = tables["header"]
     base = pd.DataFrame({
         "source": "ssda903", "provider": header.provider, "record_id": header.CHILD,
@@ -135,15 +175,62 @@ def _records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     extra["row_malformed"] = header.malformed.to_numpy(dtype=bool)
     return_of = header.key.str.rsplit("|", n=1).str[0]
     extra["upn_duplicate"] = repeated_upns(header.UPN, return_of)
+    unknown, details = _unknown_codes(tables)
+    extra[CODE_UNKNOWN] = header.key.isin(unknown).to_numpy()
+    absent, details[COLUMN_ABSENT] = _absent_columns(tables)
+    extra[COLUMN_ABSENT] = header.key.isin(absent).to_numpy()
     raw = {"upn": header.UPN, "dob": header.DOB, "sex": header.SEX, "ethnicity": header.ETHNIC,
            "postcode": _home_postcodes(tables.get("episodes"), header.key)}
-    return canonical_records("ssda903", base, raw, extra)
+    return canonical_records("ssda903", base, raw, extra), details
+
+
+def _unknown_codes(tables: dict[str, pd.DataFrame]) -> tuple[set, dict[str, list[str]]]:
+    """Children with a code outside its collection year's code set, and each such row as
+    ``file:row FIELD`` (the field named, never its value)."""
+    children, rows = set(), []
+    for field, sets in source_codes()["ssda903"]["codes"].items():
+        for frame in tables.values():
+            if field not in frame or not len(frame):
+                continue
+            bad = _outside_code_sets(frame[field], frame.period, sets)
+            children |= set(frame.key[bad])
+            rows += (frame.file[bad] + ":" + frame.line[bad].astype(str) + " " + field).tolist()
+    return children, {CODE_UNKNOWN: rows} if rows else {}
+
+
+def _outside_code_sets(values: pd.Series, period: pd.Series, sets: list[dict]) -> np.ndarray:
+    """Non-blank codes in no code set valid in their row's collection year."""
+    codes = text(values).str.upper().to_numpy()
+    year = pd.to_numeric(period, errors="coerce").to_numpy()
+    valid = codes == ""
+    for code_set in sets:
+        in_years = np.ones(len(codes), dtype=bool)
+        if code_set.get("from") is not None:
+            in_years &= year >= code_set["from"]
+        if code_set.get("to") is not None:
+            in_years &= year <= code_set["to"]
+        valid |= in_years & np.isin(codes, code_set["codes"])
+    return ~valid
+
+
+def _absent_columns(tables: dict[str, pd.DataFrame]) -> tuple[set, list[str]]:
+    """Children with rows in a table that lacked optional columns, and each such file."""
+    children, where = set(), []
+    for frame in tables.values():
+        if "absent" not in frame:
+            continue
+        lacking = frame.absent.fillna("") != ""
+        children |= set(frame.key[lacking])
+        where += sorted({f"{file} lacks {columns}" for file, columns
+                         in zip(frame.file[lacking], frame.absent[lacking], strict=True)})
+    return children, where
 
 
 def _content(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """A 903 table with its dates parsed, keyed by provider, period and CHILD."""
-    out = frame.drop(columns=["line", "malformed", "file", "key"]).copy()
-    for column in DATES.get(table, []) + (["DOB"] if "DOB" in out else []):
+    out = frame.drop(columns=["line", "malformed", "file", "key", "absent"],
+                     errors="ignore").copy()
+    for column in table_config()[table].get("dates", []) + (["DOB"] if "DOB" in out else []):
         out[column] = parse_dates(out[column], DATE_FORMAT)[0].dt.date
     front = ["provider", "period", "CHILD"]
     out = out[front + [c for c in out.columns if c not in front]]
@@ -186,40 +273,8 @@ def _home_postcodes(episodes: pd.DataFrame | None, keys: pd.Series) -> pd.Series
 def _children_with_bad_dates(tables: dict[str, pd.DataFrame]) -> set:
     bad = set()
     for name, frame in tables.items():
-        for column in DATES.get(name, []):
+        for column in table_config()[name].get("dates", []):
             if column in frame:
                 _, _, unreadable = parse_dates(frame[column], DATE_FORMAT)
                 bad |= set(frame.key[unreadable])
     return bad
-
-
-def _tables_from_xml(path: Path, refuse_other_xml: bool) -> dict[str, pd.DataFrame] | None:
-    """903 XML (``EXPSSDA903 > CHILD > HEADER, EPISODE, ...``) as the same tables as the CSVs.
-
-    Each child's elements are named as the CSV tables (HEADER, EPISODE, AD1, ...) and hold one
-    element per column; the child's id is the CHILD element inside HEADER.
-    """
-    if not refuse_other_xml and xml_root_name(path).upper() != "EXPSSDA903":
-        return None  # another collection's XML in a folder given: not ours to read
-    root = parse_xml(path)
-    if root.tag.upper() != "EXPSSDA903":
-        raise SourceError(path, f"is not 903 XML (its root element is <{root.tag}>)")
-    element_tables = {"HEADER": "header", "EPISODE": "episodes", "AD1": "ad1",
-                      "PLACED_ADOPTION": "placed_adoption", "PLACEDADOPTION": "placed_adoption",
-                      "UASC": "uasc", "REVIEW": "reviews", "REVIEWS": "reviews",
-                      "MISSING": "missing", "PREV_PERM": "prev_perm", "PREVPERM": "prev_perm"}
-    rows = defaultdict(list)
-    for number, child in enumerate(root.findall("CHILD"), start=1):
-        header = child.find("HEADER")
-        child_id = (header.findtext("CHILD") or "").strip() if header is not None else ""
-        for element in child:
-            table = element_tables.get(element.tag.upper())
-            if table is None:
-                continue
-            values = {c: (element.findtext(c) or "").strip() for c in TABLES[table]}
-            values["CHILD"] = values["CHILD"] or child_id
-            values["line"] = number
-            rows[table].append(values)
-    return {name: pd.DataFrame(r, columns=[*TABLES[name], "line"]).assign(file=str(path),
-                                                                          malformed=False)
-            for name, r in rows.items()}
