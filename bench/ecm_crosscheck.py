@@ -91,9 +91,9 @@ def export(world: Path, work: Path) -> dict:
 
     from linkage.match import run
     from linkage.match.model import settings
+    from linkage.pipelines.delivery import hash_providers
     from linkage.pseudonymise.bundle import open_bundles
     from linkage.pseudonymise.keys import load_key
-    from linkage.pseudonymise.providers import hash_providers
     from linkage.pseudonymise.roles import Keyring
     from linkage.quality.evaluate import evaluate, load_truth
     from linkage.sources.schema import RECORD_KEY

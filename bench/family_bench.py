@@ -16,10 +16,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main() -> None:
     from linkage.families.derive import derive_families
+    from linkage.pipelines.delivery import hash_providers
     from linkage.pipelines.link import link
     from linkage.pseudonymise.bundle import open_bundles
     from linkage.pseudonymise.keys import load_key
-    from linkage.pseudonymise.providers import hash_providers
     from linkage.pseudonymise.roles import Keyring
     from linkage.quality.evaluate import load_truth
     from linkage.quality.families import evaluate_families

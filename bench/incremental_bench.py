@@ -33,7 +33,7 @@ def _world(people: int, seed: int, folder: Path, reuse: bool) -> Path:
 
 
 def _bundles(providers: Path, out: Path, ring, reuse: bool) -> list[Path]:
-    from linkage.pseudonymise.providers import hash_providers
+    from linkage.pipelines.delivery import hash_providers
 
     if not (reuse and out.is_dir()):
         hash_providers(providers, out, ring.for_provider())

@@ -76,7 +76,7 @@ def keyring(work: Path):
 def hash_stage(providers: str, bundles: str, keys: str) -> dict:
     import json as json_
 
-    from linkage.pseudonymise.providers import hash_providers
+    from linkage.pipelines.delivery import hash_providers
     from linkage.pseudonymise.roles import Keyring
 
     started = time.perf_counter()
@@ -129,8 +129,8 @@ def report_stage(spine: str, out: str) -> dict:
 def plaintext_stage(world: str) -> dict:
     """The same model on plaintext identifiers; reading the files is not part of its time."""
     from linkage.match.run import linking_table, train_and_predict
+    from linkage.pipelines.delivery import provider_jobs
     from linkage.pseudonymise.bundle import linkage_schema, tokenise
-    from linkage.pseudonymise.providers import provider_jobs
     from linkage.quality.evaluate import load_truth
     from linkage.sources import read_source
 

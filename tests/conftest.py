@@ -34,7 +34,7 @@ def hash_world(world: Path, out: Path, key_file: Path) -> list[Path]:
     from typer.testing import CliRunner
 
     from linkage.cli import app
-    from linkage.pseudonymise.providers import provider_jobs
+    from linkage.pipelines.delivery import provider_jobs
 
     runner = CliRunner()
     bundles = []

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from linkage.pseudonymise.providers import provider_jobs
+from linkage.pipelines.delivery import provider_jobs
 from linkage.sources import read_source
 
 

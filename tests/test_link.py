@@ -99,8 +99,8 @@ def test_hashing_costs_the_linkage_almost_nothing(linked_spine, world_dir, truth
                                                   truth_persons, linkage_key):
     """The same model on the plaintext identifiers (names by Jaro-Winkler) does no better."""
     from linkage.match.run import linking_table, train_and_predict
+    from linkage.pipelines.delivery import provider_jobs
     from linkage.pseudonymise.bundle import linkage_schema, tokenise
-    from linkage.pseudonymise.providers import provider_jobs
     from linkage.quality.evaluate import evaluate as score
     from linkage.sources import read_source
 

@@ -132,7 +132,7 @@ def insider_school_census(world: Path) -> pd.DataFrame:
     """What a school-census insider (a DfE analyst) holds: the plaintext pupil rows, as the
     toolkit reads them (record id, period, names, date of birth, sex). Attacker knowledge for
     the membership attack only; never used by the other attacks."""
-    from linkage.pseudonymise.providers import provider_jobs
+    from linkage.pipelines.delivery import provider_jobs
     from linkage.sources import read_source
 
     frames = []

@@ -168,9 +168,9 @@ def _bundle_rows(path: Path) -> int:
 def hash_again(world: Path, names: list[str], out: Path) -> tuple[list[Path], bytes]:
     """The named bundles of ``world`` hashed again under a new linkage key (``linkage
     keygen``), the providers' other keys from the environment; returns them and the key."""
+    from linkage.pipelines.delivery import provider_jobs
     from linkage.pseudonymise.bundle import write_bundle
     from linkage.pseudonymise.keys import generate_key_file
-    from linkage.pseudonymise.providers import provider_jobs
     from linkage.pseudonymise.roles import provider_keys
     from linkage.sources import read_source
 

@@ -19,8 +19,8 @@ from linkage.pseudonymise.bloom import normalise_name
 def plaintext_records(world: Path, key: bytes | None = None) -> pd.DataFrame:
     """The plaintext of every provider's records (the unkeyed tokens table) with
     ``person_id`` from the truth; record ids replaced by their pseudonyms when ``key`` given."""
+    from linkage.pipelines.delivery import provider_jobs
     from linkage.pseudonymise.bundle import linkage_schema, tokenise
-    from linkage.pseudonymise.providers import provider_jobs
     from linkage.sources import read_source
 
     schema = linkage_schema()
