@@ -1,8 +1,10 @@
 """Reading providers' files: encodings, CSV quirks, safe XML, and which files a path holds."""
 
+import codecs
 import csv
 import io
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +16,22 @@ from defusedxml.common import DefusedXmlException
 
 from linkage.sources.schema import SourceError
 
-ENCODINGS = ("utf-8-sig", "cp1252")
+LEGACY_ENCODING = "cp1252"  # Windows-1252: what older LA systems and spreadsheets write
+ENCODINGS = ("utf-8-sig", LEGACY_ENCODING)
 MAX_FIELD_CHARS = 100_000  # a field longer than this is not an identifier: the file is refused
+# the line ends the csv module and universal-newline text agree on: \r\n, \n or a lone \r
+LINE_END = re.compile(rb"(?<=\n)|(?<=\r)(?!\n)")
+# two bytes that could begin a UTF-8 character: without any, a file that is not UTF-8 is
+# wholly Windows-1252 and is decoded in one step rather than line by line
+UTF8_START = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+QUOTE = '"'
+# the encoding an XML declaration names (<?xml version="1.0" encoding="ISO-8859-1"?>)
+XML_DECLARED_ENCODING = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z][\w.:-]*)[\"']")
 
 
-def read_text(path: Path) -> str:
-    """The file's text: UTF-8 (with or without BOM), else Windows-1252."""
+def _file_bytes(path: Path) -> bytes:
+    """The file's bytes; an unreadable, empty or binary file is refused."""
     try:
         data = path.read_bytes()
     except OSError as problem:
@@ -29,6 +41,15 @@ def read_text(path: Path) -> str:
         raise SourceError(path, "is empty")
     if b"\x00" in data[:4096]:
         raise SourceError(path, "is not a text file (it holds binary data)")
+    return data
+
+
+def read_text(path: Path) -> str:
+    """The file's text: UTF-8 (with or without BOM), else Windows-1252."""
+    return _whole_text(path, _file_bytes(path))
+
+
+def _whole_text(path: Path, data: bytes) -> str:
     for encoding in ENCODINGS:
         try:
             return data.decode(encoding)
@@ -37,38 +58,158 @@ def read_text(path: Path) -> str:
     raise SourceError(path, "is neither UTF-8 nor Windows-1252 text")
 
 
+def decoded_lines(path: Path) -> tuple[list[str], np.ndarray]:
+    """The file's lines (with their line ends), and which were decoded as Windows-1252 in a
+    file whose other lines are UTF-8.
+
+    A file that is UTF-8 throughout, or Windows-1252 throughout, is decoded as such and no
+    line is marked. A file mixing the two (rows pasted from two systems) is decoded line by
+    line, each in its own encoding, so that no name is altered; the Windows-1252 lines are
+    marked, for the rows they hold to be flagged.
+    """
+    data = _file_bytes(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if not UTF8_START.search(data):
+            text = _whole_text(path, data)
+        else:
+            return _lines_in_their_encodings(path, data.removeprefix(codecs.BOM_UTF8))
+    lines = io.StringIO(text, newline="").readlines()
+    return lines, np.zeros(len(lines), dtype=bool)
+
+
+def _lines_in_their_encodings(path: Path, data: bytes) -> tuple[list[str], np.ndarray]:
+    raw = [piece for piece in LINE_END.split(data) if piece]
+    lines, legacy, utf8_beyond_ascii = [], np.zeros(len(raw), dtype=bool), False
+    for number, piece in enumerate(raw, start=1):
+        try:
+            lines.append(piece.decode("utf-8"))
+            utf8_beyond_ascii = utf8_beyond_ascii or not piece.isascii()
+        except UnicodeDecodeError:
+            try:
+                lines.append(piece.decode(LEGACY_ENCODING))
+            except UnicodeDecodeError:
+                raise SourceError(path, "is neither UTF-8 nor Windows-1252 text "
+                                  f"(line {number})") from None
+            legacy[number - 1] = True
+    if not utf8_beyond_ascii:
+        legacy[:] = False  # Windows-1252 throughout: nothing mixed
+    return lines, legacy
+
+
 def read_csv_table(path: Path, lower_columns: bool = False) -> pd.DataFrame:
-    """A CSV file as stripped text columns, plus ``line`` (the header is line 1) and
-    ``malformed`` (the row had more or fewer fields than the header; kept, padded or cut).
+    """A CSV file as stripped text columns, plus ``line`` (the record's first line; the header
+    is line 1) and a column per reading problem (``READING_PROBLEMS``): ``malformed`` (more or
+    fewer fields than the header; kept, padded or cut), ``encoding_mixed`` (a Windows-1252 row
+    in a UTF-8 file) and ``quote_unbalanced`` (a quote that never closed: the row was read
+    again by itself, split at every comma).
 
     Blank lines are skipped; empty columns after the last named one are dropped.
     """
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
-    header: list[str] | None = None
-    rows, lines, malformed = [], [], []
-    try:
-        for fields in reader:
-            if not any(field.strip() for field in fields):
-                continue
-            if header is None:
-                header = _header_names(path, fields)
-                continue
-            width = len(header)
-            extra = fields[width:]
-            malformed.append(len(fields) < width or any(f.strip() for f in extra))
-            rows.append(fields[:width] + [""] * (width - len(fields)))
-            lines.append(reader.line_num)
-    except csv.Error as problem:
-        raise SourceError(path, f"is not a readable CSV file (line {reader.line_num}: {problem})") \
-            from None
-    if header is None:
-        raise SourceError(path, "has no header row")
-    frame = _stripped_frame(path, header, rows)
+    lines, legacy = decoded_lines(path)
+    records = _csv_records(path, lines)
+    width = len(records.header)
+    malformed = [_wrong_width(fields, width) for fields in records.rows]
+    rows = [fields[:width] + [""] * (width - len(fields)) for fields in records.rows]
+    frame = _stripped_frame(path, records.header, rows)
     if lower_columns:
         frame.columns = [c.lower() for c in frame.columns]
-    frame["line"] = np.array(lines, dtype=np.int64)
+    first = np.array(records.firsts, dtype=np.int64)
+    last = np.array(records.lasts, dtype=np.int64)
+    legacy_before = np.concatenate([[0], np.cumsum(legacy)])  # legacy lines up to each line
+    frame["line"] = first
     frame["malformed"] = np.array(malformed, dtype=bool)
+    frame["encoding_mixed"] = (legacy_before[last] - legacy_before[first - 1]) > 0
+    frame["quote_unbalanced"] = np.array(records.unbalanced, dtype=bool)
     return frame
+
+
+# the columns read_csv_table adds to a file's own, by the flag each raises
+READING_PROBLEMS = {"malformed": "row_malformed", "encoding_mixed": "encoding_mixed",
+                    "quote_unbalanced": "quote_unbalanced"}
+READING_COLUMNS = ("line", *READING_PROBLEMS)
+
+
+def reading_flags(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The flag masks of a ``read_csv_table`` frame's reading problems (False for rows read
+    another way, such as Parquet or XML, which lack the columns or hold no value in them)."""
+    return {flag: (frame[column].eq(True).to_numpy() if column in frame
+                   else np.zeros(len(frame), dtype=bool))
+            for column, flag in READING_PROBLEMS.items()}
+
+
+def _wrong_width(fields: list[str], width: int) -> bool:
+    return len(fields) < width or any(value.strip() for value in fields[width:])
+
+
+@dataclass
+class _Records:
+    """The records of a CSV file as read: fields, first and last line, stray quote or not."""
+
+    header: list[str] | None = None
+    rows: list[list[str]] = field(default_factory=list)
+    firsts: list[int] = field(default_factory=list)
+    lasts: list[int] = field(default_factory=list)
+    unbalanced: list[bool] = field(default_factory=list)
+
+    def add(self, fields: list[str], first: int, last: int, unbalanced: bool = False) -> None:
+        self.rows.append(fields)
+        self.firsts.append(first)
+        self.lasts.append(last)
+        self.unbalanced.append(unbalanced)
+
+
+def _csv_records(path: Path, lines: list[str]) -> _Records:
+    """The header and each record of the CSV ``lines``.
+
+    A quote that opens a field and never closes where it should swallows the lines after it
+    into one record. So a record of the wrong width whose first line holds an odd number of
+    quotes is taken for a stray quote: that line alone is read again, split at every comma,
+    and reading starts afresh on the next line. The stray quote then costs one flagged row.
+    """
+    records = _Records()
+    start = 0
+    while start < len(lines):
+        culprit = _read_until_stray_quote(path, lines, start, records)
+        if culprit is None:
+            break
+        records.add(next(csv.reader([lines[culprit - 1]], quoting=csv.QUOTE_NONE), []),
+                    culprit, culprit, unbalanced=True)
+        start = culprit  # the index of the line after it
+    if records.header is None:
+        raise SourceError(path, "has no header row")
+    return records
+
+
+def _read_until_stray_quote(path: Path, lines: list[str], start: int,
+                            records: _Records) -> int | None:
+    """Read records from line index ``start`` into ``records``; the line number of the first
+    stray quote met, or None at the end of the file."""
+    reader = csv.reader(map(lines.__getitem__, range(start, len(lines))))
+    last = start  # the last line read so far
+    try:
+        for fields in reader:
+            first, last = last + 1, start + reader.line_num
+            stray = lines[first - 1].count(QUOTE) % 2 == 1
+            if not any(text.strip() for text in fields):
+                continue
+            if records.header is None:
+                # a quote in the header swallowed the lines after it
+                records.header = _header_names(path, fields, stray and last > first)
+            elif stray and _wrong_width(fields, len(records.header)):
+                return first
+            else:
+                records.add(fields, first, last)
+    except csv.Error as problem:
+        first = last + 1
+        # a stray quote may run on until its field outgrows the csv module's limit
+        if records.header is None or start + reader.line_num == first \
+                or not lines[first - 1].count(QUOTE) % 2:
+            raise SourceError(path, f"is not a readable CSV file (line {first}: {problem})") \
+                from None
+        return first
+    return None
 
 
 def _stripped_frame(path: Path, header: list[str], rows: list[list[str]]) -> pd.DataFrame:
@@ -85,7 +226,10 @@ def _stripped_frame(path: Path, header: list[str], rows: list[list[str]]) -> pd.
     return pa.Table.from_arrays(arrays, names=header).to_pandas()
 
 
-def _header_names(path: Path, fields: list[str]) -> list[str]:
+def _header_names(path: Path, fields: list[str], stray_quote: bool) -> list[str]:
+    if stray_quote:
+        raise SourceError(path, "has an unbalanced quote in its header row: correct the "
+                          "column names")
     names = [f.strip() for f in fields]
     while names and names[-1] == "":
         names.pop()  # a trailing comma after the last column name
@@ -137,15 +281,53 @@ def xml_root_name(path: Path) -> str:
 
 
 def parse_xml(path: Path):
-    """The XML root element, parsed safely (no entity expansion, no external entities)."""
-    content = read_text(path)
+    """The XML root element, parsed safely (no entity expansion, no external entities).
+
+    The bytes are decoded once: in the encoding the XML declaration names, else as UTF-8, else
+    (no declaration, not UTF-8) as Windows-1252. Bytes that are not text in the encoding
+    declared are refused, naming the line, rather than guessed at.
+    """
+    data = _file_bytes(path)
+    declared = XML_DECLARED_ENCODING.match(data)
+    encoding = declared.group(1).decode("ascii") if declared else "UTF-8"
+    if declared:
+        _check_declared_encoding(path, data, encoding)
+    else:
+        data = _whole_text(path, data).encode("utf-8")  # no declaration: the parser reads UTF-8
     try:
-        return SafeET.fromstring(content.encode("utf-8"), forbid_dtd=True)
+        return SafeET.fromstring(data, forbid_dtd=True)
     except DefusedXmlException:
         raise SourceError(path, "uses XML entities or DTDs, which are refused for safety") \
             from None
     except SafeET.ParseError as problem:
         raise SourceError(path, f"is not well-formed XML ({problem})") from None
+    except (ValueError, LookupError):  # an encoding Python knows but the XML parser cannot use
+        raise SourceError(path, f"declares the encoding {encoding}, which cannot be read: "
+                          "save it as UTF-8") from None
+
+
+def _check_declared_encoding(path: Path, data: bytes, encoding: str) -> None:
+    """Refuse a file whose bytes are not text in the encoding its declaration names."""
+    try:
+        data.decode(encoding)
+    except LookupError:
+        raise SourceError(path, f"declares the encoding {encoding}, which is not one known: "
+                          "save it as UTF-8") from None
+    except UnicodeDecodeError as problem:
+        line = data.count(b"\n", 0, problem.start) + 1
+        raise SourceError(path, f"declares the encoding {encoding}, but line {line} is not "
+                          f"{encoding} text: save the file in the encoding it declares, or "
+                          "correct the declaration") from None
+
+
+def plain_names(root):
+    """``root`` with every element named by its local name in lower case: the XML namespace
+    (``<Child xmlns=...>``, ``<cin:Child>``) and the letter case (``<CHILD>``) dropped, so a
+    reader finds the elements of every supplier's layout by one name."""
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            element.tag = element.tag.rpartition("}")[2].lower()
+    return root
 
 
 def files_under(paths: list[Path], suffixes: tuple[str, ...]) -> list[Path]:

@@ -13,11 +13,13 @@ import pandas as pd
 
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import (
+    READING_COLUMNS,
     csv_header,
     files_under,
     parse_xml,
     provider_from_path,
     read_csv_table,
+    reading_flags,
     xml_root_name,
     year_from_path,
 )
@@ -116,7 +118,7 @@ def _collect_returns(files: list[Path], named: set[Path]):
         if table in returns[path.parent]:
             raise SourceError(path, f"is a second {table} table in {path.parent}")
         frame = read_csv_table(path)
-        frame.columns = [c if c in ("line", "malformed") else c.upper() for c in frame.columns]
+        frame.columns = [c if c in READING_COLUMNS else c.upper() for c in frame.columns]
         returns[path.parent][table] = frame.assign(file=str(path))
     if not returns:
         raise SourceError(", ".join(map(str, sorted(named) or files)),
@@ -132,7 +134,7 @@ def _records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     })
     extra = _cross_table_flags(header, tables)
     extra["date_invalid"] = header.key.isin(_children_with_bad_dates(tables)).to_numpy()
-    extra["row_malformed"] = header.malformed.to_numpy(dtype=bool)
+    extra.update(reading_flags(header))
     return_of = header.key.str.rsplit("|", n=1).str[0]
     extra["upn_duplicate"] = repeated_upns(header.UPN, return_of)
     raw = {"upn": header.UPN, "dob": header.DOB, "sex": header.SEX, "ethnicity": header.ETHNIC,
@@ -142,7 +144,7 @@ def _records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def _content(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """A 903 table with its dates parsed, keyed by provider, period and CHILD."""
-    out = frame.drop(columns=["line", "malformed", "file", "key"]).copy()
+    out = frame.drop(columns=[*READING_COLUMNS, "file", "key"], errors="ignore").copy()
     for column in DATES.get(table, []) + (["DOB"] if "DOB" in out else []):
         out[column] = parse_dates(out[column], DATE_FORMAT)[0].dt.date
     front = ["provider", "period", "CHILD"]
