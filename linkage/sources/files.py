@@ -164,52 +164,75 @@ def _csv_records(path: Path, lines: list[str]) -> _Records:
     """The header and each record of the CSV ``lines``.
 
     A quote that opens a field and never closes where it should swallows the lines after it
-    into one record. So a record of the wrong width whose first line holds an odd number of
-    quotes is taken for a stray quote: that line alone is read again, split at every comma,
-    and reading starts afresh on the next line. The stray quote then costs one flagged row.
+    into one record. So the lines are read strictly (a closing quote must end its field), and
+    a record over several lines that breaks that rule, or comes out the wrong width, and whose
+    first line holds an odd number of quotes, is taken for a stray quote: that line is read
+    again by itself (``_reread_line``) and reading starts afresh on the next line. The stray
+    quote then costs one flagged row, not the rows after it.
     """
     records = _Records()
     start = 0
     while start < len(lines):
-        culprit = _read_until_stray_quote(path, lines, start, records)
-        if culprit is None:
+        stopped_at = _read_until_quote_problem(path, lines, start, records)
+        if stopped_at is None:
             break
-        records.add(next(csv.reader([lines[culprit - 1]], quoting=csv.QUOTE_NONE), []),
-                    culprit, culprit, unbalanced=True)
-        start = culprit  # the index of the line after it
+        _reread_line(path, lines, stopped_at, records)
+        start = stopped_at  # the index of the line after it
     if records.header is None:
         raise SourceError(path, "has no header row")
     return records
 
 
-def _read_until_stray_quote(path: Path, lines: list[str], start: int,
-                            records: _Records) -> int | None:
-    """Read records from line index ``start`` into ``records``; the line number of the first
-    stray quote met, or None at the end of the file."""
-    reader = csv.reader(map(lines.__getitem__, range(start, len(lines))))
+def _read_until_quote_problem(path: Path, lines: list[str], start: int,
+                              records: _Records) -> int | None:
+    """Read records from line index ``start`` into ``records``; the number of the line where
+    a record with a quote problem begins, or None at the end of the file."""
+    reader = csv.reader(map(lines.__getitem__, range(start, len(lines))), strict=True)
     last = start  # the last line read so far
     try:
         for fields in reader:
             first, last = last + 1, start + reader.line_num
-            stray = lines[first - 1].count(QUOTE) % 2 == 1
-            if not any(text.strip() for text in fields):
-                continue
-            if records.header is None:
-                # a quote in the header swallowed the lines after it
-                records.header = _header_names(path, fields, stray and last > first)
-            elif stray and _wrong_width(fields, len(records.header)):
+            if last > first and _odd_quotes(lines[first - 1]) and (
+                    records.header is None or _wrong_width(fields, len(records.header))):
                 return first
-            else:
-                records.add(fields, first, last)
-    except csv.Error as problem:
-        first = last + 1
-        # a stray quote may run on until its field outgrows the csv module's limit
-        if records.header is None or start + reader.line_num == first \
-                or not lines[first - 1].count(QUOTE) % 2:
-            raise SourceError(path, f"is not a readable CSV file (line {first}: {problem})") \
-                from None
-        return first
+            _take(path, records, fields, first, last)
+    except csv.Error:
+        return last + 1
     return None
+
+
+def _reread_line(path: Path, lines: list[str], number: int, records: _Records) -> None:
+    """Line ``number`` read by itself: split at every comma, and flagged, if a quote in it
+    never closes; else read leniently (a quote closed in mid-field, as in ``"b"c``, as ever)."""
+    line = lines[number - 1]
+    if _odd_quotes(line):
+        if records.header is None:
+            raise SourceError(path, f"has an unbalanced quote in its header row (line "
+                              f"{number}): correct the column names")
+        records.add(next(csv.reader([line], quoting=csv.QUOTE_NONE), []), number, number,
+                    unbalanced=True)
+        return
+    try:
+        fields = next(csv.reader([line]), [])
+    except csv.Error as problem:
+        raise SourceError(path, f"is not a readable CSV file (line {number}: {problem})") \
+            from None
+    _take(path, records, fields, number, number)
+
+
+def _take(path: Path, records: _Records, fields: list[str], first: int, last: int) -> None:
+    """Keep a record read from lines ``first`` to ``last``: the first one not blank is the
+    header."""
+    if not any(text.strip() for text in fields):
+        return
+    if records.header is None:
+        records.header = _header_names(path, fields)
+    else:
+        records.add(fields, first, last)
+
+
+def _odd_quotes(line: str) -> bool:
+    return line.count(QUOTE) % 2 == 1
 
 
 def _stripped_frame(path: Path, header: list[str], rows: list[list[str]]) -> pd.DataFrame:
@@ -226,10 +249,7 @@ def _stripped_frame(path: Path, header: list[str], rows: list[list[str]]) -> pd.
     return pa.Table.from_arrays(arrays, names=header).to_pandas()
 
 
-def _header_names(path: Path, fields: list[str], stray_quote: bool) -> list[str]:
-    if stray_quote:
-        raise SourceError(path, "has an unbalanced quote in its header row: correct the "
-                          "column names")
+def _header_names(path: Path, fields: list[str]) -> list[str]:
     names = [f.strip() for f in fields]
     while names and names[-1] == "":
         names.pop()  # a trailing comma after the last column name
