@@ -168,12 +168,13 @@ def csv_lines(rows: pd.DataFrame) -> list[str]:
         index=False)]
 
 
-def write_lines(path: Path, lines: list[str], encodings: list[str] | str = "utf-8") -> Path:
+def write_lines(path: Path, lines: list[str], encodings: list[str] | str = "utf-8",
+                end: str = "\r\n") -> Path:
     """``lines`` (the header first) as a file, each line in its own encoding."""
     if isinstance(encodings, str):
         encodings = [encodings] * len(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join((line + "\r\n").encode(enc) for line, enc in
+    path.write_bytes(b"".join((line + end).encode(enc) for line, enc in
                               zip(lines, encodings, strict=True)))
     return path
 
@@ -190,7 +191,8 @@ def with_flag(flags: pd.Series, rows, code: str) -> pd.Series:
     return out
 
 
-def test_a_file_mixing_utf8_and_windows_1252_rows_keeps_every_name(tmp_path):
+@pytest.mark.parametrize("end", ["\r\n", "\n", "\r"], ids=["CRLF", "LF", "CR"])
+def test_a_file_mixing_utf8_and_windows_1252_rows_keeps_every_name(tmp_path, end):
     """100 rows in UTF-8, 100 in Windows-1252 (a file pasted from two systems): every name as
     written, the Windows-1252 rows flagged encoding_mixed (once: 100 forenames altered, no
     flag)."""
@@ -198,9 +200,9 @@ def test_a_file_mixing_utf8_and_windows_1252_rows_keeps_every_name(tmp_path):
     lines = csv_lines(rows)
     legacy = [i for i in range(len(rows)) if i % 4 in (1, 2)]  # every name in both encodings
     encodings = ["utf-8"] + ["cp1252" if i in legacy else "utf-8" for i in range(len(rows))]
-    plain = census_records(write_lines(tmp_path / "utf8" / "2024_pupils.csv", lines))
+    plain = census_records(write_lines(tmp_path / "utf8" / "2024_pupils.csv", lines, end=end))
     mixed = census_records(write_lines(tmp_path / "mixed" / "2024_pupils.csv", lines,
-                                       encodings))
+                                       encodings, end))
     assert list(mixed.forename) == list(rows.forename)
     assert len(legacy) == 100
     assert list(mixed["flags"]) == list(with_flag(plain["flags"], legacy, "encoding_mixed"))

@@ -19,12 +19,14 @@ from linkage.sources.schema import SourceError
 LEGACY_ENCODING = "cp1252"  # Windows-1252: what older LA systems and spreadsheets write
 ENCODINGS = ("utf-8-sig", LEGACY_ENCODING)
 MAX_FIELD_CHARS = 100_000  # a field longer than this is not an identifier: the file is refused
-# the line ends the csv module and universal-newline text agree on: \r\n, \n or a lone \r
-LINE_END = re.compile(rb"(?<=\n)|(?<=\r)(?!\n)")
 # two bytes that could begin a UTF-8 character: without any, a file that is not UTF-8 is
 # wholly Windows-1252 and is decoded in one step rather than line by line
 UTF8_START = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 QUOTE = '"'
+# a byte that is not UTF-8, as decoding with surrogate escapes leaves it; a UTF-8 character
+# beyond ASCII
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
+BEYOND_ASCII = re.compile("[\x80-\ud7ff\ue000-\U0010ffff]")
 # the encoding an XML declaration names (<?xml version="1.0" encoding="ISO-8859-1"?>)
 XML_DECLARED_ENCODING = re.compile(
     rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z][\w.:-]*)[\"']")
@@ -80,20 +82,29 @@ def decoded_lines(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def _lines_in_their_encodings(path: Path, data: bytes) -> tuple[list[str], np.ndarray]:
-    raw = [piece for piece in LINE_END.split(data) if piece]
-    lines, legacy, utf8_beyond_ascii = [], np.zeros(len(raw), dtype=bool), False
-    for number, piece in enumerate(raw, start=1):
+    """Lines of a file that is not UTF-8 throughout, each decoded as UTF-8 if it is valid
+    UTF-8, else as Windows-1252; and which were Windows-1252 (none, when no line holds a UTF-8
+    character beyond ASCII: then the file is Windows-1252 throughout).
+
+    One decoding pass keeps the bytes that are not UTF-8 as stand-ins (surrogate escapes); only
+    the lines holding one are decoded again, so a big file is not decoded line by line.
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    lines = io.StringIO(text, newline="").readlines()
+    ends = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
+    stand_ins = np.fromiter((m.start() for m in NOT_UTF8.finditer(text)), dtype=np.int64)
+    legacy = np.zeros(len(lines), dtype=bool)
+    legacy[np.searchsorted(ends, stand_ins, side="right")] = True
+    for index in np.flatnonzero(legacy):
         try:
-            lines.append(piece.decode("utf-8"))
-            utf8_beyond_ascii = utf8_beyond_ascii or not piece.isascii()
+            lines[index] = lines[index].encode("utf-8", "surrogateescape").decode(
+                LEGACY_ENCODING)
         except UnicodeDecodeError:
-            try:
-                lines.append(piece.decode(LEGACY_ENCODING))
-            except UnicodeDecodeError:
-                raise SourceError(path, "is neither UTF-8 nor Windows-1252 text "
-                                  f"(line {number})") from None
-            legacy[number - 1] = True
-    if not utf8_beyond_ascii:
+            raise SourceError(path, "is neither UTF-8 nor Windows-1252 text "
+                              f"(line {index + 1})") from None
+    utf8_lines = (np.searchsorted(ends, m.start(), side="right")
+                  for m in BEYOND_ASCII.finditer(text))
+    if not any(not legacy[line] for line in utf8_lines):
         legacy[:] = False  # Windows-1252 throughout: nothing mixed
     return lines, legacy
 
@@ -109,19 +120,17 @@ def read_csv_table(path: Path, lower_columns: bool = False) -> pd.DataFrame:
     """
     lines, legacy = decoded_lines(path)
     records = _csv_records(path, lines)
-    width = len(records.header)
-    malformed = [_wrong_width(fields, width) for fields in records.rows]
-    rows = [fields[:width] + [""] * (width - len(fields)) for fields in records.rows]
-    frame = _stripped_frame(path, records.header, rows)
+    malformed = _to_width(records.rows, len(records.header))
+    frame = _stripped_frame(path, records.header, records.rows)
     if lower_columns:
         frame.columns = [c.lower() for c in frame.columns]
     first = np.array(records.firsts, dtype=np.int64)
     last = np.array(records.lasts, dtype=np.int64)
     legacy_before = np.concatenate([[0], np.cumsum(legacy)])  # legacy lines up to each line
     frame["line"] = first
-    frame["malformed"] = np.array(malformed, dtype=bool)
+    frame["malformed"] = malformed
     frame["encoding_mixed"] = (legacy_before[last] - legacy_before[first - 1]) > 0
-    frame["quote_unbalanced"] = np.array(records.unbalanced, dtype=bool)
+    frame["quote_unbalanced"] = np.isin(np.arange(len(frame)), records.unbalanced)
     return frame
 
 
@@ -143,21 +152,35 @@ def _wrong_width(fields: list[str], width: int) -> bool:
     return len(fields) < width or any(value.strip() for value in fields[width:])
 
 
+def _to_width(rows: list[list[str]], width: int) -> np.ndarray:
+    """Pad or cut each row to ``width`` fields, in place; which rows were malformed (fewer
+    fields, or more that are not blank). Only rows of another width are touched."""
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    malformed = lengths < width
+    for index in np.flatnonzero(lengths != width):
+        fields = rows[index]
+        malformed[index] = _wrong_width(fields, width)
+        rows[index] = fields[:width] + [""] * (width - len(fields))
+    return malformed
+
+
 @dataclass
 class _Records:
-    """The records of a CSV file as read: fields, first and last line, stray quote or not."""
+    """The records of a CSV file as read: fields, first and last line; which hold a stray
+    quote (their indexes)."""
 
     header: list[str] | None = None
     rows: list[list[str]] = field(default_factory=list)
     firsts: list[int] = field(default_factory=list)
     lasts: list[int] = field(default_factory=list)
-    unbalanced: list[bool] = field(default_factory=list)
+    unbalanced: list[int] = field(default_factory=list)
 
     def add(self, fields: list[str], first: int, last: int, unbalanced: bool = False) -> None:
+        if unbalanced:
+            self.unbalanced.append(len(self.rows))
         self.rows.append(fields)
         self.firsts.append(first)
         self.lasts.append(last)
-        self.unbalanced.append(unbalanced)
 
 
 def _csv_records(path: Path, lines: list[str]) -> _Records:
@@ -189,13 +212,19 @@ def _read_until_quote_problem(path: Path, lines: list[str], start: int,
     a record with a quote problem begins, or None at the end of the file."""
     reader = csv.reader(map(lines.__getitem__, range(start, len(lines))), strict=True)
     last = start  # the last line read so far
+    rows, firsts, lasts = records.rows, records.firsts, records.lasts  # the hot loop's lists
     try:
         for fields in reader:
             first, last = last + 1, start + reader.line_num
             if last > first and _odd_quotes(lines[first - 1]) and (
                     records.header is None or _wrong_width(fields, len(records.header))):
                 return first
-            _take(path, records, fields, first, last)
+            if records.header is None or not "".join(fields).strip():
+                _take(path, records, fields, first, last)  # the header, or a blank line
+                continue
+            rows.append(fields)
+            firsts.append(first)
+            lasts.append(last)
     except csv.Error:
         return last + 1
     return None
