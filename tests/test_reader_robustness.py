@@ -340,6 +340,17 @@ def test_a_quoted_line_break_is_still_one_field(tmp_path):
     assert list(records.row) == [2, 4] and list(records["flags"]) == ["", ""]
 
 
+def test_a_quote_closed_in_mid_field_is_read_as_ever(tmp_path):
+    """Sloppy but closed quotes (``"Smith"son``, a space after the closing quote) are read
+    leniently, as before, without a flag: only a quote that never closes is one."""
+    lines = csv_lines(pupils(4))
+    lines[1] = lines[1].replace(",Smith0,", ',"Smith"0,')
+    lines[2] = lines[2].replace(",Smith1,", ',"Smith1" ,')
+    records = census_records(write_lines(tmp_path / "2024_pupils.csv", lines))
+    assert list(records.surname) == ["Smith0", "Smith1", "Smith2", "Smith3"]
+    assert list(records["flags"]) == [""] * 4
+
+
 def test_a_stray_quote_in_the_header_is_refused(tmp_path):
     lines = stray_quote(csv_lines(pupils(3)), 1, column=2)
     with pytest.raises(SourceError, match="unbalanced quote in its header row"):
