@@ -214,6 +214,7 @@ def hash_command(
                   f"custodian): {rows['in']:,} records in, {rows['out']:,} out, "
                   f"{rows['flagged']:,} flagged, {rows['rejected']:,} rejected; key "
                   f"fingerprint {manifest['key_fingerprint']}")
+        _print_flag_counts(data)
 
 
 app.command(name="hash-delivery")(hash_delivery_command)
@@ -501,6 +502,16 @@ def _print_check(summary: dict) -> None:
         console.print(table)
     fields = ", ".join(f"{k} {v:.0%}" for k, v in summary["completeness"].items())
     console.print(f"completeness: {fields}")
+
+
+def _print_flag_counts(data) -> None:
+    """The records flagged, by flag (``linkage check`` lists their rows)."""
+    from linkage.sources.check_report import check_report
+
+    counts = check_report(data)["flags"]
+    if counts:
+        err.print("flags: " + ", ".join(f"{code} {count:,}" for code, count in counts.items())
+                  + " (linkage check names their files and rows)")
 
 
 def _short(place: str) -> str:

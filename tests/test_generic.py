@@ -206,7 +206,7 @@ def attainment(world_dir, linkage_key, tmp_path_factory):
     folder = tmp_path_factory.mktemp("attainment")
     census = pd.read_csv(world_dir / "providers/dfe/school_census/2024_pupils.csv", dtype=str,
                          keep_default_na=False)
-    census["record_id"] = [f"2024:{line}" for line in range(2, len(census) + 2)]
+    census["record_id"] = [f"2024:2024_pupils:{line}" for line in range(2, len(census) + 2)]
     pupils = census[census.ncyearactual == "6"].reset_index(drop=True)
     levels = ["below", "expected", "greater depth"]
     rows = pd.DataFrame({
@@ -275,11 +275,11 @@ def test_a_generic_dataset_is_extracted_by_person(attainment_spine, attainment, 
         spine_records = current_records(con)
     finally:
         con.close()
-    census_records = spine_records[(spine_records.provider == "DfE")
+    census_records = spine_records[(spine_records.provider == "DFE")
                                    & (spine_records.period == 2024)]
     person_of = census_records.set_index("record_id").person_key
     key = load_key(linkage_key)
-    census = record_pseudonyms(pd.Series("DfE", index=rows.index), rows.census_record, key)
+    census = record_pseudonyms(pd.Series("DFE", index=rows.index), rows.census_record, key)
     secret = project_secret(release_secret(keyring.for_custodian().custodian_key), "P0042")
     expected = pd.DataFrame({
         "person": pseudonyms(secret, "person", census.map(person_of)),

@@ -107,7 +107,7 @@ def provider_jobs(root: Path) -> list[tuple[str, str, list[Path], str]]:
             if (la / kind).is_dir():
                 jobs.append((kind, la.name[3:], [la / kind], f"{la.name}_{kind}"))
     for census in sorted(root.glob("dfe/school_census/*.csv")):
-        jobs.append(("school-census", "DfE", [census], f"dfe_school_{census.stem[:4]}"))
+        jobs.append(("school-census", "DFE", [census], f"dfe_school_{census.stem[:4]}"))
     for asg in sorted(root.glob("*/asg")):
         code = _agency_code(asg)
         for kind in ("asg-children", "asg-adopters"):

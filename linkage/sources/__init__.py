@@ -8,6 +8,7 @@ from pathlib import Path
 from linkage.sources.asg import read_asg
 from linkage.sources.cin import read_cin
 from linkage.sources.generic import load_mapping, read_generic
+from linkage.sources.provider_codes import with_provider_codes
 from linkage.sources.record_ids import unique_record_ids
 from linkage.sources.schema import SOURCE_KINDS, SourceData, SourceError
 from linkage.sources.school_census import read_school_census
@@ -18,10 +19,11 @@ __all__ = ["SOURCE_KINDS", "SourceData", "SourceError", "read_source"]
 
 def read_source(kind: str, paths: list[Path], mapping: Path | None = None,
                 provider: str | None = None, period: int | None = None) -> SourceData:
-    """Read one provider's files of one source kind into canonical records."""
+    """Read one provider's files of one source kind into canonical records, every provider
+    code in one spelling (``RAA01`` whether typed ``raa01`` or ``RAA01``)."""
     data = unique_record_ids(_read(kind, paths, mapping, provider, period))
     data.provider = provider  # recorded in the bundle even when the files hold no records
-    return data
+    return with_provider_codes(data)
 
 
 def _read(kind: str, paths: list[Path], mapping: Path | None, provider: str | None,

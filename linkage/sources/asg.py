@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from linkage.sources.canonical import canonical_records
-from linkage.sources.files import files_under, read_csv_table, year_from_path
+from linkage.sources.files import files_under, read_csv_table, reading_flags, year_from_path
+from linkage.sources.provider_codes import provider_code, provider_codes
 from linkage.sources.schema import SourceData, SourceError, source_name
 from linkage.sources.values import parse_dates, source_codes
 
@@ -25,10 +26,12 @@ def read_asg(kind: str, paths: list[Path], provider: str | None = None,
         _require(path, rows, mapping, kind)
         year = period or year_from_path(path) or _latest_collection_year(rows, mapping)
         agency = rows.get(mapping["provider"], "")
-        if provider and isinstance(agency, pd.Series) and ((agency != provider) &
-                                                            (agency != "")).any():
-            raise SourceError(path, f"holds records of agency {agency[agency != provider].iloc[0]}"
-                              f", not provider {provider}")
+        if isinstance(agency, pd.Series):
+            agency = provider_codes(agency)  # raa01 and RAA01 are one agency
+            others = agency[(agency != provider_code(provider)) & (agency != "")]
+            if provider and len(others):
+                raise SourceError(path, f"holds records of agency {others.iloc[0]}, not "
+                                  f"provider {provider}")
         base = pd.DataFrame({
             "source": source_name(kind), "provider": provider or agency,
             "record_id": rows[mapping["record_id"]], "period": year, "file": str(path),
@@ -39,8 +42,7 @@ def read_asg(kind: str, paths: list[Path], provider: str | None = None,
         for column in mapping["dates"]:
             if column in rows:
                 bad_dates |= parse_dates(rows[column], _formats(kind))[2]
-        extra = {"date_invalid": bad_dates.to_numpy(),
-                 "row_malformed": rows.malformed.to_numpy(dtype=bool)}
+        extra = {"date_invalid": bad_dates.to_numpy(), **reading_flags(rows)}
         records.append(canonical_records(kind, base, raw, extra))
         content.append(_content(rows, base, mapping, kind))
     name = source_name(kind)

@@ -1,8 +1,10 @@
 """Children in Need census XML, every schema year (``GenderCurrent`` or ``Sex``).
 
 The header's LEA is the provider and its Year the collection year. One canonical record per
-``Child``; its ``CINdetails`` (referrals, closures, plans) become content. Parsing is safe: no
-entity expansion, no external entities.
+``Child``; its ``CINdetails`` (referrals, closures, plans) become content. Element names are
+found in any letter case and any XML namespace (``<Child>``, ``<CHILD>``, ``<cin:Child>``), and
+the children of every ``<Children>`` block are read. A file with no child at all is refused.
+Parsing is safe: no entity expansion, no external entities.
 """
 
 from pathlib import Path
@@ -11,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from linkage.sources.canonical import canonical_records
-from linkage.sources.files import files_under, parse_xml
+from linkage.sources.files import files_under, parse_xml, plain_names
+from linkage.sources.provider_codes import same_provider
 from linkage.sources.schema import SourceData, SourceError
 from linkage.sources.values import as_collection_year, parse_dates, repeated_upns
 
@@ -40,27 +43,41 @@ def read_cin(paths: list[Path], provider: str | None = None,
                       files=[str(f) for f in files])
 
 
-def _read_file(path: Path, provider: str | None, period: int | None):
+def _children(path: Path):
+    """The root of a CIN census file, its names made plain (``plain_names``), and every
+    ``Child`` in it (of all its ``Children`` blocks), in file order; a file without one is
+    refused."""
     root = parse_xml(path)
-    if root.tag != "Message" or root.find("Children") is None:
-        raise SourceError(path, f"is not a CIN census file (root <{root.tag}>, expected "
+    tag = root.tag
+    root = plain_names(root)
+    if root.tag != "message" or root.find("children") is None:
+        raise SourceError(path, f"is not a CIN census file (root <{tag}>, expected "
                           "<Message> with <Children>)")
-    lea = (root.findtext("Header/Source/LEA") or "").strip()
-    year_text = (root.findtext("Header/CollectionDetails/Year") or "").strip()
-    if provider and lea and lea != provider:
+    children = list(root.iter("child"))  # wherever it stands, so that no child is lost
+    if not children:
+        raise SourceError(path, "holds no <Child> in its <Children>: a CIN return lists each "
+                          "child as <Children><Child><ChildIdentifiers>...; nothing was read")
+    return root, children
+
+
+def _read_file(path: Path, provider: str | None, period: int | None):
+    root, children = _children(path)
+    lea = (root.findtext("header/source/lea") or "").strip()
+    year_text = (root.findtext("header/collectiondetails/year") or "").strip()
+    if provider and lea and not same_provider(lea, provider):
         raise SourceError(path, f"is LA {lea}'s return, not provider {provider}'s")
     year = period or as_collection_year(year_text)
     if year is None:
         raise SourceError(path, f"has no valid collection Year in its header "
                           f"({'empty' if not year_text else 'not a year'}); give --period")
     rows, detail_rows = [], []
-    for number, child in enumerate(root.find("Children").findall("Child"), start=1):
-        ids = child.find("ChildIdentifiers")
+    for number, child in enumerate(children, start=1):
+        ids = child.find("childidentifiers")
         row = {name: _text(ids, name) for name in IDENTIFIERS}
-        row["Ethnicity"] = _text(child.find("ChildCharacteristics"), "Ethnicity")
+        row["Ethnicity"] = _text(child.find("childcharacteristics"), "Ethnicity")
         row["element"] = number
         rows.append(row)
-        for detail in child.findall("CINdetails"):
+        for detail in child.findall("cindetails"):
             values = {name: _text(detail, name) for name in DETAILS}
             values["CPPstartDate"] = _text(detail, "ChildProtectionPlans/CPPstartDate")
             values["CPPendDate"] = _text(detail, "ChildProtectionPlans/CPPendDate")
@@ -76,9 +93,11 @@ def _read_file(path: Path, provider: str | None, period: int | None):
 
 
 def _text(element, path: str) -> str:
+    """The stripped text at ``path`` under ``element`` (names in any case, as plain_names
+    leaves them), or ''."""
     if element is None:
         return ""
-    return (element.findtext(path) or "").strip()
+    return (element.findtext(path.lower()) or "").strip()
 
 
 def _records(kids: pd.DataFrame, details: pd.DataFrame) -> pd.DataFrame:

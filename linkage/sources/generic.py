@@ -30,7 +30,7 @@ import yaml
 
 from linkage.config import load_config
 from linkage.sources.canonical import canonical_records
-from linkage.sources.files import files_under, read_csv_table, read_text
+from linkage.sources.files import files_under, read_csv_table, read_text, reading_flags
 from linkage.sources.schema import (
     FIELD_KINDS,
     IDENTIFIER_COLUMNS,
@@ -187,7 +187,7 @@ def read_generic(paths: list[Path], mapping: dict, provider: str | None = None,
         canonical = canonical_fields(mapping)
         raw = {name: rows[spec["column"]] for name, spec in canonical.items()}
         dob_spec = canonical.get("dob", {})
-        extra = {"date_invalid": bad_dates, "row_malformed": rows.malformed.to_numpy(bool)}
+        extra = {"date_invalid": bad_dates, **reading_flags(rows)}
         filled = canonical_records("generic", base, raw, extra,
                                    dob_formats=[dob_spec.get("format", "%Y-%m-%d")])
         # the mapped identifiers outside the canonical record travel beside it, cleaned by

@@ -1,8 +1,8 @@
 """Record ids made unique within a provider's return, deterministically.
 
 A return can list one id twice (a child entered twice in a CIN return), leave ids blank (two
-ASG children without an id), or be split across files whose ids repeat (two school census
-files of one year, numbered by line). Each record must still be one record to the linkage
+ASG children without an id), or be split across files whose ids repeat (two ASG files listing
+one child). Each record must still be one record to the linkage
 unit, so every record keeps its id if that is unique, and otherwise gets a suffix:
 ``id~2``, ``id~3`` in file and row order; a blank id becomes ``~<file>:<row>``. Such records
 are flagged, never dropped, so ``check`` and ``hash`` report them and ``link`` never fails on

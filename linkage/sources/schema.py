@@ -79,6 +79,10 @@ _FLAGS = [
     Flag("record_id_duplicate", "the same record id on more than one record of one return "
          "(each kept, its id given a suffix ~2, ~3)"),
     Flag("row_malformed", "the row has more or fewer fields than the header (kept as read)"),
+    Flag("quote_unbalanced", "a quote in the row never closes: the row was read by itself, "
+         "split at every comma (the rows after it are read as usual)"),
+    Flag("encoding_mixed", "the row is in Windows-1252 in a file otherwise in UTF-8: read as "
+         "Windows-1252 (its names kept as written)"),
     Flag("upn_missing", "no UPN and no UN code"),
     Flag("upn_unknown_UN1", "UN1: not yet of school age, or no UPN issued"),
     Flag("upn_unknown_UN2", "UN2: never attended a maintained school in England"),

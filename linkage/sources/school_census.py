@@ -1,8 +1,9 @@
 """School census pupil CSV files (``gender`` or ``sex``; ISO or ``2020-Apr-25 00:00:00`` dates).
 
 The collection year comes from the file name (``2024_pupils.csv``) or ``period``. A pupil row has
-no id of its own, so its record id is ``<year>:<line>``. Column names are matched without case
-and through the aliases in ``configs/sources.yaml``.
+no id of its own, so its record id is ``<year>:<file>:<line>``, the file named by its name
+without the suffix (``2024:2024_pupils:2``): two files of one year never share an id. Column
+names are matched without case and through the aliases in ``configs/sources.yaml``.
 """
 
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from linkage.sources.canonical import canonical_records
-from linkage.sources.files import files_under, read_csv_table, year_from_path
+from linkage.sources.files import files_under, read_csv_table, reading_flags, year_from_path
 from linkage.sources.schema import SourceData, SourceError, source_name
 from linkage.sources.values import repeated_upns, source_codes
 
@@ -22,6 +23,7 @@ def read_school_census(paths: list[Path], provider: str | None = None,
                        period: int | None = None) -> SourceData:
     """Read pupil files into canonical records (one per row) and pupil attributes."""
     files = files_under(paths, (".csv",))
+    names = file_names(files)
     records, attributes = [], []
     for path in files:
         year = period or year_from_path(path)
@@ -30,12 +32,12 @@ def read_school_census(paths: list[Path], provider: str | None = None,
                               "(such as 2024_pupils.csv) or give --period")
         pupils, raw = _read_file(path)
         base = pd.DataFrame({
-            "source": NAME, "provider": provider or "DfE",
-            "record_id": [f"{year}:{line}" for line in pupils.line],
+            "source": NAME, "provider": provider or "DFE",
+            "record_id": f"{year}:{names[path]}:" + pupils.line.astype(str),
             "period": year, "file": str(path), "row": pupils.line})
         subsidiary = pupils.get("enrolstatus", pd.Series("", index=pupils.index)).str.upper()
         extra = {"dual_registration": (subsidiary == "S").to_numpy(),
-                 "row_malformed": pupils.malformed.to_numpy(dtype=bool),
+                 **reading_flags(pupils),
                  # a pupil's main and subsidiary rows share a UPN: not a duplicate
                  "upn_duplicate": repeated_upns(raw["upn"], base.period,
                                                 (subsidiary != "S").to_numpy())}
@@ -44,6 +46,23 @@ def read_school_census(paths: list[Path], provider: str | None = None,
     return SourceData(kind=KIND, records=pd.concat(records, ignore_index=True),
                       content={"pupils": pd.concat(attributes, ignore_index=True)},
                       files=[str(f) for f in files])
+
+
+def file_names(files: list[Path]) -> dict[Path, str]:
+    """A name for each file that no other of ``files`` has: its name without the suffix, with
+    as many of its folders before it as tell it from another file of that name
+    (``autumn/2024_pupils`` and ``spring/2024_pupils``). The same files always get the same
+    names; names carry no identifier, only what the provider named its files."""
+    names = {}
+    for path in files:
+        parts = [*path.parent.parts, path.stem]
+        depth = 1
+        while depth < len(parts) and any(
+                other != path and [*other.parent.parts, other.stem][-depth:] == parts[-depth:]
+                for other in files):
+            depth += 1
+        names[path] = "/".join(parts[-depth:])
+    return names
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, dict[str, pd.Series]]:

@@ -15,10 +15,12 @@ import pandas as pd
 
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import (
+    READING_COLUMNS,
     csv_header,
     files_under,
     provider_from_path,
     read_csv_table,
+    reading_flags,
     year_from_path,
 )
 from linkage.sources.schema import SourceData, SourceError
@@ -157,7 +159,7 @@ def _collect_returns(files: list[Path], named: set[Path]):
 def _csv_table(path: Path, table: str) -> pd.DataFrame:
     """A 903 CSV table with upper-case column names; optional columns it lacks, blank."""
     frame = read_csv_table(path)
-    frame.columns = [c if c in ("line", "malformed") else c.upper() for c in frame.columns]
+    frame.columns = [c if c in READING_COLUMNS else c.upper() for c in frame.columns]
     absent = [c for c in table_config()[table]["columns"] if c not in frame]
     # which columns were absent is kept with the rows, so their children can be flagged
     return frame.assign(**{c: "" for c in absent}, absent=", ".join(absent), file=str(path))
@@ -172,7 +174,7 @@ def _records(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, l
     })
     extra = _cross_table_flags(header, tables)
     extra["date_invalid"] = header.key.isin(_children_with_bad_dates(tables)).to_numpy()
-    extra["row_malformed"] = header.malformed.to_numpy(dtype=bool)
+    extra.update(reading_flags(header))
     return_of = header.key.str.rsplit("|", n=1).str[0]
     extra["upn_duplicate"] = repeated_upns(header.UPN, return_of)
     unknown, details = _unknown_codes(tables)
@@ -228,7 +230,7 @@ def _absent_columns(tables: dict[str, pd.DataFrame]) -> tuple[set, list[str]]:
 
 def _content(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """A 903 table with its dates parsed, keyed by provider, period and CHILD."""
-    out = frame.drop(columns=["line", "malformed", "file", "key", "absent"],
+    out = frame.drop(columns=[*READING_COLUMNS, "file", "key", "absent"],
                      errors="ignore").copy()
     for column in table_config()[table].get("dates", []) + (["DOB"] if "DOB" in out else []):
         out[column] = parse_dates(out[column], DATE_FORMAT)[0].dt.date

@@ -74,8 +74,10 @@ def write_school_census(rng, out: Path, schooling: Schooling, population: Popula
         truth.append(rows.assign(file=path, row=np.arange(2, len(rows) + 2)))
     rows = pd.concat(truth, ignore_index=True)
     return pd.DataFrame({
-        "source": "school_census", "provider": "DfE", "period": rows.year, "file": rows.file,
-        "row": rows.row, "record_id": rows.year.astype(str) + ":" + rows.row.astype(str),
+        "source": "school_census", "provider": "DFE", "period": rows.year, "file": rows.file,
+        # the reader's record id: year, file name without its suffix, line
+        "row": rows.row, "record_id": (rows.year.astype(str) + ":" + rows.year.astype(str)
+                                       + "_pupils:" + rows.row.astype(str)),
         "person_id": rows.person_id, "dob_error": rows.dob_error, "sex_error": rows.sex_error,
         "upn_error": rows.upn_error, "postcode_error": rows.postcode_error,
         "name_error": rows.name_error, "duplicate": rows.enrolstatus == "S",
