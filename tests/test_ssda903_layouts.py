@@ -146,6 +146,16 @@ def test_dfe_xml_with_lower_case_names_and_a_namespace(tmp_path):
     assert_same_return(read(path), read(DFE_XML))
 
 
+def test_dfe_xml_with_a_namespace_prefix_is_found_in_a_folder(tmp_path):
+    text = re.sub(r"<(/?)([A-Z_0-9]+)([ >/])", r"<\1d:\2\3", DFE_XML.read_text(encoding="utf-8"))
+    text = text.replace("<d:EXPSSDA903>", '<d:EXPSSDA903 xmlns:d="urn:example:903">')
+    path = tmp_path / "la_893" / "2024" / "return.xml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text, encoding="utf-8")
+    assert "<d:CHILD>" in text
+    assert_same_return(read(tmp_path / "la_893" / "2024"), read(DFE_XML))
+
+
 def test_dfe_xml_found_in_a_folder_and_checked(tmp_path):
     folder = tmp_path / "la_893" / "2024"
     folder.mkdir(parents=True)

@@ -319,14 +319,15 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 
 def xml_root_name(path: Path) -> str:
-    """The name of an XML file's root element, read from its first few kilobytes ('' if none)."""
+    """The local name of an XML file's root element, read from its first few kilobytes (''
+    if none)."""
     try:
         with open(path, "rb") as handle:
             start = handle.read(4096).decode("utf-8", errors="ignore")
     except OSError:
         return ""
-    match = re.search(r"<([A-Za-z_][\w.\-]*)[\s>/]", re.sub(r"<[?!][^>]*>", "", start))
-    return match.group(1) if match else ""
+    match = re.search(r"<([A-Za-z_][\w.\-:]*)[\s>/]", re.sub(r"<[?!][^>]*>", "", start))
+    return match.group(1).rpartition(":")[2] if match else ""  # without a namespace prefix
 
 
 def parse_xml(path: Path):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from linkage.sources.files import parse_xml, xml_root_name
+from linkage.sources.files import parse_xml, plain_names, xml_root_name
 from linkage.sources.schema import SourceError
 from linkage.sources.values import source_codes
 
@@ -33,14 +33,14 @@ def tables_from_xml(path: Path, refuse_other_xml: bool) -> dict[str, pd.DataFram
     Returns None for another collection's XML found in a folder (not ours to read); raises
     :class:`SourceError` for such a file given by name, or for a return with no children.
     """
-    if not refuse_other_xml and _local(xml_root_name(path)).upper() != ROOT:
+    if not refuse_other_xml and xml_root_name(path).upper() != ROOT:
         return None
-    root = parse_xml(path)
-    if _local(root.tag).upper() != ROOT:
-        raise SourceError(path, f"is not 903 XML (its root element is <{_local(root.tag)}>)")
-    children = [element for element in root if _local(element.tag).upper() == "CHILD"]
+    root = plain_names(parse_xml(path))  # one spelling: no namespace, lower case
+    if root.tag.upper() != ROOT:
+        raise SourceError(path, f"is not 903 XML (its root element is <{root.tag}>)")
+    children = [element for element in root if element.tag == "child"]
     if not children:
-        raise SourceError(path, f"is 903 XML with no <CHILD> elements in <{_local(root.tag)}>: "
+        raise SourceError(path, f"is 903 XML with no <CHILD> elements in <{root.tag}>: "
                           "there is nothing to read")
     layout = Layout(source_codes()["ssda903"])
     rows: dict[str, list[Row]] = defaultdict(list)
@@ -93,14 +93,10 @@ class Layout:
                 for part in element if len(part) == 0}
 
     def _name(self, tag) -> str:
-        """An element's name as the CSV tables spell it: no namespace, upper case, aliased."""
+        """An element's name as the CSV tables spell it: upper case, aliased."""
         name = self._names.get(tag)
         if name is None:
-            name = _local(tag).upper()
+            name = tag.upper() if isinstance(tag, str) else ""
             name = self._names[tag] = self.aliases.get(name, name)
         return name
 
-
-def _local(tag) -> str:
-    """An element name without its namespace ('' for a comment or processing instruction)."""
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
