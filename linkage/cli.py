@@ -14,19 +14,23 @@ from typer.core import TyperGroup
 
 from linkage import __version__
 from linkage.config import ENV_VAR, ConfigError, use_site_folder
-from linkage.console import err, fail
+from linkage.console import err, fail, os_error_message
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 
 class _Commands(TyperGroup):
     """The command group: a bad configuration file, read by whichever command (plugins too),
-    is a one-line message naming the file and field, with exit code 1."""
+    is a one-line message naming the file and field, with exit code 1; so is a file the
+    operating system refuses to read or write (a full disk, a read-only folder), for every
+    command in this one place."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ConfigError as problem:
             fail(str(problem))
+        except OSError as problem:
+            fail(os_error_message(problem))
         finally:
             # --config holds for this command only (a test runs many in one process)
             use_site_folder(None)
@@ -98,6 +102,7 @@ def check(
     counted by kind, with the file and row of the first few. A file that cannot be used at all
     (missing required column, wrong kind, unreadable) stops the check with exit code 1.
     """
+    from linkage.atomic import write_atomically
     from linkage.sources import read_source
     from linkage.sources.check_report import check_report, render_markdown
 
@@ -112,7 +117,7 @@ def check(
     if report is not None:
         text = (json.dumps(summary, indent=2) + "\n" if report.suffix.lower() == ".json"
                 else render_markdown(summary))
-        write_text_atomically(report, text)
+        write_atomically(report, text)
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
@@ -186,6 +191,7 @@ def hash_command(
     plaintext identifier is written: a leak guard checks the tokens and manifest and refuses
     to write if one appears.
     """
+    from linkage.atomic import writing
     from linkage.pseudonymise.bundle import BundleError, write_bundle
     from linkage.pseudonymise.encryption import EncryptionError
     from linkage.pseudonymise.keys import KeyError_
@@ -200,7 +206,8 @@ def hash_command(
         keys = provider_keys(key, sign_key, to_unit, to_custodian)
         with _status(f"reading {source} files", quiet):
             data = read_source(source, paths, mapping, provider, period)
-        with _status(f"hashing {len(data.records):,} records", quiet):
+        # a full disk or a read-only folder is reported on the bundle, not its staging name
+        with _status(f"hashing {len(data.records):,} records", quiet), writing(out):
             written = write_bundle(data, keys, out, workers=workers)
     except (KeyError_, SourceError, BundleError, EncryptionError) as problem:
         fail(str(problem))
@@ -432,8 +439,6 @@ def report(
         data = write_report(spine, out, truth, groups, world_key)
     except (EvaluationError, SpineError, ValueError, BundleError, KeyError_) as problem:
         fail(str(problem))
-    except OSError as problem:
-        fail(f"{out}: cannot be written ({problem.strerror})")
     if as_json:
         sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
     elif not quiet:
@@ -486,15 +491,6 @@ def _short(place: str) -> str:
     """``…/2024/header.csv:12`` rather than the whole path."""
     path = Path(place)
     return f"{path.parent.name}/{path.name}"
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write under a temporary name, then move into place: no half-written file is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-
 
 
 def _add_plugin_commands() -> None:

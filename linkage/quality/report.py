@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from linkage import __version__
+from linkage.atomic import write_atomically
 from linkage.config import load_config
 from linkage.quality.charts import bar_chart, histogram
 from linkage.sources.schema import CHILD_SOURCES, LA_SOURCES, RECORD_KEY
@@ -336,8 +337,5 @@ def write_report(spine: Path, out: Path, truth: Path | None = None,
                  groups: pd.DataFrame | None = None, key: bytes | None = None) -> dict:
     """Gather, render and write the report (atomically); returns its data."""
     data = report_data(spine, truth, groups, key)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(render(data), encoding="utf-8")
-    partial.replace(out)
+    write_atomically(out, render(data))
     return data

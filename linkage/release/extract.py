@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from linkage.atomic import writing
 from linkage.config import load_config
 from linkage.pseudonymise.bundle import OpenedBundle, open_bundles, sha256_file, write_parquet
 from linkage.pseudonymise.keys import load_key
@@ -61,7 +62,7 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
         records, families = current_records(con), family_tables(con)
     finally:
         con.close()
-    release = (load_key(release_key) if release_key
+    release = (load_key(release_key, "release key") if release_key
                else custodian_release_secret(keys.custodian_key))
     bundles = open_bundles(bundle_paths, keys)
     _check_linked(bundles, spine, version)
@@ -286,6 +287,12 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(out: Path, built: dict, manifest: dict) -> None:
+    # a full disk or a read-only folder is reported on the extract, not the staging name
+    with writing(out):
+        _write_staged(out, built, manifest)
+
+
+def _write_staged(out: Path, built: dict, manifest: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=out.parent))
     try:
