@@ -36,6 +36,7 @@ from linkage.spine.store import (
 )
 
 PERSON_FIELDS = ["birth_year_month", "sex", "ethnicity"]
+MISSING_SHOWN = 5  # bundles named in the message when some are missing; the rest counted
 
 
 class ReleaseError(Exception):
@@ -94,10 +95,22 @@ def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> Non
     finally:
         con.close()
     linked = {entry.get("linkage_part_sha256") for entry in inputs}
+    given = set()
     for bundle in bundles:
+        given.add(bundle.manifest["parts"]["linkage"]["sha256"])
         if bundle.manifest["parts"]["linkage"]["sha256"] not in linked:
             raise ReleaseError(f"{bundle.name}: was not linked into spine version {version}; "
                                "give the bundles that version was linked from")
+    # a cohort counted from some of the bundles would be silently too small
+    missing = sorted(str(entry.get("bundle")) for entry in inputs
+                     if entry.get("linkage_part_sha256") not in given)
+    if missing:
+        shown = ", ".join(missing[:MISSING_SHOWN]) + (
+            f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else "")
+        raise ReleaseError(f"{spine}: version {version} was linked from {len(inputs)} bundles "
+                           f"and {len(missing)} of them were not given ({shown}); give every "
+                           "bundle the version was linked from, since a part of them cannot "
+                           "give a right answer")
 
 
 def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
