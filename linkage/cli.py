@@ -313,7 +313,7 @@ def evaluate(
         fail(f"{spine}: no such spine")
     try:
         world_key = load_key(key)
-        con = connect(spine)
+        con = connect(spine, read_only=True)
         linked = current_records(con)
         families = family_tables(con)
         con.close()
@@ -384,6 +384,9 @@ def extract_command(
     except (BundleError, KeyError_, ReleaseError, RequestError, SpineError) as problem:
         fail(str(problem))
     operator = manifest.pop("operator")
+    if not operator["audit_logged"]:
+        err.print(f"[yellow]warning:[/] {spine} is read-only: this extract is not in its audit "
+                  f"log; keep {out}/manifest.json as its record")
     if as_json:
         sys.stdout.write(json.dumps(manifest, sort_keys=True, default=str) + "\n")
         return

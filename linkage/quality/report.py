@@ -37,7 +37,7 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
     bundles' content parts: only the data custodian can open them); without them the report
     breaks down by what the linkage unit itself holds (LA and movers). ``key`` is the
     synthetic world's linkage key, for accuracy against its ``truth``."""
-    con = connect(spine)
+    con = connect(spine, read_only=True)
     try:
         version = current_version(con)
         if version == 0:
