@@ -55,13 +55,13 @@ def load_request(path: Path, catalogue: dict | None = None) -> Request:
                            "period, datasets")
     if not isinstance(raw, dict):
         raise RequestError(f"{path}: must be a mapping of project, cohort, period, datasets "
-                           f"(found a {_kind(raw)})")
+                           f"(found {_kind(raw)})")
     return _checked(path, raw, catalogue)
 
 
 def _kind(value: object) -> str:
     """What a YAML document holds, in words: a list, text, a number."""
-    return {list: "list", str: "text", int: "number", float: "number",
+    return {list: "a list", str: "text", int: "a number", float: "a number",
             bool: "true or false"}.get(type(value), type(value).__name__)
 
 
