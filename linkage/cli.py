@@ -250,7 +250,7 @@ def link_command(
     SPINE.model.json. Existing persons keep their keys when their records are the same.
     """
     from linkage.match.rules import ModelError
-    from linkage.match.spark import SparkMissing, SparkModelError
+    from linkage.match.spark import SparkMissing, SparkModelError, require_pyspark
     from linkage.pipelines.link import link
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError
@@ -261,6 +261,11 @@ def link_command(
 
     if backend not in ("duckdb", "spark"):
         fail(f"--backend {backend}: not a backend (duckdb, spark)")
+    if backend == "spark":
+        try:
+            require_pyspark()  # before opening any bundle
+        except SparkMissing as problem:
+            fail(str(problem))
 
     started = time.perf_counter()
 

@@ -213,7 +213,7 @@ def test_the_spark_backend_without_pyspark(world_bundles, tmp_path):
                            *world_bundles], BLOCK_PYSPARK)
     assert_process_refused(process, "the Spark backend needs pyspark: pip install "
                                     "'linkage[spark]'")
-    assert not spine.exists()
+    assert left_in(tmp_path) == []  # refused before any work: no spine, no lock
 
 
 # ---------------------------------------------------------------- site configs of wrong types
@@ -426,11 +426,10 @@ def full_disk(tmp_path):
     if mounted.returncode:
         pytest.skip("tmpfs cannot be mounted here")
     try:
-        with open(disk / "filler", "wb") as handle:
+        with open(disk / "filler", "wb", buffering=0) as handle:
             try:
                 while True:
                     handle.write(b"\0" * 4096)
-                    handle.flush()
             except OSError as problem:
                 assert problem.errno == errno.ENOSPC
         yield disk
