@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from linkage import __version__
 from linkage.config import ENV_VAR, ConfigError, use_site_folder
-from linkage.console import err, fail, os_error_message
+from linkage.console import database_error_message, err, fail, os_error_message
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 
@@ -249,6 +249,8 @@ def link_command(
     sampling, m by EM) unless --model is given, and saved beside the spine as
     SPINE.model.json. Existing persons keep their keys when their records are the same.
     """
+    import duckdb
+
     from linkage.match.rules import ModelError
     from linkage.match.spark import SparkMissing, SparkModelError, require_pyspark
     from linkage.pipelines.link import link
@@ -284,6 +286,8 @@ def link_command(
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
             SparkMissing, SparkModelError, ModelError) as problem:
         fail(str(problem))
+    except duckdb.Error as problem:  # writing the spine: a full disk, a read-only file
+        fail(database_error_message(spine, problem))
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     elif not quiet:

@@ -41,3 +41,23 @@ def os_error_message(problem: OSError) -> str:
     if isinstance(problem, WriteError):
         return f"{where}: cannot be written: {reason} (nothing was left half-written)"
     return f"{where}: {reason}"
+
+
+# how DuckDB words an operating system failure it met while writing
+_DATABASE_WORDS = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
+                   "File too large": errno.EFBIG, "Read-only file system": errno.EROFS,
+                   "Permission denied": errno.EACCES}
+
+
+def database_error_message(path: object, problem: BaseException) -> str:
+    """One line for a DuckDB failure while writing the database ``path`` (a spine): the
+    operating system's reason when one caused it, such as a full disk (DuckDB then fails to
+    commit and its rollback fails too, so the whole chain is read). DuckDB's own text is never
+    shown: it may quote values. Its transaction leaves the previous version as it was."""
+    kind, texts, cause = type(problem).__name__, [], problem
+    while cause is not None:
+        texts.append(str(cause))
+        cause = cause.__context__
+    reason = next((_REASONS[number] for words, number in _DATABASE_WORDS.items()
+                   if any(words in text for text in texts)), f"a database error ({kind})")
+    return f"{path}: cannot be written: {reason} (its previous version is unchanged)"

@@ -336,10 +336,10 @@ def test_a_malformed_manifest(case, bundle_copy, keyring, tmp_path):
 
 
 def test_a_missing_part_file(bundle_copy, tmp_path):
-    (bundle_copy / "content.part").unlink()
+    (bundle_copy / "linkage.part").unlink()
     result = linkage("link", "--spine", tmp_path / "spine.duckdb", "--quiet", bundle_copy)
-    assert_refused(result, f"{bundle_copy}: manifest.json: parts.content.file: names "
-                           "content.part, which the bundle lacks")
+    assert_refused(result, f"{bundle_copy}: linkage.part cannot be read (No such file or "
+                           "directory); the bundle is incomplete")
 
 
 # ---------------------------------------------------------------- extract requests

@@ -625,7 +625,7 @@ def _checked_manifest(path: Path, keys: LinkageUnitKeys) -> dict:
         raise BundleError(f"{path}: was made with linkage schema version "
                           f"{manifest.get('schema_version')!r}, not {known} (this "
                           "installation's); hash it again with the same schema")
-    problem = check_manifest(manifest, path, PART_FILES)
+    problem = check_manifest(manifest, PART_FILES)
     if problem:
         raise BundleError(f"{path}: {problem}; ask the provider to hash it again")
     return manifest

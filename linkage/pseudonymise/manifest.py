@@ -6,7 +6,6 @@ problem named, rather than failing later inside linking or an extract. Entries a
 may add are allowed; the ones this toolkit reads must be there, of the right type.
 """
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -62,10 +61,11 @@ class Manifest(_Open):
     field_kinds: dict[str, str] = {}
 
 
-def check_manifest(manifest: dict, bundle: Path, part_files: dict[str, str]) -> str | None:
+def check_manifest(manifest: dict, part_files: dict[str, str]) -> str | None:
     """The problem with a parsed manifest, as ``manifest.json: field: problem`` (naming the
     first few), or None when it can be used. ``part_files`` are the part files a bundle holds
-    (part name to file name): each part must name its file, and the file must be there."""
+    (part name to file name): each part must name its own. (A part's file is looked for only
+    when it is read: the linkage unit may be sent the linkage parts alone.)"""
     try:
         Manifest.model_validate(manifest)
     except ValidationError as problem:
@@ -74,6 +74,4 @@ def check_manifest(manifest: dict, bundle: Path, part_files: dict[str, str]) -> 
         named = manifest["parts"][part]["file"]
         if named != file:
             return f"manifest.json: parts.{part}.file: must be {file} (found {named[:40]!r})"
-        if not (bundle / file).is_file():
-            return f"manifest.json: parts.{part}.file: names {file}, which the bundle lacks"
     return None
