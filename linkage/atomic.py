@@ -6,6 +6,7 @@ A failure to write is raised as :class:`WriteError` naming the output the user a
 the temporary name), so the command line can say which file and why in one line.
 """
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -39,7 +40,10 @@ def write_atomically(path: Path, data: bytes | str, mode: int = 0o644,
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a file where a folder should be: not "exists already"
+            raise WriteError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
         # mkstemp makes the file readable by its owner only, before a byte is written
         descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
                                                  dir=path.parent)

@@ -371,6 +371,14 @@ def test_a_folder_given_as_the_request(tmp_path):
     assert_refused(result, f"{tmp_path}: is a folder; give the request file")
 
 
+def test_a_key_whose_folder_is_a_file(tmp_path):
+    (tmp_path / "keys").write_text("not a folder\n")
+    out = tmp_path / "keys" / "new.key"
+    result = linkage("keygen", "--out", out)
+    assert_refused(result, f"{out}: cannot be written: a part of the path is a file, not a "
+                           "folder")
+
+
 # ---------------------------------------------------------------- a full disk
 
 TOO_LARGE = "cannot be written: the file would be larger than this system allows"
