@@ -515,6 +515,9 @@ def test_outputs_into_a_read_only_folder(read_only, linked_spine, world_bundles,
     }
     for target, args in commands.items():
         assert_refused(linkage(*args), f"{target}: {READ_ONLY}", "choose a")
+    # a plugin command (synth) is covered by the same one place
+    result = linkage("synth", "--people", 200, "--seed", 1, "--out", folder / "world")
+    assert_refused(result, f"{folder / 'world'}: ", "choose a")
     assert left_in(folder) == []
 
 
