@@ -100,9 +100,8 @@ def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> Non
     finally:
         con.close()
     linked = {entry.get("linkage_part_sha256") for entry in inputs}
-    given = set()
+    given = {bundle.manifest["parts"]["linkage"]["sha256"] for bundle in bundles}
     for bundle in bundles:
-        given.add(bundle.manifest["parts"]["linkage"]["sha256"])
         if bundle.manifest["parts"]["linkage"]["sha256"] not in linked:
             raise ReleaseError(f"{bundle.name}: was not linked into spine version {version}; "
                                "give the bundles that version was linked from")
