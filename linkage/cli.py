@@ -14,20 +14,24 @@ from typer.core import TyperGroup
 
 from linkage import __version__
 from linkage.config import ENV_VAR, ConfigError, use_site_folder
-from linkage.console import err, fail
+from linkage.console import database_error_message, err, fail, os_error_message
 from linkage.delivery_cli import hash_delivery_command
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 
 class _Commands(TyperGroup):
     """The command group: a bad configuration file, read by whichever command (plugins too),
-    is a one-line message naming the file and field, with exit code 1."""
+    is a one-line message naming the file and field, with exit code 1; so is a file the
+    operating system refuses to read or write (a full disk, a read-only folder), for every
+    command in this one place."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ConfigError as problem:
             fail(str(problem))
+        except OSError as problem:
+            fail(os_error_message(problem))
         finally:
             # --config holds for this command only (a test runs many in one process)
             use_site_folder(None)
@@ -99,6 +103,7 @@ def check(
     counted by kind, with the file and row of the first few. A file that cannot be used at all
     (missing required column, wrong kind, unreadable) stops the check with exit code 1.
     """
+    from linkage.atomic import write_atomically
     from linkage.sources import read_source
     from linkage.sources.check_report import check_report, render_markdown
 
@@ -113,7 +118,7 @@ def check(
     if report is not None:
         text = (json.dumps(summary, indent=2) + "\n" if report.suffix.lower() == ".json"
                 else render_markdown(summary))
-        write_text_atomically(report, text)
+        write_atomically(report, text)
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
@@ -187,6 +192,7 @@ def hash_command(
     plaintext identifier is written: a leak guard checks the tokens and manifest and refuses
     to write if one appears.
     """
+    from linkage.atomic import writing
     from linkage.pseudonymise.bundle import BundleError, write_bundle
     from linkage.pseudonymise.encryption import EncryptionError
     from linkage.pseudonymise.keys import KeyError_
@@ -201,7 +207,8 @@ def hash_command(
         keys = provider_keys(key, sign_key, to_unit, to_custodian)
         with _status(f"reading {source} files", quiet):
             data = read_source(source, paths, mapping, provider, period)
-        with _status(f"hashing {len(data.records):,} records", quiet):
+        # a full disk or a read-only folder is reported on the bundle, not its staging name
+        with _status(f"hashing {len(data.records):,} records", quiet), writing(out):
             written = write_bundle(data, keys, out, workers=workers)
     except (KeyError_, SourceError, BundleError, EncryptionError) as problem:
         fail(str(problem))
@@ -263,8 +270,10 @@ def link_command(
     --retrain asks for a relink from scratch. It is saved beside the spine as
     SPINE.model.json.
     """
+    import duckdb
+
     from linkage.match.rules import ModelError
-    from linkage.match.spark import SparkMissing, SparkModelError
+    from linkage.match.spark import SparkMissing, SparkModelError, require_pyspark
     from linkage.pipelines.link import Change, link
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError
@@ -275,6 +284,11 @@ def link_command(
 
     if backend not in ("duckdb", "spark"):
         fail(f"--backend {backend}: not a backend (duckdb, spark)")
+    if backend == "spark":
+        try:
+            require_pyspark()  # before opening any bundle
+        except SparkMissing as problem:
+            fail(str(problem))
 
     started = time.perf_counter()
 
@@ -294,6 +308,8 @@ def link_command(
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
             SparkMissing, SparkModelError, ModelError) as problem:
         fail(str(problem))
+    except duckdb.Error as problem:  # writing the spine: a full disk, a read-only file
+        fail(database_error_message(spine, problem))
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     elif not quiet:
@@ -328,7 +344,7 @@ def evaluate(
         fail(f"{spine}: no such spine")
     try:
         world_key = load_key(key)
-        con = connect(spine)
+        con = connect(spine, read_only=True)
         linked = current_records(con)
         families = family_tables(con)
         con.close()
@@ -399,6 +415,9 @@ def extract_command(
     except (BundleError, KeyError_, ReleaseError, RequestError, SpineError) as problem:
         fail(str(problem))
     operator = manifest.pop("operator")
+    if not operator["audit_logged"]:
+        err.print(f"[yellow]warning:[/] {spine} is read-only: this extract is not in its audit "
+                  f"log; keep {out}/manifest.json as its record")
     if as_json:
         sys.stdout.write(json.dumps(manifest, sort_keys=True, default=str) + "\n")
         return
@@ -454,8 +473,6 @@ def report(
         data = write_report(spine, out, truth, groups, world_key)
     except (EvaluationError, SpineError, ValueError, BundleError, KeyError_) as problem:
         fail(str(problem))
-    except OSError as problem:
-        fail(f"{out}: cannot be written ({problem.strerror})")
     if as_json:
         sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
     elif not quiet:
@@ -518,15 +535,6 @@ def _short(place: str) -> str:
     """``…/2024/header.csv:12`` rather than the whole path."""
     path = Path(place)
     return f"{path.parent.name}/{path.name}"
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write under a temporary name, then move into place: no half-written file is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-
 
 
 def _add_plugin_commands() -> None:

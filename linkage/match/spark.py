@@ -39,13 +39,21 @@ class SparkModelError(Exception):
     """A saved model that Spark cannot run; the message says what to do."""
 
 
-def spark_session():
-    """A local Spark session sized for this machine (a cluster's session can be used instead)."""
+def require_pyspark() -> None:
+    """Refuse at once, saying how to install it, when pyspark cannot be imported (before any
+    work is done, and before splink's Spark support fails with an error of its own)."""
     try:
-        from pyspark.sql import SparkSession
+        import pyspark.sql  # noqa: F401
     except ImportError:
         raise SparkMissing("the Spark backend needs pyspark: pip install 'linkage[spark]' "
                            "(and Java 17: apt-get install openjdk-17-jre-headless)") from None
+
+
+def spark_session():
+    """A local Spark session sized for this machine (a cluster's session can be used instead)."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
     scratch = tempfile.mkdtemp(prefix="linkage-spark-")
     return (SparkSession.builder.master("local[2]").appName("linkage")
             .config("spark.ui.enabled", "false")
@@ -95,6 +103,7 @@ def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
     """Score pairs on Spark (training there too unless ``model_path`` is given), then cluster
     on DuckDB exactly as the DuckDB backend does. The model's plan (comparisons, counted
     blocking rules, training rules, counted u) is made on DuckDB, as for the DuckDB backend."""
+    require_pyspark()
     from splink import Linker, SparkAPI
 
     db_api = duckdb_api()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from linkage.atomic import write_atomically
 from linkage.families.derive import derive_families
 from linkage.match.run import (
     LinkResult,
@@ -191,7 +192,6 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
     finally:
         con.close()
     # the model is also kept in the version itself; this copy is for --model
-    partial = model_path_for(spine).with_suffix(".json.partial")
-    partial.write_text(json.dumps(result.model, indent=2, sort_keys=True) + "\n")
-    partial.replace(model_path_for(spine))
+    write_atomically(model_path_for(spine),
+                     json.dumps(result.model, indent=2, sort_keys=True) + "\n")
     return {"spine": str(spine), "version": version, **counts}

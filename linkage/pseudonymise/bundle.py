@@ -43,6 +43,7 @@ from linkage.pseudonymise.encryption import (
 )
 from linkage.pseudonymise.events import attributes, event_dates
 from linkage.pseudonymise.keys import fingerprint, subkey
+from linkage.pseudonymise.manifest import check_manifest
 from linkage.pseudonymise.name_u import name_agreement
 from linkage.pseudonymise.roles import LinkageUnitKeys, ProviderKeys
 from linkage.pseudonymise.signing import SignatureError, sign
@@ -648,11 +649,16 @@ def _verified_manifest(text: bytes, signature: dict | None, path: str,
     try:
         manifest = json.loads(text)
     except ValueError:
-        raise BundleError(f"{path}: has no readable {MANIFEST}; not a bundle") from None
-    if not isinstance(manifest, dict) or manifest.get("bundle_format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path}: {MANIFEST} is not JSON; the bundle is damaged, ask the "
+                          "provider to send it again") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path}: {MANIFEST} must be a JSON object (found a "
+                          f"{'list' if isinstance(manifest, list) else type(manifest).__name__})"
+                          "; the bundle is damaged, ask the provider to send it again")
+    if manifest.get("bundle_format") != BUNDLE_FORMAT:
         raise BundleError(f"{path}: is not a bundle of format {BUNDLE_FORMAT} (found "
-                          f"{manifest.get('bundle_format') if isinstance(manifest, dict) else '?'}"
-                          "); ask the provider to hash it again with this version")
+                          f"{manifest.get('bundle_format')}); ask the provider to hash it "
+                          "again with this version")
     try:
         keys.register.verify(text, signature, path)
     except SignatureError as problem:
@@ -662,4 +668,7 @@ def _verified_manifest(text: bytes, signature: dict | None, path: str,
         raise BundleError(f"{path}: was made with linkage schema version "
                           f"{manifest.get('schema_version')!r}, not {known} (this "
                           "installation's); hash it again with the same schema")
+    problem = check_manifest(manifest, PART_FILES)
+    if problem:
+        raise BundleError(f"{path}: {problem}; ask the provider to hash it again")
     return manifest

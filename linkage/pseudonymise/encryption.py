@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from linkage.pseudonymise.keys import KeyError_, read_secret_file
+from linkage.pseudonymise.keys import KeyError_, is_public_key, read_secret_file
 
 MAGIC = b"LINKAGE-PART-v2\n"
 PUBLIC_BYTES = 32
@@ -46,11 +46,21 @@ def _derive(shared: bytes, ephemeral_public: bytes) -> bytes:
                 info=b"linkage/part-encryption/v2").derive(shared)
 
 
-def load_public_key(path: Path) -> X25519PublicKey:
-    """A recipient's public key (PEM, X25519), as written by ``linkage keygen --keypair``."""
+def load_public_key(path: Path, wanted: str = "recipient's public key") -> X25519PublicKey:
+    """A recipient's public key (PEM, X25519), as written by ``linkage keygen --keypair``;
+    ``wanted`` names it in messages."""
+    if path.is_dir():
+        raise KeyError_(f"{path}: is a folder; give the {wanted} file")
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError):
+        data = path.read_bytes()
+    except OSError:
+        raise KeyError_(f"{path}: no such key file (the {wanted})") from None
+    if b"PRIVATE KEY" in data:
+        raise KeyError_(f"{path}: is a private key; give the {wanted} (the .pub file), and "
+                        "keep the private key secret")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
         raise KeyError_(f"{path}: is not a recipient's public key (PEM, X25519 from "
                         "linkage keygen --keypair)") from None
     if not isinstance(key, X25519PublicKey):
@@ -58,14 +68,15 @@ def load_public_key(path: Path) -> X25519PublicKey:
     return key
 
 
-def load_private_key(path: Path) -> X25519PrivateKey:
-    """A recipient's private key (the linkage unit's or the custodian's), mode 0600."""
-    if path.is_dir():
-        raise KeyError_(f"{path}: is a folder, not a private key file")
-    data = read_secret_file(path)
+def load_private_key(path: Path, wanted: str = "private key") -> X25519PrivateKey:
+    """A recipient's private key (the linkage unit's or the custodian's), mode 0600;
+    ``wanted`` names it in messages."""
+    data = read_secret_file(path, wanted)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
+        if is_public_key(path):
+            raise KeyError_(f"{path}: is a public key; give the {wanted}") from None
         raise KeyError_(f"{path}: is not a private key (PEM, X25519 from linkage keygen "
                         "--keypair)") from None
     if not isinstance(key, X25519PrivateKey):

@@ -13,9 +13,12 @@ import secrets
 import stat
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from linkage.atomic import write_atomically
 
 KEY_BYTES = 32
 KEY_ENV = "LINKAGE_KEY"
@@ -39,7 +42,8 @@ def generate_keypair(private_path: Path, public_path: Path) -> None:
 
 def write_key_pair(private, private_path: Path, public_path: Path) -> None:
     """A private key (PKCS8 PEM, mode 0600) and its public key (SubjectPublicKeyInfo PEM);
-    neither file is ever overwritten, and nothing is written if either exists."""
+    neither file is ever overwritten, and nothing is written if either exists, or if either
+    cannot be written whole (a full disk leaves neither)."""
     if public_path.exists():
         raise KeyError_(f"{public_path}: exists already; a key is never overwritten")
     if private_path.absolute() == public_path.absolute():
@@ -51,41 +55,56 @@ def write_key_pair(private, private_path: Path, public_path: Path) -> None:
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
     _write_secret(private_path, private_pem.decode())
     try:
-        with public_path.open("xb") as handle:
-            handle.write(public_pem)
-    except FileExistsError:
-        raise KeyError_(f"{public_path}: exists already; a key is never overwritten") from None
-    except OSError as problem:
-        raise KeyError_(f"{public_path}: cannot be written ({problem.strerror})") from None
+        _write_new(public_path, public_pem, 0o644)
+    except BaseException:
+        private_path.unlink()  # a private key without its public half is of no use
+        raise
 
 
 def _write_secret(path: Path, text: str) -> None:
+    _write_new(path, text.encode("ascii"), 0o600)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write a key file whole, with ``mode``, never over an existing file."""
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_atomically(path, data, mode=mode, overwrite=False)
     except FileExistsError:
         raise KeyError_(f"{path}: exists already; a key is never overwritten") from None
-    except OSError as problem:
-        raise KeyError_(f"{path}: cannot be written ({problem.strerror})") from None
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
 
 
-def read_secret_file(path: Path) -> bytes:
-    """A secret file's bytes, refused if anyone but its owner can read it."""
+def read_secret_file(path: Path, wanted: str = "key file") -> bytes:
+    """A secret file's bytes, refused if anyone but its owner can read it. ``wanted`` names
+    the key asked for (such as "linkage key"), for the message when ``path`` is something
+    else: a folder, or a public key (readable by all, but no chmod makes it the right key)."""
+    if path.is_dir():
+        raise KeyError_(f"{path}: is a folder; give the {wanted} file")
     try:
         mode = path.stat().st_mode
     except OSError:
-        raise KeyError_(f"{path}: no such key file") from None
+        raise KeyError_(f"{path}: no such key file (the {wanted})") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if is_public_key(path):
+            raise KeyError_(f"{path}: is a public key; give the {wanted}")
         raise KeyError_(f"{path}: readable by others (mode {stat.S_IMODE(mode):o}); "
                         "run chmod 600 on it")
     return path.read_bytes()
 
 
-def load_key(path: Path | None) -> bytes:
-    """The linkage key from ``path``, or from LINKAGE_KEY when no path is given."""
+def is_public_key(path: Path) -> bool:
+    """Whether ``path`` holds a PEM public key (of any kind)."""
+    try:
+        serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def load_key(path: Path | None, wanted: str = "linkage key") -> bytes:
+    """The linkage key from ``path``, or from LINKAGE_KEY when no path is given (``wanted``
+    names a key of the same form made for another use, such as a release key)."""
     if path is not None:
-        text = read_secret_file(path).decode("ascii", errors="replace").strip()
+        text = read_secret_file(path, wanted).decode("ascii", errors="replace").strip()
         where = str(path)
     elif os.environ.get(KEY_ENV):
         text, where = os.environ[KEY_ENV].strip(), KEY_ENV

@@ -75,13 +75,13 @@ def provider_keys(key: Path | None = None, signing: Path | None = None,
                   unit_public: Path | None = None, custodian_public: Path | None = None
                   ) -> ProviderKeys:
     """A provider's keys from the given files, or from the environment."""
+    unit, custodian = "linkage unit's public key", "data custodian's public key"
     return ProviderKeys(
         load_key(key),
         load_signing_key(_path(signing, SIGNING_ENV, "--sign-key", "signing key")),
-        load_public_key(_path(unit_public, UNIT_PUBLIC_ENV, "--to-unit",
-                              "linkage unit public key")),
+        load_public_key(_path(unit_public, UNIT_PUBLIC_ENV, "--to-unit", unit), unit),
         load_public_key(_path(custodian_public, CUSTODIAN_PUBLIC_ENV, "--to-custodian",
-                              "data custodian public key")))
+                              custodian), custodian))
 
 
 def load_register(folder: Path | None = None) -> Register:
@@ -95,16 +95,17 @@ def load_register(folder: Path | None = None) -> Register:
 
 def unit_keys(unit_key: Path | None = None, register: Path | None = None) -> LinkageUnitKeys:
     """The linkage unit's keys: its private key and the register."""
-    private = load_private_key(_path(unit_key, UNIT_ENV, "--unit-key",
-                                     "linkage unit private key"))
+    wanted = "linkage unit's private key"
+    private = load_private_key(_path(unit_key, UNIT_ENV, "--unit-key", wanted), wanted)
     return LinkageUnitKeys(load_register(register), unit_key=private)
 
 
 def custodian_keys(custodian_key: Path | None = None, register: Path | None = None
                    ) -> LinkageUnitKeys:
     """The data custodian's keys: its private key and the register."""
-    private = load_private_key(_path(custodian_key, CUSTODIAN_ENV, "--custodian-key",
-                                     "data custodian private key"))
+    wanted = "data custodian's private key"
+    private = load_private_key(_path(custodian_key, CUSTODIAN_ENV, "--custodian-key", wanted),
+                               wanted)
     return LinkageUnitKeys(load_register(register), custodian_key=private)
 
 

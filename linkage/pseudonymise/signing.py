@@ -38,15 +38,7 @@ def generate_signing_keypair(private_path: Path, public_path: Path) -> None:
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
     """A provider's private signing key from ``path`` (PEM, Ed25519, readable by its owner only)."""
-    if path.is_dir():
-        raise KeyError_(f"{path}: is a folder; give the private signing key file")
-    try:
-        data = read_secret_file(path)
-    except KeyError_:
-        # A public key is usually readable by all; say what it is rather than ask for chmod.
-        if path.is_file() and _public_key(path.read_bytes()) is not None:
-            raise KeyError_(f"{path}: is a public key; give the private signing key") from None
-        raise
+    data = read_secret_file(path, "private signing key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
@@ -115,6 +107,9 @@ class Register:
     def load(cls, folder: Path) -> "Register":
         """The register in ``folder``: one ``NAME.pub`` file (Ed25519 public key, PEM) per
         provider."""
+        if folder.is_file():
+            raise SignatureError(f"{folder}: is a file; give the register folder (one "
+                                 "NAME.pub file per provider)")
         if not folder.is_dir():
             raise SignatureError(f"{folder}: no such register folder")
         files = sorted(path for path in folder.glob("*.pub") if path.is_file())

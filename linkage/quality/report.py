@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from linkage import __version__
+from linkage.atomic import write_atomically
 from linkage.config import load_config
 from linkage.quality.charts import bar_chart, histogram
 from linkage.sources.schema import CHILD_SOURCES, LA_SOURCES, RECORD_KEY
@@ -36,7 +37,7 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
     bundles' content parts: only the data custodian can open them); without them the report
     breaks down by what the linkage unit itself holds (LA and movers). ``key`` is the
     synthetic world's linkage key, for accuracy against its ``truth``."""
-    con = connect(spine)
+    con = connect(spine, read_only=True)
     try:
         version = current_version(con)
         if version == 0:
@@ -336,8 +337,5 @@ def write_report(spine: Path, out: Path, truth: Path | None = None,
                  groups: pd.DataFrame | None = None, key: bytes | None = None) -> dict:
     """Gather, render and write the report (atomically); returns its data."""
     data = report_data(spine, truth, groups, key)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(render(data), encoding="utf-8")
-    partial.replace(out)
+    write_atomically(out, render(data))
     return data

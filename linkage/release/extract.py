@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from linkage.atomic import writing
 from linkage.config import load_config
 from linkage.pseudonymise.bundle import OpenedBundle, open_bundles, sha256_file, write_parquet
 from linkage.pseudonymise.keys import load_key
@@ -32,9 +33,11 @@ from linkage.spine.store import (
     current_version,
     family_tables,
     record_audit,
+    writable,
 )
 
 PERSON_FIELDS = ["birth_year_month", "sex", "ethnicity"]
+MISSING_SHOWN = 5  # bundles named in the message when some are missing; the rest counted
 
 
 class ReleaseError(Exception):
@@ -53,7 +56,7 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
                            "(--custodian-key or LINKAGE_CUSTODIAN_KEY)")
     if out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out}: exists and is not empty; an extract is never overwritten")
-    con = connect(spine)
+    con = connect(spine, read_only=True)
     try:
         version = current_version(con)
         if version == 0:
@@ -61,7 +64,7 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
         records, families = current_records(con), family_tables(con)
     finally:
         con.close()
-    release = (load_key(release_key) if release_key
+    release = (load_key(release_key, "release key") if release_key
                else custodian_release_secret(keys.custodian_key))
     bundles = open_bundles(bundle_paths, keys)
     _check_linked(bundles, spine, version)
@@ -72,31 +75,46 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
                 "spine_version": version, "files": {}, "disclosure": built.pop("disclosure")}
     operator = built.pop("operator")
     _write(out, built, manifest)
-    con = connect(spine)
-    try:
-        record_audit(con, "extract", version,
-                     {"project": request.project, "request": request.raw,
-                      "bundles": [b.manifest["parts"]["content"]["sha256"]
-                                  for b in bundles]},
-                     config_fingerprint(),
-                     {"out": str(out), "files": manifest["files"]})
-    finally:
-        con.close()
+    # a spine on a read-only mount can still be read; the operator is told the audit line
+    # is missing (the extract's own manifest.json then is the record)
+    operator["audit_logged"] = writable(spine)
+    if operator["audit_logged"]:
+        con = connect(spine)
+        try:
+            record_audit(con, "extract", version,
+                         {"project": request.project, "request": request.raw,
+                          "bundles": [b.manifest["parts"]["content"]["sha256"]
+                                      for b in bundles]},
+                         config_fingerprint(),
+                         {"out": str(out), "files": manifest["files"]})
+        finally:
+            con.close()
     return {**manifest, "operator": operator}
 
 
 def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> None:
-    con = connect(spine)
+    con = connect(spine, read_only=True)
     try:
         inputs = json.loads(con.execute("SELECT inputs FROM spine_version WHERE version = ?",
                                         [version]).fetchall()[0][0])
     finally:
         con.close()
     linked = {entry.get("linkage_part_sha256") for entry in inputs}
+    given = {bundle.manifest["parts"]["linkage"]["sha256"] for bundle in bundles}
     for bundle in bundles:
         if bundle.manifest["parts"]["linkage"]["sha256"] not in linked:
             raise ReleaseError(f"{bundle.name}: was not linked into spine version {version}; "
                                "give the bundles that version was linked from")
+    # a cohort counted from some of the bundles would be silently too small
+    missing = sorted(str(entry.get("bundle")) for entry in inputs
+                     if entry.get("linkage_part_sha256") not in given)
+    if missing:
+        shown = ", ".join(missing[:MISSING_SHOWN]) + (
+            f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else "")
+        raise ReleaseError(f"{spine}: version {version} was linked from {len(inputs)} bundles "
+                           f"and {len(missing)} of them were not given ({shown}); give every "
+                           "bundle the version was linked from, since a part of them cannot "
+                           "give a right answer")
 
 
 def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
@@ -286,6 +304,12 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(out: Path, built: dict, manifest: dict) -> None:
+    # a full disk or a read-only folder is reported on the extract, not the staging name
+    with writing(out):
+        _write_staged(out, built, manifest)
+
+
+def _write_staged(out: Path, built: dict, manifest: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=out.parent))
     try:

@@ -37,17 +37,32 @@ class Request:
 def load_request(path: Path, catalogue: dict | None = None) -> Request:
     """Read and check a request file."""
     catalogue = catalogue or load_config("release.yaml")
+    if path.is_dir():
+        raise RequestError(f"{path}: is a folder; give the request file (YAML)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise RequestError(f"{path}: cannot be read") from None
+    except OSError as problem:
+        raise RequestError(f"{path}: cannot be read ({problem.strerror})") from None
+    except UnicodeDecodeError as problem:
+        raise RequestError(f"{path}: is not UTF-8 text (byte {problem.start + 1} cannot be "
+                           "decoded); save it as UTF-8") from None
     except yaml.YAMLError as problem:
         line = getattr(getattr(problem, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
         raise RequestError(f"{path}: is not valid YAML{where}") from None
+    if raw is None:
+        raise RequestError(f"{path}: is empty; a request is a mapping of project, cohort, "
+                           "period, datasets")
     if not isinstance(raw, dict):
-        raise RequestError(f"{path}: must be a mapping of project, cohort, period, datasets")
+        raise RequestError(f"{path}: must be a mapping of project, cohort, period, datasets "
+                           f"(found {_kind(raw)})")
     return _checked(path, raw, catalogue)
+
+
+def _kind(value: object) -> str:
+    """What a YAML document holds, in words: a list, text, a number."""
+    return {list: "a list", str: "text", int: "a number", float: "a number",
+            bool: "true or false"}.get(type(value), type(value).__name__)
 
 
 def _checked(path: Path, raw: dict, catalogue: dict) -> Request:

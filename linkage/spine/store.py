@@ -13,6 +13,7 @@ transaction: a failure leaves the previous version as it was.
 
 import hashlib
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,14 +79,29 @@ class NewVersion:
     changes: pd.DataFrame        # change, person_key, related_key, records
 
 
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the spine; made if new, unless ``read_only``. Readers (evaluate, report, extract)
+    open it read-only, so a spine on a read-only mount, or one they may not write, can be
+    read, and several readers can share it."""
     try:
-        con = duckdb.connect(str(path))
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as problem:
         raise SpineError(f"{path}: cannot be opened as a spine ({type(problem).__name__})"
                          ) from None
-    con.execute(SCHEMA)
+    if not read_only:
+        con.execute(SCHEMA)
+        return con
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if not {"spine_version", "person_record"} <= tables:
+        con.close()
+        raise SpineError(f"{path}: is not a spine (a DuckDB file made by linkage link)")
     return con
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may change the spine file (not on a read-only mount, nor
+    read-only to this user)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def current_version(con) -> int:
