@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from linkage.cli import app
 from linkage.config import packaged_path
-from linkage.pseudonymise.providers import provider_jobs
+from linkage.pipelines.delivery import provider_jobs
 from linkage.pseudonymise.signing import load_signing_key, sign
 
 runner = CliRunner()
