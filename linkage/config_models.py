@@ -64,7 +64,13 @@ def _date_format(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(min_length=1)]
+Text = Annotated[str, Field(min_length=1, max_length=1000)]
+# Names a person types (project ids, datasets, their fields, cohorts): plain and short, because
+# they become file names and columns, and inputs to keyed hashes (a 1 MB project id once kept
+# an extract busy for 13 minutes)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_MAX_LENGTH = 64
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)]
 Column = Annotated[str, Field(min_length=1), AfterValidator(_lower_case)]
 Marker = Annotated[str, Field(min_length=1, max_length=10), AfterValidator(_not_a_number)]
 DateFormat = Annotated[str, AfterValidator(_date_format)]
@@ -75,6 +81,18 @@ Positive = Annotated[float, Field(gt=0)]
 Bits = float
 For = Annotated[float, Field(ge=0)]       # agreement: evidence for a link, never against
 Against = Annotated[float, Field(le=0)]   # disagreement: evidence against, never for
+
+
+def name_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a name (such as a project id), or None if it can."""
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(Name).validate_python(value, strict=True)
+    except ValidationError:
+        return (f"must be at most {NAME_MAX_LENGTH} letters, digits, '_', '.' or '-', starting "
+                "with a letter or digit")
+    return None
 
 
 def _weights(value: dict) -> dict:
@@ -194,7 +212,7 @@ class Families(Strict):
 
 class Dataset(Strict):
     source: BUNDLE_SOURCE
-    fields: Annotated[dict[Text, Text], Field(min_length=1)]
+    fields: Annotated[dict[Name, Text], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _table_dot_column(self):
@@ -209,9 +227,9 @@ class Dataset(Strict):
 class Release(Strict):
     """configs/release.yaml: what researchers may request, and what is never released."""
 
-    datasets: Annotated[dict[Text, Dataset], Field(min_length=1)]
-    forbidden: Annotated[dict[Text, Text], Field(min_length=1)]
-    cohorts: Annotated[list[Text], Field(min_length=1)]
+    datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
+    forbidden: Annotated[dict[Name, Text], Field(min_length=1)]
+    cohorts: Annotated[list[Name], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _nothing_forbidden_offered(self):

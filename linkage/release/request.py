@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from linkage.bounded_yaml import YamlProblem, read_yaml
 from linkage.config import load_config
+from linkage.config_models import name_problem
 from linkage.pseudonymise.bundle import linkage_schema
 
 KNOWN_KEYS = {"project", "cohort", "period", "datasets", "family_keys", "tables"}
@@ -38,13 +38,9 @@ def load_request(path: Path, catalogue: dict | None = None) -> Request:
     """Read and check a request file."""
     catalogue = catalogue or load_config("release.yaml")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise RequestError(f"{path}: cannot be read") from None
-    except yaml.YAMLError as problem:
-        line = getattr(getattr(problem, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise RequestError(f"{path}: is not valid YAML{where}") from None
+        raw = read_yaml(path)
+    except YamlProblem as problem:
+        raise RequestError(f"{path}: {problem}") from None
     if not isinstance(raw, dict):
         raise RequestError(f"{path}: must be a mapping of project, cohort, period, datasets")
     return _checked(path, raw, catalogue)
@@ -58,8 +54,11 @@ def _checked(path: Path, raw: dict, catalogue: dict) -> Request:
     if unknown:
         fail(unknown[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
     project = raw.get("project")
-    if not isinstance(project, str) or not project.strip() or not project.isprintable():
+    if project is None:
         fail("project", "required: the project's id, such as P0001")
+    problem = name_problem(project)
+    if problem:
+        fail("project", f"{problem}, such as P0001")
     cohort = raw.get("cohort")
     if cohort not in catalogue["cohorts"]:
         fail("cohort", f"{cohort!r} is not a cohort ({', '.join(catalogue['cohorts'])})")
@@ -77,7 +76,7 @@ def _checked(path: Path, raw: dict, catalogue: dict) -> Request:
     family_keys = raw.get("family_keys", False)
     if not isinstance(family_keys, bool):
         fail("family_keys", "must be true or false")
-    return Request(project.strip(), cohort, period, checked, family_keys, raw, str(path),
+    return Request(project, cohort, period, checked, family_keys, raw, str(path),
                    generic)
 
 
