@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from linkage import __version__
 from linkage.config import ENV_VAR, ConfigError, use_site_folder
 from linkage.console import err, fail
+from linkage.paths import PathProblem, existing, new_file, new_folder, spine_file
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 
@@ -25,7 +26,7 @@ class _Commands(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ConfigError as problem:
+        except (ConfigError, PathProblem) as problem:
             fail(str(problem))
         finally:
             # --config holds for this command only (a test runs many in one process)
@@ -103,6 +104,8 @@ def check(
 
     if source not in SOURCE_KINDS:
         fail(f"--source {source}: not a source kind ({', '.join(SOURCE_KINDS)})")
+    if report is not None:
+        new_file(report, "the report")
     try:
         with err.status(f"reading {source} files"):
             data = read_source(source, paths, mapping, provider, period)
@@ -254,6 +257,8 @@ def link_command(
 
     if backend not in ("duckdb", "spark"):
         fail(f"--backend {backend}: not a backend (duckdb, spark)")
+    spine_file(spine, must_exist=False)
+    existing(bundles, "a bundle", folder=True)
 
     started = time.perf_counter()
 
@@ -302,8 +307,8 @@ def evaluate(
     from linkage.quality.families import evaluate_families
     from linkage.spine.store import SpineError, connect, current_records, family_tables
 
-    if not spine.is_file():
-        fail(f"{spine}: no such spine")
+    spine_file(spine, must_exist=True)
+    existing([truth], "a synthetic world's truth", folder=True)
     try:
         world_key = load_key(key)
         con = connect(spine)
@@ -368,8 +373,10 @@ def extract_command(
     from linkage.release.request import RequestError, load_request
     from linkage.spine.store import SpineError
 
-    if not spine.is_file():
-        fail(f"{spine}: no such spine")
+    spine_file(spine, must_exist=True)
+    existing([request], "the request", folder=False)
+    new_folder(out, "an extract")
+    existing(bundles, "a bundle", folder=True)
     try:
         keys = custodian_keys(custodian_key, register)
         with _status("cutting the extract", quiet or as_json):
@@ -420,8 +427,10 @@ def report(
     from linkage.release.content import record_groups
     from linkage.spine.store import SpineError
 
-    if not spine.is_file():
-        fail(f"{spine}: no such spine")
+    spine_file(spine, must_exist=True)
+    new_file(out, "the report")
+    existing([truth] if truth is not None else [], "a synthetic world's truth", folder=True)
+    existing(bundles or [], "a bundle", folder=True)
     if custodian_key is not None and not bundles:
         fail("--custodian-key: give the bundles too; their content gives the breakdowns by "
              "group")
