@@ -130,10 +130,28 @@ class Disclosure(Strict):
     """configs/disclosure.yaml: suppression and rounding of released counts."""
 
     min_count: PositiveInt
+    min_count_floor: PositiveInt
     suppress_zero: bool = False
     suppressed: Marker
     national_rounding: PositiveInt
     hidden_percentage: Marker
+
+    @model_validator(mode="after")
+    def _not_below_the_floor(self):
+        # a low threshold would switch disclosure control off without a word
+        if self.min_count < self.min_count_floor:
+            raise FieldProblem(("min_count",), f"must be at least min_count_floor "
+                               f"{self.min_count_floor} (found {self.min_count}): below it "
+                               "small counts that identify children would be released")
+        return self
+
+
+# ---------------------------------------------------------------- evaluation.yaml
+
+class Evaluation(Strict):
+    """configs/evaluation.yaml: when a truth may score a spine."""
+
+    truth_min_coverage: Annotated[float, Field(gt=0, le=1)]
 
 
 # ---------------------------------------------------------------- families.yaml
@@ -640,6 +658,7 @@ class LinkageSchema(Strict):
 MODELS: dict[str, type[BaseModel]] = {
     "attack_limits.yaml": AttackLimits,
     "disclosure.yaml": Disclosure,
+    "evaluation.yaml": Evaluation,
     "families.yaml": Families,
     "linkage_schema.yaml": LinkageSchema,
     "release.yaml": Release,
@@ -705,6 +724,11 @@ def _type_message(kind: str, ctx: dict, found: str) -> str | None:
         return f"must not be empty (found {found})"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters (found {found})"
+    if kind == "string_pattern_mismatch":
+        if ctx["pattern"] == NAME_PATTERN:
+            return (f"must be a name of letters, digits, '_', '.' or '-', starting with a "
+                    f"letter or digit (found {found})")
+        return f"must match {ctx['pattern']} (found {found})"
     return None
 
 
