@@ -12,7 +12,7 @@ from pathlib import Path
 
 from linkage.bounded_yaml import YamlProblem, read_yaml
 from linkage.config import load_config
-from linkage.config_models import name_problem
+from linkage.config_models import Disclosure, name_problem
 from linkage.pseudonymise.bundle import linkage_schema
 
 KNOWN_KEYS = {"project", "cohort", "period", "datasets", "family_keys", "tables"}
@@ -50,7 +50,11 @@ def _checked(path: Path, raw: dict, catalogue: dict) -> Request:
     def fail(field: str, problem: str):
         raise RequestError(f"{path}: {field}: {problem}")
 
-    unknown = sorted(set(raw) - KNOWN_KEYS)
+    unknown = sorted(str(key) for key in set(raw) - KNOWN_KEYS)
+    rules = sorted(set(unknown) & set(Disclosure.model_fields))
+    if rules:
+        fail(rules[0], "a request cannot change disclosure control: configs/disclosure.yaml "
+             "sets it for every extract")
     if unknown:
         fail(unknown[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
     project = raw.get("project")
