@@ -48,7 +48,8 @@ def load_request(path: Path, catalogue: dict | None = None) -> Request:
 
 def _checked(path: Path, raw: dict, catalogue: dict) -> Request:
     def fail(field: str, problem: str):
-        raise RequestError(f"{path}: {field}: {problem}")
+        # a field is named as the request spells it, which may be anything, of any length
+        raise RequestError(f"{path}: {_shortened(field)}: {problem}")
 
     unknown = sorted(str(key) for key in set(raw) - KNOWN_KEYS)
     rules = sorted(set(unknown) & set(Disclosure.model_fields))
@@ -82,6 +83,10 @@ def _checked(path: Path, raw: dict, catalogue: dict) -> Request:
         fail("family_keys", "must be true or false")
     return Request(project, cohort, period, checked, family_keys, raw, str(path),
                    generic)
+
+
+def _shortened(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else f"{text[:most - 3]}..."
 
 
 # A generic dataset's name becomes its file's name in the extract: a plain name, not one of the
