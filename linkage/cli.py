@@ -220,8 +220,19 @@ def hash_command(
 
 @app.command(name="link")
 def link_command(
-    bundles: list[Path] = typer.Argument(..., help="Bundles to link (folders), any number."),
+    bundles: list[Path] = typer.Argument(None, help="Bundles to link (folders), any number: "
+                                                    "new ones are added to those the spine "
+                                                    "holds."),
     spine: Path = typer.Option(..., "--spine", help="The spine (a DuckDB file; made if new)."),
+    replace: bool = typer.Option(False, "--replace", help="A bundle given may replace the "
+                                                          "held bundle whose records it holds "
+                                                          "(a corrected or cumulative file)."),
+    withdraw: list[str] = typer.Option(None, "--withdraw", help="Leave out a bundle the spine "
+                                                                "holds (its name, as listed in "
+                                                                "the version); repeatable."),
+    retrain: bool = typer.Option(False, "--retrain", help="Train a new model and decide every "
+                                                          "person afresh (keys kept by "
+                                                          "majority overlap)."),
     unit_key: Path | None = typer.Option(None, "--unit-key",
                                          help="The linkage unit's private key (default: "
                                               "LINKAGE_UNIT_KEY)."),
@@ -237,17 +248,22 @@ def link_command(
                                                             "(pip install 'linkage[spark]')."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Link all bundles into the spine: a new version with stable person keys.
+    """Link bundles into the spine: a new version with stable person keys.
 
+    The spine keeps every bundle it linked (its linkage part, still sealed), so a new
+    delivery is linked by giving only its bundles: the spine's persons keep their records and
+    keys, and new records join them or make new persons. A bundle holding records the spine
+    already holds is refused unless --replace; a held bundle leaves only with --withdraw.
     Each bundle's signature is checked against the register; unsigned, edited or foreign
     bundles, and bundles hashed with different keys, are refused. The linkage parts are
-    decrypted in memory only. The model is trained (u by random
-    sampling, m by EM) unless --model is given, and saved beside the spine as
-    SPINE.model.json. Existing persons keep their keys when their records are the same.
+    decrypted in memory only. The first link trains the model (u by random sampling, m by
+    EM); later links reuse it unless new bundles bring new columns, --model is given or
+    --retrain asks for a relink from scratch. It is saved beside the spine as
+    SPINE.model.json.
     """
     from linkage.match.rules import ModelError
     from linkage.match.spark import SparkMissing, SparkModelError
-    from linkage.pipelines.link import link
+    from linkage.pipelines.link import Change, link
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError
     from linkage.pseudonymise.keys import KeyError_
@@ -273,7 +289,8 @@ def link_command(
             fail(f"{model}: is not a trained linkage model (a SPINE.model.json file)")
     try:
         keys = unit_keys(unit_key, register)
-        summary = link(spine, bundles, keys, model, seed, progress, wait, backend)
+        summary = link(spine, bundles or [], keys, model, seed, progress, wait, backend,
+                       Change(replace, withdraw or [], retrain))
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
             SparkMissing, SparkModelError, ModelError) as problem:
         fail(str(problem))

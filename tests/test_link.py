@@ -7,7 +7,6 @@ import duckdb
 from typer.testing import CliRunner
 
 from linkage.cli import app
-from linkage.sources.schema import RECORD_KEY
 from tests.output import said
 
 runner = CliRunner()
@@ -66,38 +65,6 @@ def test_relinking_the_same_bundles_keeps_every_key(linked_spine, world_bundles)
         WHERE a.version = 1 AND b.version = 2 AND a.person_key <> b.person_key""").fetchone()
     assert moved[0] == 0
     assert con.execute("SELECT count(*) FROM key_change WHERE version = 2").fetchone()[0] == 0
-
-
-def test_a_new_period_keeps_the_keys_of_unchanged_persons(world_dir, linkage_key, tmp_path,
-                                                          truth_records):
-    from tests.conftest import hash_world
-
-    bundles = hash_world(world_dir, tmp_path / "bundles", linkage_key)
-    spine = tmp_path / "spine.duckdb"
-    earlier = [b for b in bundles if not b.name.endswith("_2025")]
-    link(spine, earlier)
-    link(spine, bundles)
-    con = duckdb.connect(str(spine), read_only=True)
-    versions = con.execute("SELECT version, person_key, source, provider, record_id, period "
-                           "FROM person_record").df()
-    first, second = versions[versions.version == 1], versions[versions.version == 2]
-    key = RECORD_KEY
-    from linkage.pseudonymise.bundle import record_pseudonyms
-    from linkage.pseudonymise.keys import load_key
-
-    truth = truth_records.assign(  # the spine names records by their pseudonyms
-        period=truth_records.period.astype(int),
-        record_id=record_pseudonyms(truth_records.provider, truth_records.record_id,
-                                    load_key(linkage_key)))[[*key, "person_id"]]
-    assert len(first.merge(truth, on=key)) == len(first)
-    first = first.merge(truth, on=key)
-    # persons of version 1 that are one true person with all its version-1 records
-    pure = first.groupby("person_key").person_id.nunique() == 1
-    whole = first.groupby("person_id").person_key.nunique() == 1
-    good = first[first.person_key.map(pure) & first.person_id.map(whole)]
-    after = good.merge(second[[*key, "person_key"]], on=key, suffixes=("", "_after"))
-    kept = (after.person_key_after == after.person_key).groupby(after.person_key).all()
-    assert kept.mean() >= 0.999, kept.mean()
 
 
 def test_bundles_hashed_with_another_key_are_refused(world_bundles, world_dir, tmp_path):

@@ -7,6 +7,11 @@ that lists one child twice) is rebuilt greedily: its pairs are
 added strongest first, and a pair that would join conflicting records is skipped. Twins, who
 share a date of birth, sex, address and surname, stay apart this way.
 
+A link that adds records to a spine anchors the records already in it (``anchors``): the
+records of one person there are joined first, whatever else they say, and records of two
+persons there are never joined, so existing persons keep their records and only gain new
+ones; a new record joins at most one of them.
+
 Records are numbered by ``rid`` (their row in unique-id order). Components and the search for
 conflicts run on arrays and in SQL over all records; only the pairs of conflicting components
 are walked in Python, so the cost follows the conflicts, not the size of the data.
@@ -45,10 +50,14 @@ class _Identity:
     with its salt), and its records in each LA return, with their UPNs (a return lists each
     child once; two of its records that share a UPN are one child listed twice)."""
 
-    def __init__(self, upns: set, forenames: list, returns: dict):
+    def __init__(self, upns: set, forenames: list, returns: dict,
+                 anchors: frozenset = frozenset()):
         self.upns, self.forenames, self.returns = upns, forenames, returns
+        self.anchors = anchors  # the spine's person of these records, if they are in it
 
     def conflicts(self, other: "_Identity") -> bool:
+        if self.anchors and other.anchors:  # one person in the spine, or two
+            return self.anchors != other.anchors
         if self.upns and other.upns and not self.upns & other.upns:
             return True
         for key, mine in self.returns.items():
@@ -66,7 +75,8 @@ class _Identity:
         forenames = self.forenames + [f for f in other.forenames if f not in self.forenames]
         returns = {key: self.returns.get(key, ()) + other.returns.get(key, ())
                    for key in self.returns.keys() | other.returns.keys()}
-        return _Identity(self.upns | other.upns, forenames, returns)
+        return _Identity(self.upns | other.upns, forenames, returns,
+                         self.anchors | other.anchors)
 
 
 @lru_cache(maxsize=100_000)
@@ -90,14 +100,15 @@ def _bigram_set(name: str) -> frozenset:
     return frozenset(padded[i:i + 2] for i in range(len(padded) - 1))
 
 
-def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
-            ) -> np.ndarray:
+def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int,
+            anchors: str | None = None) -> np.ndarray:
     """A cluster number per record (by rid): the smallest rid in its cluster.
 
     ``records`` is a table with rid, source, provider, period, record_id and, where the
     sources carry them, upn, former_upn and forename (a BIT Bloom filter with the set-bit count
     and digest that ``run.derived_columns`` adds, or plaintext in the baseline); ``edges``
-    has rid_l, rid_r, match_weight and prelinked for the pairs kept.
+    has rid_l, rid_r, match_weight and prelinked for the pairs kept; ``anchors`` (rid, anchor)
+    numbers the spine's person of each record already in it (``anchors.anchor_records``).
     """
     pairs = con.execute(f"SELECT rid_l, rid_r FROM {edges}").fetchnumpy()
     components = connected_components(size, pairs["rid_l"], pairs["rid_r"])
@@ -105,7 +116,7 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
     con.register("component_of", pa.table({"rid": np.arange(size, dtype=np.int64),
                                             "component": components}))
     columns = {row[0]: row[1] for row in con.execute(f"DESCRIBE {records}").fetchall()}
-    flagged = _conflicting_components(con, records, columns)
+    flagged = _conflicting_components(con, records, columns, anchors)
     if not len(flagged):
         con.unregister("component_of")
         return components
@@ -117,8 +128,9 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int
         ORDER BY e.prelinked DESC, e.match_weight DESC, e.rid_l, e.rid_r""").df()
     con.unregister("flagged")
     con.unregister("component_of")
+    anchored = {m for m, who in members.items() if who.anchors}  # before merging them
     labels = _constrained(members, group_edges)
-    labels = _detach_ambiguous(labels, group_edges)
+    labels = _detach_ambiguous(labels, group_edges, anchored)
     # a rebuilt cluster is numbered by its smallest record
     rids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
     roots = np.fromiter(labels.values(), dtype=np.int64, count=len(labels))
@@ -150,21 +162,26 @@ def _context_sql(context: list[str]) -> str:
     return f"CASE WHEN {present} THEN hash(0{''.join(f', {c}' for c in context)}) END"
 
 
-def _conflicting_components(con, records: str, columns: dict) -> np.ndarray:
+def _conflicting_components(con, records: str, columns: dict, anchors: str | None
+                            ) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
     name, context = _forename_veto(columns)
     wanted = ["rid", *RECORD_KEY, "upn", "former_upn"]
     if name:  # the context's columns, and source, are read by ``_context_sql``
         wanted += [name, f"{name}_bits", f"{name}_digest", *context]
+    anchor_sql = f"LEFT JOIN {anchors} a USING (rid)" if anchors else ""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cluster_members AS
-        SELECT {", ".join(f"r.{c}" for c in wanted if c in columns)}, c.component
-        FROM {records} r JOIN component_of c USING (rid)
+        SELECT {", ".join(f"r.{c}" for c in wanted if c in columns)}, c.component,
+               {"a.anchor" if anchors else "NULL"} AS anchor
+        FROM {records} r JOIN component_of c USING (rid) {anchor_sql}
         WHERE c.component IN (SELECT component FROM component_of
                               GROUP BY component HAVING count(*) > 1)""").fetchall()
     one_per_child = _one_per_person_sql()
     queries = [f"""SELECT component FROM cluster_members WHERE source IN ({one_per_child})
                    GROUP BY component, source, provider, period
-                   HAVING count(DISTINCT record_id) > 1"""]
+                   HAVING count(DISTINCT record_id) > 1""",
+               """SELECT component FROM cluster_members GROUP BY component
+                  HAVING count(DISTINCT anchor) > 1"""]
     upn = [c for c in ("upn", "former_upn") if c in columns]
     if upn:
         u_sql, f_sql = (c if c in columns else "NULL" for c in ("upn", "former_upn"))
@@ -208,16 +225,17 @@ def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
         SELECT rid, {'upn' if 'upn' in columns else 'NULL'},
                {'former_upn' if 'former_upn' in columns else 'NULL'}, {name_sql}, {salt},
                source IN ({one_per_child}),
-               source || '|' || provider || '|' || CAST(period AS VARCHAR), record_id
+               source || '|' || provider || '|' || CAST(period AS VARCHAR), record_id, anchor
         FROM cluster_members SEMI JOIN flagged USING (component) ORDER BY rid""").fetchall()
     out = {}
-    for rid, upn, former, forename, salt, unique, key, record in rows:
+    for rid, upn, former, forename, salt, unique, key, record, anchor in rows:
         upns = {x for x in (upn, former) if x is not None}
         if isinstance(forename, bytearray | memoryview):  # how some clients return BLOBs
             forename = bytes(forename)
         forenames = [(salt, forename)] if forename else []
         out[rid] = _Identity(upns, forenames,
-                             {key: ((record, frozenset(upns)),)} if unique else {})
+                             {key: ((record, frozenset(upns)),)} if unique else {},
+                             frozenset() if anchor is None else frozenset([anchor]))
     return out
 
 
@@ -242,9 +260,11 @@ def _constrained(identity: dict[int, _Identity], edges: pd.DataFrame) -> dict[in
     return {m: root(m) for m in parent}
 
 
-def _detach_ambiguous(labels: dict[int, int], edges: pd.DataFrame) -> dict[int, int]:
+def _detach_ambiguous(labels: dict[int, int], edges: pd.DataFrame, anchored: set[int]
+                      ) -> dict[int, int]:
     """A record that matches another person's records as well as its own is left on its own:
-    weak evidence gives no link rather than a guess (twins with no UPN or name, say)."""
+    weak evidence gives no link rather than a guess (twins with no UPN or name, say). A record
+    already in the spine (``anchored``) stays with its person."""
     both = pd.DataFrame({
         "member": np.concatenate([edges.rid_l.to_numpy(), edges.rid_r.to_numpy()]),
         "other": np.concatenate([edges.rid_r.to_numpy(), edges.rid_l.to_numpy()]),
@@ -255,6 +275,6 @@ def _detach_ambiguous(labels: dict[int, int], edges: pd.DataFrame) -> dict[int, 
     if True not in best or False not in best:
         return labels
     margin = clustering_rules()["ambiguity_bits"]
-    ambiguous = set(best.index[best[False] >= best[True] - margin].tolist())
+    ambiguous = set(best.index[best[False] >= best[True] - margin].tolist()) - anchored
     # a negative label cannot be another cluster's root
     return {m: (-1 - m if m in ambiguous else root) for m, root in labels.items()}

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
+from linkage.match.anchors import ANCHORS, anchor_records, anchored_edges
 from linkage.match.cluster import cluster
 from linkage.match.model import (
     ADOPTION_SEX_DOB,
@@ -289,28 +290,33 @@ def derived_columns(columns: list[str]) -> dict[str, str]:
     return derived
 
 
-def train_and_predict(tokens: pd.DataFrame | list[pa.Table], model_path: Path | None = None,
+def train_and_predict(tokens: pd.DataFrame | list[pa.Table],
+                      model_path: Path | dict | None = None,
                       seed: int = 1, db_api: DuckDBAPI | None = None,
                       kinds: dict[str, str] | None = None,
-                      declared: Declared | None = None) -> LinkResult:
-    """Train a new model (or load ``model_path``), score pairs, and cluster.
+                      declared: Declared | None = None,
+                      previous: pd.DataFrame | None = None) -> LinkResult:
+    """Train a new model (or use a saved one, ``model_path``: a file or the model itself),
+    score pairs, and cluster.
 
     ``tokens`` is a table of records (the plaintext baseline) or the bundles' linkage parts,
-    whose columns' ``kinds`` the manifests declare (``column_kinds``). The same inputs
+    whose columns' ``kinds`` the manifests declare (``column_kinds``). ``previous`` (person_key
+    and the record key) holds the spine's persons fixed (``anchors``). The same inputs
     give the same result: records are numbered in unique-id order and ties are broken by it.
     """
     own = db_api is None
     db_api = db_api or duckdb_api()
     try:
-        return _train_and_predict(db_api, tokens, kinds, model_path, seed, declared)
+        return _train_and_predict(db_api, tokens, kinds, model_path, seed, declared, previous)
     finally:
         if own:  # DuckDB's memory goes back before the spine is written
             db_api.duckdb_con.close()
 
 
 def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
-                       kinds: dict[str, str] | None, model_path: Path | None,
-                       seed: int, declared: Declared | None = None) -> LinkResult:
+                       kinds: dict[str, str] | None, model_path: Path | dict | None,
+                       seed: int, declared: Declared | None = None,
+                       previous: pd.DataFrame | None = None) -> LinkResult:
     con = db_api.duckdb_con
     records, columns, size, kinds = _register(db_api, tokens, kinds)
     if model_path is not None:
@@ -337,9 +343,18 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
     model.pop("linker_uid", None)
     predictions.drop_table_from_database_and_remove_from_cache()
     linker.table_management.delete_tables_created_by_splink_from_db()
-    clusters = cluster(con, "linking_records", "cluster_edges", size)
+    clusters = clustered(con, size, previous)
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins,
                       blocking)
+
+
+def clustered(con: duckdb.DuckDBPyConnection, size: int,
+              previous: pd.DataFrame | None = None) -> np.ndarray:
+    """Cluster the kept pairs (``cluster_edges``) of the registered records, with the
+    spine's persons held fixed when ``previous`` gives them (``anchors``)."""
+    if previous is None or previous.empty or not anchor_records(con, previous, UNIQUE_ID_SQL):
+        return cluster(con, "linking_records", "cluster_edges", size)
+    return cluster(con, "linking_records", anchored_edges(con), size, ANCHORS)
 
 
 def kept_pairs_sql() -> str:
@@ -351,14 +366,18 @@ def kept_pairs_sql() -> str:
             f"match_probability >= {match['prelink_floor']})")
 
 
-def saved_model(model_path: Path, columns: set[str] | None = None) -> dict:
-    """A model saved by an earlier run, with the columns each scored pair must keep; refused
-    if it reads a column these records do not have (it was trained on other fields)."""
-    model = json.loads(model_path.read_text())
+def saved_model(model_path: Path | dict, columns: set[str] | None = None) -> dict:
+    """A model saved by an earlier run (a file, or the model a spine version holds), with the
+    columns each scored pair must keep; refused if it reads a column these records do not
+    have (it was trained on other fields)."""
+    model = json.loads(model_path.read_text()) if isinstance(model_path, Path) else model_path
     missing = sorted(model_columns_read(model) - columns) if columns is not None else []
     if missing:
-        raise ModelError(f"{model_path}: the model compares {', '.join(missing)}, which "
-                         "these bundles do not carry; link without --model to train one")
+        where, fix = ((f"{model_path}: the model", "link without --model to train one")
+                      if isinstance(model_path, Path) else
+                      ("the spine's model", "link with --retrain to train a new one"))
+        raise ModelError(f"{where} compares {', '.join(missing)}, which these bundles do not "
+                         f"carry; {fix}")
     retained = model.get("additional_columns_to_retain", [])
     return {**model, "additional_columns_to_retain": retained + [
         c for c in RETAINED if c not in retained]}

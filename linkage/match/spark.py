@@ -16,16 +16,17 @@ import numpy as np
 import pandas as pd
 import sqlglot
 
-from linkage.match.cluster import cluster
-from linkage.match.model import RETAINED, dice, match_settings
+from linkage.match.model import dice, match_settings
 from linkage.match.run import (
     LinkResult,
     _register,
     _with_confidence,
+    clustered,
     duckdb_api,
     fit,
     kept_pairs_sql,
     model_plan,
+    saved_model,
     scoring_columns,
 )
 
@@ -87,9 +88,10 @@ def spark_model(model: dict) -> dict:
     return out
 
 
-def train_and_predict_spark(tokens: list, model_path: Path | None = None,
+def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
                             seed: int = 1, kinds: dict[str, str] | None = None,
-                            declared=None) -> LinkResult:
+                            declared=None, previous: pd.DataFrame | None = None
+                            ) -> LinkResult:
     """Score pairs on Spark (training there too unless ``model_path`` is given), then cluster
     on DuckDB exactly as the DuckDB backend does. The model's plan (comparisons, counted
     blocking rules, training rules, counted u) is made on DuckDB, as for the DuckDB backend."""
@@ -107,10 +109,7 @@ def train_and_predict_spark(tokens: list, model_path: Path | None = None,
         spark_api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
         records = spark_api.register(spark.createDataFrame(frame))
         if model_path is not None:
-            model = spark_model(json.loads(model_path.read_text()))
-            retained = model.get("additional_columns_to_retain", [])
-            model["additional_columns_to_retain"] = retained + [c for c in RETAINED
-                                                                if c not in retained]
+            model = spark_model(saved_model(model_path, columns))
             linker = Linker(records, model, log_level=logging.ERROR)
             blocking = []
         else:
@@ -136,7 +135,7 @@ def train_and_predict_spark(tokens: list, model_path: Path | None = None,
         con.execute("CREATE OR REPLACE TABLE cluster_edges AS SELECT * FROM spark_edges"
                     ).fetchall()
         con.unregister("spark_edges")
-        clusters = cluster(con, "linking_records", "cluster_edges", size)
+        clusters = clustered(con, size, previous)
         return LinkResult(_with_confidence(con, clusters), model, int(pairs_scored),
                           weight_bins, blocking)
     finally:

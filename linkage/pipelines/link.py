@@ -3,18 +3,22 @@
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from linkage.families.derive import derive_families
 from linkage.match.run import (
+    LinkResult,
     column_kinds,
     declarations,
     model_columns,
     threshold_match_weight,
     train_and_predict,
 )
+from linkage.pipelines.holdings import Holdings, holdings
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.sources.schema import RECORD_KEY
@@ -26,6 +30,7 @@ from linkage.spine.store import (
     connect,
     current_records,
     current_version,
+    held_parts,
     spine_secret,
     write_version,
 )
@@ -33,31 +38,28 @@ from linkage.spine.store import (
 Progress = Callable[[str], None]
 
 
-def model_path_for(spine: Path) -> Path:
-    """The trained model is saved beside the spine, so a run can be reproduced from it."""
-    return spine.with_name(spine.name + ".model.json")
+def retired_persons(previous: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """Key changes for the spine's persons left with no record (their bundles withdrawn or
+    replaced): each retired, with the records it had."""
+    gone = previous[~previous.person_key.isin(set(records.person_key))]
+    counts = gone.groupby("person_key").size()
+    return pd.DataFrame({"change": "retire", "person_key": counts.index,
+                         "related_key": None, "records": counts.to_numpy()})
 
 
-def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None = None,
-         seed: int | None = None, progress: Progress = lambda _: None,
-         wait: float = 0.0, backend: str = "duckdb") -> dict:
-    """Link every bundle into a new version of the spine; returns the version's summary.
-
-    The spine is locked for the whole run (a second run waits up to ``wait`` seconds, then
-    refuses), and the new version is written in one transaction: a run that fails or is
-    killed leaves the previous version as it was.
-    """
-    with spine_lock(spine, wait):
-        return _link(spine, bundles, keys, model, seed, progress, backend)
+def _chosen_model(model: Path | None, adding: bool, spine_model: tuple | None,
+                  given: Holdings) -> Path | dict | None:
+    """The model to score with: the one given; for an addition to the spine, the spine's own,
+    unless the new bundles bring columns it was not trained on; otherwise none (train)."""
+    if model is None and adding and spine_model is not None and not _new_columns(given):
+        return json.loads(spine_model[0])
+    return model
 
 
-def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None,
-          seed: int | None, progress: Progress, backend: str) -> dict:
-    progress("opening bundles")
-    opened = open_bundles(bundles, keys)
-    records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
-    progress(f"linking {records_in:,} records on {backend}")
-    # the linkage parts, decrypted in memory, only the columns the model can use
+def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | None,
+            backend: str) -> LinkResult:
+    """The bundles' linkage parts, decrypted in memory (only the columns the model can use),
+    scored and clustered; ``previous`` holds the spine's persons fixed."""
     kinds = column_kinds([bundle.manifest for bundle in opened])
     declared = declarations([bundle.manifest for bundle in opened])
     wanted = set(model_columns(kinds))
@@ -66,14 +68,81 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
     if backend == "spark":
         from linkage.match.spark import train_and_predict_spark
 
-        result = train_and_predict_spark(tokens, model, kinds=kinds, declared=declared)
-    else:
-        result = train_and_predict(tokens, model, kinds=kinds, declared=declared)
+        return train_and_predict_spark(tokens, model, kinds=kinds, declared=declared,
+                                       previous=previous)
+    return train_and_predict(tokens, model, kinds=kinds, declared=declared, previous=previous)
+
+
+def _spine_state(spine: Path) -> tuple[list, pd.DataFrame, tuple | None]:
+    """The bundles the spine holds, its records' persons and its model (none if new)."""
+    if not spine.exists():  # made only once the bundles are known to be good
+        return [], pd.DataFrame(columns=["person_key", *RECORD_KEY]), None
+    con = connect(spine)
+    try:
+        return (held_parts(con), current_records(con),
+                con.execute("SELECT model FROM spine_version WHERE version = ?",
+                            [current_version(con)]).fetchone())
+    finally:
+        con.close()
+
+
+def _new_columns(given: Holdings) -> set[str]:
+    """Columns the added bundles carry and the spine's other bundles do not."""
+    added = [b.manifest for b in given.bundles if b.name in given.added]
+    kept = [b.manifest for b in given.bundles if b.name in given.kept]
+    return set(column_kinds(added)) - set(column_kinds(kept)) if kept else {"*"}
+
+
+def model_path_for(spine: Path) -> Path:
+    """The trained model is saved beside the spine, so a run can be reproduced from it."""
+    return spine.with_name(spine.name + ".model.json")
+
+
+@dataclass
+class Change:
+    """What the operator asked of the spine beyond adding bundles."""
+
+    replace: bool = False          # a bundle given may replace one the spine holds
+    withdraw: list[str] = field(default_factory=list)  # held bundles to leave out
+    retrain: bool = False          # train a new model and re-decide every person
+
+
+def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None = None,
+         seed: int | None = None, progress: Progress = lambda _: None,
+         wait: float = 0.0, backend: str = "duckdb", change: Change | None = None) -> dict:
+    """Link the bundles given, with those the spine holds, into a new version of the spine;
+    returns the version's summary.
+
+    The spine's persons keep their records and keys, and new records join them or make new
+    persons, unless ``change.retrain`` relinks everything from scratch (``anchors``); bundles
+    leave the spine only when ``change`` says so (``holdings``). The spine is locked for the
+    whole run (a second run waits up to ``wait`` seconds, then refuses), and the new version
+    is written in one transaction: a run that fails or is killed leaves the previous version
+    as it was.
+    """
+    with spine_lock(spine, wait):
+        return _link(spine, bundles, keys, model, seed, progress, backend, change or Change())
+
+
+def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: Path | None,
+          seed: int | None, progress: Progress, backend: str, change: Change) -> dict:
+    progress("opening bundles")
+    given_bundles = open_bundles(bundle_paths, keys)
+    held, previous, spine_model = _spine_state(spine)
+    given = holdings(held, given_bundles, keys, change.replace, change.withdraw)
+    opened = given.bundles
+    if not opened:
+        raise SpineError(f"{spine}: no bundle to link (give bundles, or keep one)")
+    adding = not change.retrain and not previous.empty
+    chosen = _chosen_model(model, adding, spine_model, given)
+    records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
+    progress(f"linking {records_in:,} records on {backend}"
+             + (f" ({len(given.added)} bundles added to the spine's)" if adding else ""))
+    result = _scored(opened, chosen, previous if adding else None, backend)
 
     progress("updating the spine")
     con = connect(spine)
     try:
-        previous = current_records(con)
         taken = set(con.execute("SELECT person_key FROM person").df().person_key)
         version = current_version(con) + 1
         secret = spine_secret(con, seed)
@@ -82,6 +151,9 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
         clusters = result.clusters[["cluster_id", *RECORD_KEY, "link_confidence"]]
         keys, changes = assign_keys(clusters[["cluster_id", *RECORD_KEY]], previous, rng, taken)
         records = clusters.assign(person_key=clusters.cluster_id.map(keys))
+        retired = retired_persons(previous, records)
+        if len(retired):
+            changes = pd.concat([changes, retired], ignore_index=True)
         progress("deriving family keys")
         families = derive_families(opened, records, secret)
         inputs = [{"bundle": b.name, "source": b.manifest["source"],
@@ -100,6 +172,9 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
             "match_weights": result.weight_bins,
             "threshold_match_weight": threshold_match_weight(),
             "key_changes": changes.change.value_counts().to_dict(),
+            "bundles": given.summary(),
+            "model": ("given" if model is not None else
+                      "trained" if chosen is None else "spine's"),
             "families": families.counts(),
         }
         if counts["records"] != counts["records_in"]:  # nothing may be lost on the way
@@ -111,7 +186,8 @@ def _link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path |
                       [b.token_table([*RECORD_KEY, "flags"])
                        for b in opened],
                       audit={"command": "link", "inputs": inputs,
-                             "config_sha256": config_fingerprint(), "outputs": counts})
+                             "config_sha256": config_fingerprint(), "outputs": counts},
+                      held=given.new_parts())
     finally:
         con.close()
     # the model is also kept in the version itself; this copy is for --model

@@ -507,6 +507,14 @@ def _manifest(data: SourceData, key: bytes, tokens: pd.DataFrame, schema: dict,
     }
 
 
+@dataclass(frozen=True)
+class SignedManifest:
+    """A manifest's bytes as signed, and the provider's signature of them."""
+
+    text: bytes
+    signature: dict | None
+
+
 @dataclass
 class OpenedBundle:
     """A bundle as its reader sees it: its manifest, and the parts its keys open, decrypted
@@ -514,10 +522,13 @@ class OpenedBundle:
     content part; neither opens the other's)."""
 
     name: str
-    folder: Path
+    folder: Path | None
     manifest: dict
     keys: LinkageUnitKeys
-    # each part is read, checked and decrypted once, however many stages read it
+    signed: SignedManifest | None = None
+    # each part's sealed bytes as read (or as the spine holds them), checked and decrypted
+    # once, however many stages read it
+    sealed: dict = dataclasses.field(default_factory=dict, repr=False)
     _opened: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def _part(self, part: str) -> bytes:
@@ -531,19 +542,31 @@ class OpenedBundle:
             who = "linkage unit" if part == "linkage" else "data custodian"
             raise BundleError(f"{self.name}: its {part} part opens only with the {who}'s "
                               "private key, which was not given")
-        path = self.folder / PART_FILES[part]
-        try:
-            data = path.read_bytes()
-        except OSError as problem:
-            raise BundleError(f"{self.name}: {PART_FILES[part]} cannot be read "
-                              f"({problem.strerror}); the bundle is incomplete") from None
-        if hashlib.sha256(data).hexdigest() != self.manifest["parts"][part]["sha256"]:
-            raise BundleError(f"{self.name}: {PART_FILES[part]} does not match its checksum in "
-                              "the signed manifest; the bundle was changed or damaged")
+        data = self.sealed_part(part)
         try:
             return open_sealed(data, private, part, f"{self.name}: {PART_FILES[part]}")
         except EncryptionError as problem:
             raise BundleError(str(problem)) from None
+
+    def sealed_part(self, part: str) -> bytes:
+        """A part as sealed by the provider, its checksum checked against the signed
+        manifest."""
+        if part in self.sealed:
+            data = self.sealed[part]
+        elif self.folder is None:
+            raise BundleError(f"{self.name}: the spine holds only its linkage part; give the "
+                              "bundle itself")
+        else:
+            try:
+                data = (self.folder / PART_FILES[part]).read_bytes()
+            except OSError as problem:
+                raise BundleError(f"{self.name}: {PART_FILES[part]} cannot be read "
+                                  f"({problem.strerror}); the bundle is incomplete") from None
+        if hashlib.sha256(data).hexdigest() != self.manifest["parts"][part]["sha256"]:
+            raise BundleError(f"{self.name}: {PART_FILES[part]} does not match its checksum in "
+                              "the signed manifest; the bundle was changed or damaged")
+        self.sealed[part] = data
+        return data
 
     def token_table(self, columns: list[str] | None = None) -> pa.Table:
         """The linkage part as an Arrow table (decrypted in memory)."""
@@ -566,14 +589,29 @@ def open_bundles(paths: list[Path], keys: LinkageUnitKeys) -> list[OpenedBundle]
     fingerprints differ, or that holds one bundle twice, is refused, naming the bundles."""
     opened = []
     for path in paths:
-        manifest = _checked_manifest(path, keys)
+        manifest, signed = _checked_manifest(path, keys)
         # an empty bundle (an agency with nothing to send this time) holds no record, so two
         # agencies' empty bundles are alike without being one bundle given twice
         twin = next((b.name for b in opened if _identity(b.manifest) == _identity(manifest)
                      and manifest["rows"]["out"]), None)
         if twin:
             raise BundleError(f"{path}: is the same bundle as {twin}; give each bundle once")
-        opened.append(OpenedBundle(str(path), path, manifest, keys))
+        opened.append(OpenedBundle(str(path), path, manifest, keys, signed))
+    same_key(opened)
+    return opened
+
+
+def held_bundle(name: str, signed: SignedManifest, linkage_part: bytes,
+                keys: LinkageUnitKeys) -> OpenedBundle:
+    """A bundle a spine holds (its signed manifest and sealed linkage part, as the provider
+    made them), checked again against today's register: a provider whose key was withdrawn
+    from the register no longer has bundles linked."""
+    manifest = _verified_manifest(signed.text, signed.signature, name, keys)
+    return OpenedBundle(name, None, manifest, keys, signed, {"linkage": linkage_part})
+
+
+def same_key(opened: list[OpenedBundle]) -> None:
+    """Refuse bundles hashed with different linkage keys, naming them."""
     by_fingerprint: dict[str, list[str]] = {}
     for bundle in opened:
         by_fingerprint.setdefault(bundle.manifest["key_fingerprint"], []).append(bundle.name)
@@ -582,7 +620,6 @@ def open_bundles(paths: list[Path], keys: LinkageUnitKeys) -> list[OpenedBundle]
                            for i, names in enumerate(by_fingerprint.values()))
         raise BundleError(f"bundles were hashed with different keys and cannot be linked "
                           f"({groups})")
-    return opened
 
 
 def _identity(manifest: dict) -> tuple:
@@ -591,24 +628,33 @@ def _identity(manifest: dict) -> tuple:
             manifest["parts"]["linkage"]["sha256"])
 
 
-def _checked_manifest(path: Path, keys: LinkageUnitKeys) -> dict:
+def _checked_manifest(path: Path, keys: LinkageUnitKeys) -> tuple[dict, SignedManifest]:
     if not path.is_dir():
         raise BundleError(f"{path}: no such bundle (a bundle is a folder made by linkage hash)")
     try:
         text = (path / MANIFEST).read_bytes()
-        manifest = json.loads(text)
+    except OSError:
+        raise BundleError(f"{path}: has no readable {MANIFEST}; not a bundle") from None
+    try:
+        signature = json.loads((path / SIGNATURE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        signature = None
+    return (_verified_manifest(text, signature, str(path), keys),
+            SignedManifest(text, signature))
+
+
+def _verified_manifest(text: bytes, signature: dict | None, path: str,
+                       keys: LinkageUnitKeys) -> dict:
+    try:
+        manifest = json.loads(text)
+    except ValueError:
         raise BundleError(f"{path}: has no readable {MANIFEST}; not a bundle") from None
     if not isinstance(manifest, dict) or manifest.get("bundle_format") != BUNDLE_FORMAT:
         raise BundleError(f"{path}: is not a bundle of format {BUNDLE_FORMAT} (found "
                           f"{manifest.get('bundle_format') if isinstance(manifest, dict) else '?'}"
                           "); ask the provider to hash it again with this version")
     try:
-        signature = json.loads((path / SIGNATURE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        signature = None
-    try:
-        keys.register.verify(text, signature, str(path))
+        keys.register.verify(text, signature, path)
     except SignatureError as problem:
         raise BundleError(str(problem)) from None
     known = linkage_schema()["schema_version"]

@@ -3,7 +3,9 @@
 Tables (DESIGN.md, data contracts): ``person`` (person_key, created_version),
 ``person_record`` (person_key, source, provider, record_id, period, link confidence),
 ``spine_version`` (version, created_at, inputs with checksums, model parameters, counts) and
-``key_change`` (merges and splits between versions), and the family keys of each version
+``key_change`` (merges and splits between versions), ``held_bundle`` (each linked bundle's
+signed manifest and linkage part, still sealed to the linkage unit's key, so new bundles can
+be linked to the spine without giving the old ones again), and the family keys of each version
 (``adopter_household``, ``child_adopter_link``, ``sibling_group``, ``mother_child_link``;
 docs/family-keys.md). A new version is written in one
 transaction: a failure leaves the previous version as it was.
@@ -45,6 +47,8 @@ CREATE TABLE IF NOT EXISTS child_adopter_link (version INTEGER, child_person_key
 CREATE TABLE IF NOT EXISTS sibling_group (version INTEGER, sibling_group_key VARCHAR,
     person_key VARCHAR, confidence DOUBLE, evidence VARCHAR, group_size INTEGER,
     recorded_size INTEGER);
+CREATE TABLE IF NOT EXISTS held_bundle (linkage_part_sha256 VARCHAR PRIMARY KEY,
+    manifest BLOB, signature VARCHAR, linkage_part BLOB);
 CREATE TABLE IF NOT EXISTS mother_child_link (version INTEGER, mother_person_key VARCHAR,
     child_person_key VARCHAR, confidence DOUBLE, evidence VARCHAR);
 """
@@ -54,6 +58,17 @@ FAMILY_TABLES = ["adopter_household", "child_adopter_link", "sibling_group",
 
 class SpineError(Exception):
     """The spine cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class HeldPart:
+    """A bundle's linkage part as the spine holds it: sealed, with its signed manifest."""
+
+    name: str
+    sha256: str
+    manifest: bytes
+    signature: dict | None
+    linkage_part: bytes | None   # None: linked by a version of linkage that kept no parts
 
 
 @dataclass
@@ -82,6 +97,29 @@ def current_records(con) -> pd.DataFrame:
     version = current_version(con)
     return con.execute(f"SELECT person_key, {', '.join(RECORD_KEY)} FROM person_record "
                        "WHERE version = ?", [version]).df()
+
+
+def version_inputs(con, version: int | None = None) -> list[dict]:
+    """The bundles a version (the latest by default) was linked from, as recorded."""
+    version = current_version(con) if version is None else version
+    row = con.execute("SELECT inputs FROM spine_version WHERE version = ?",
+                      [version]).fetchone()
+    return json.loads(row[0]) if row else []
+
+
+def held_parts(con, version: int | None = None) -> list[HeldPart]:
+    """The linkage parts of the bundles a version was linked from, sealed as received."""
+    held = {row[0]: row[1:] for row in con.execute(
+        "SELECT linkage_part_sha256, manifest, signature, linkage_part FROM held_bundle"
+    ).fetchall()}
+    out = []
+    for entry in version_inputs(con, version):
+        sha = entry["linkage_part_sha256"]
+        manifest, signature, part = held.get(sha, (b"", None, None))
+        out.append(HeldPart(entry["bundle"], sha, bytes(manifest),
+                            json.loads(signature) if signature else None,
+                            None if part is None else bytes(part)))
+    return out
 
 
 def spine_secret(con, seed: int | None) -> str:
@@ -160,10 +198,11 @@ def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
 
 def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
                   model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None,
-                  tokens: list | None = None, audit: dict | None = None) -> int:
-    """Add a version, with its family tables and the profile of each record (from the
-    bundles' linkage parts, ``tokens``: Arrow tables), in one transaction; returns its
-    number."""
+                  tokens: list | None = None, audit: dict | None = None,
+                  held: list[HeldPart] | None = None) -> int:
+    """Add a version, with its family tables, the profile of each record (from the
+    bundles' linkage parts, ``tokens``: Arrow tables) and the sealed linkage parts of its
+    bundles not held yet (``held``), in one transaction; returns its number."""
     version = current_version(con) + 1
     known = set(con.execute("SELECT person_key FROM person").df().person_key)
     current = set(records.person_key)
@@ -193,6 +232,10 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
             _insert(con, table, frame.assign(version=version))
         if tokens:
             _insert_profiles(con, version, tokens)
+        for part in held or []:
+            con.execute("INSERT INTO held_bundle VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        [part.sha256, part.manifest, json.dumps(part.signature),
+                         part.linkage_part])
         if audit:
             record_audit(con, version=version, **audit)
         con.execute("INSERT INTO spine_version VALUES (?, ?, ?, ?, ?)", [
