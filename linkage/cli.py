@@ -274,7 +274,7 @@ def link_command(
     if backend not in ("duckdb", "spark"):
         fail(f"--backend {backend}: not a backend (duckdb, spark)")
     spine_file(spine, must_exist=False)
-    existing(bundles, "a bundle", folder=True)
+    existing(bundles or [], "a bundle", folder=True)
 
     started = time.perf_counter()
 
