@@ -16,6 +16,7 @@ from linkage import __version__
 from linkage.config import ENV_VAR, ConfigError, use_site_folder
 from linkage.console import database_error_message, err, fail, os_error_message
 from linkage.delivery_cli import hash_delivery_command
+from linkage.paths import PathProblem, existing, new_file, new_folder, spine_file
 from linkage.sources.schema import SOURCE_KINDS, SourceError
 
 
@@ -28,7 +29,7 @@ class _Commands(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ConfigError as problem:
+        except (ConfigError, PathProblem) as problem:
             fail(str(problem))
         except OSError as problem:
             fail(os_error_message(problem))
@@ -109,6 +110,8 @@ def check(
 
     if source not in SOURCE_KINDS:
         fail(f"--source {source}: not a source kind ({', '.join(SOURCE_KINDS)})")
+    if report is not None:
+        new_file(report, "the report")
     try:
         with err.status(f"reading {source} files"):
             data = read_source(source, paths, mapping, provider, period)
@@ -289,6 +292,8 @@ def link_command(
             require_pyspark()  # before opening any bundle
         except SparkMissing as problem:
             fail(str(problem))
+    spine_file(spine, must_exist=False)
+    existing(bundles or [], "a bundle", folder=True)
 
     started = time.perf_counter()
 
@@ -340,8 +345,8 @@ def evaluate(
     from linkage.quality.families import evaluate_families
     from linkage.spine.store import SpineError, connect, current_records, family_tables
 
-    if not spine.is_file():
-        fail(f"{spine}: no such spine")
+    spine_file(spine, must_exist=True)
+    existing([truth], "a synthetic world's truth", folder=True)
     try:
         world_key = load_key(key)
         con = connect(spine, read_only=True)
@@ -406,8 +411,10 @@ def extract_command(
     from linkage.release.request import RequestError, load_request
     from linkage.spine.store import SpineError
 
-    if not spine.is_file():
-        fail(f"{spine}: no such spine")
+    spine_file(spine, must_exist=True)
+    existing([request], "the request", folder=False)
+    new_folder(out, "an extract")
+    existing(bundles, "a bundle", folder=True)
     try:
         keys = custodian_keys(custodian_key, register)
         with _status("cutting the extract", quiet or as_json):
@@ -461,8 +468,10 @@ def report(
     from linkage.release.content import record_groups
     from linkage.spine.store import SpineError
 
-    if not spine.is_file():
-        fail(f"{spine}: no such spine")
+    spine_file(spine, must_exist=True)
+    new_file(out, "the report")
+    existing([truth] if truth is not None else [], "a synthetic world's truth", folder=True)
+    existing(bundles or [], "a bundle", folder=True)
     if custodian_key is not None and not bundles:
         fail("--custodian-key: give the bundles too; their content gives the breakdowns by "
              "group")

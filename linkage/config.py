@@ -14,8 +14,6 @@ import os
 import typing
 from pathlib import Path
 
-import yaml
-
 if typing.TYPE_CHECKING:  # pydantic is imported only when a file is first validated
     from pydantic import BaseModel
 
@@ -153,41 +151,15 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-class _UniqueKeys(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice in one mapping (plain YAML keeps the last,
-    so a second ``min_count:`` further down would silently win)."""
-
-    def construct_mapping(self, node, deep=False):
-        self.flatten_mapping(node)
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, typing.Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark)
-            if isinstance(key, typing.Hashable):
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def _parsed(path: Path) -> dict:
-    """The file's YAML mapping; ConfigError if it is unreadable, not UTF-8 or not YAML."""
+    """The file's YAML mapping; ConfigError if it is unreadable, not UTF-8, not YAML or beyond
+    the limits of :mod:`linkage.bounded_yaml`."""
+    from linkage.bounded_yaml import YamlProblem, read_yaml
+
     try:
-        raw = path.read_bytes()
-    except OSError as problem:
-        raise ConfigError(f"{shown(path)}: cannot be read ({problem.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as problem:
-        raise ConfigError(f"{shown(path)}: is not UTF-8 text (byte {problem.start + 1} "
-                          "cannot be decoded)") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeys)
-    except yaml.YAMLError as problem:
-        mark = getattr(problem, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        what = getattr(problem, "problem", None) or "cannot be parsed"
-        raise ConfigError(f"{shown(path)}: is not valid YAML ({where}{what})") from None
+        data = read_yaml(path)
+    except YamlProblem as problem:
+        raise ConfigError(f"{shown(path)}: {problem}") from None
     if not isinstance(data, dict):
         found = "nothing" if data is None else f"a {type(data).__name__}"
         raise ConfigError(f"{shown(path)}: must be a mapping of keys to values (found {found})")

@@ -72,7 +72,13 @@ def _date_format(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(min_length=1)]
+Text = Annotated[str, Field(min_length=1, max_length=1000)]
+# Names a person types (project ids, datasets, their fields, cohorts): plain and short, because
+# they become file names and columns, and inputs to keyed hashes (a 1 MB project id once kept
+# an extract busy for 13 minutes)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_MAX_LENGTH = 64
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)]
 Column = Annotated[str, Field(min_length=1), AfterValidator(_lower_case)]
 Marker = Annotated[str, Field(min_length=1, max_length=10), AfterValidator(_not_a_number)]
 DateFormat = Annotated[str, AfterValidator(_date_format)]
@@ -83,6 +89,18 @@ Positive = Annotated[float, Field(gt=0)]
 Bits = float
 For = Annotated[float, Field(ge=0)]       # agreement: evidence for a link, never against
 Against = Annotated[float, Field(le=0)]   # disagreement: evidence against, never for
+
+
+def name_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a name (such as a project id), or None if it can."""
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(Name).validate_python(value, strict=True)
+    except ValidationError:
+        return (f"must be at most {NAME_MAX_LENGTH} letters, digits, '_', '.' or '-', starting "
+                "with a letter or digit")
+    return None
 
 
 def _weights(value: dict) -> dict:
@@ -120,10 +138,28 @@ class Disclosure(Strict):
     """configs/disclosure.yaml: suppression and rounding of released counts."""
 
     min_count: PositiveInt
+    min_count_floor: PositiveInt
     suppress_zero: bool = False
     suppressed: Marker
     national_rounding: PositiveInt
     hidden_percentage: Marker
+
+    @model_validator(mode="after")
+    def _not_below_the_floor(self):
+        # a low threshold would switch disclosure control off without a word
+        if self.min_count < self.min_count_floor:
+            raise FieldProblem(("min_count",), f"must be at least min_count_floor "
+                               f"{self.min_count_floor} (found {self.min_count}): below it "
+                               "small counts that identify children would be released")
+        return self
+
+
+# ---------------------------------------------------------------- evaluation.yaml
+
+class Evaluation(Strict):
+    """configs/evaluation.yaml: when a truth may score a spine."""
+
+    truth_min_coverage: Annotated[float, Field(gt=0, le=1)]
 
 
 # ---------------------------------------------------------------- families.yaml
@@ -202,7 +238,7 @@ class Families(Strict):
 
 class Dataset(Strict):
     source: BUNDLE_SOURCE
-    fields: Annotated[dict[Text, Text], Field(min_length=1)]
+    fields: Annotated[dict[Name, Text], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _table_dot_column(self):
@@ -217,9 +253,9 @@ class Dataset(Strict):
 class Release(Strict):
     """configs/release.yaml: what researchers may request, and what is never released."""
 
-    datasets: Annotated[dict[Text, Dataset], Field(min_length=1)]
-    forbidden: Annotated[dict[Text, Text], Field(min_length=1)]
-    cohorts: Annotated[list[Text], Field(min_length=1)]
+    datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
+    forbidden: Annotated[dict[Name, Text], Field(min_length=1)]
+    cohorts: Annotated[list[Name], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _nothing_forbidden_offered(self):
@@ -785,6 +821,7 @@ class DeliveryPlan(Strict):
 MODELS: dict[str, type[BaseModel]] = {
     "attack_limits.yaml": AttackLimits,
     "disclosure.yaml": Disclosure,
+    "evaluation.yaml": Evaluation,
     "families.yaml": Families,
     "linkage_schema.yaml": LinkageSchema,
     "release.yaml": Release,
@@ -850,6 +887,11 @@ def _type_message(kind: str, ctx: dict, found: str) -> str | None:
         return f"must not be empty (found {found})"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters (found {found})"
+    if kind == "string_pattern_mismatch":
+        if ctx["pattern"] == NAME_PATTERN:
+            return (f"must be a name of letters, digits, '_', '.' or '-', starting with a "
+                    f"letter or digit (found {found})")
+        return f"must match {ctx['pattern']} (found {found})"
     return None
 
 

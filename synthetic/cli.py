@@ -12,6 +12,7 @@ from rich.table import Table
 
 from linkage.config import ConfigError
 from linkage.console import err, fail
+from linkage.paths import new_folder
 
 
 def synth(
@@ -33,10 +34,7 @@ def synth(
 
     if config is not None and not config.is_file():
         fail(f"{config}: no such config file")
-    if out.exists() and not out.is_dir():
-        fail(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "world.json").exists():
-        fail(f"{out}: folder is not empty and holds no synthetic world; choose another --out")
+    new_folder(out, "a synthetic world")  # like demo: an existing world is never overwritten
     try:
         settings = load_config(config)
     except ConfigError as problem:

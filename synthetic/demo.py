@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from linkage.console import err, fail
+from linkage.console import err
+from linkage.paths import new_folder
 
 SAMPLE_REQUEST = {
     "project": "DEMO01", "cohort": "cla_any_point", "period": None,
@@ -40,8 +41,7 @@ def demo(
     Writes OUT/world (providers' files and truth), OUT/bundles (one per provider source),
     OUT/spine.duckdb, OUT/evaluation.json, OUT/report.html and OUT/extracts/DEMO01.
     """
-    if out.exists() and any(out.iterdir()):
-        fail(f"{out}: exists and is not empty; choose a new --out")
+    new_folder(out, "the demo")
     started = time.perf_counter()
     columns = [TextColumn("{task.description:<28}"), BarColumn(), TextColumn(
         "{task.completed}/{task.total}"), TimeElapsedColumn()]

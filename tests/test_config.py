@@ -29,8 +29,8 @@ from linkage.release.disclosure import protect
 from tests.output import said
 
 runner = CliRunner()
-FILES = ["attack_limits.yaml", "disclosure.yaml", "families.yaml", "linkage_schema.yaml",
-         "release.yaml", "sources.yaml", "synthetic.yaml"]
+FILES = ["attack_limits.yaml", "disclosure.yaml", "evaluation.yaml", "families.yaml",
+         "linkage_schema.yaml", "release.yaml", "sources.yaml", "synthetic.yaml"]
 
 
 @pytest.fixture(autouse=True)
@@ -109,6 +109,8 @@ WRONG_TYPES = [
      "national_rounding: must be a whole number (found 2.5)"),
     ("disclosure.yaml", "suppress_zero", "no", "suppress_zero: must be true or false"),
     ("disclosure.yaml", "suppressed", 5, "suppressed: must be text (found 5)"),
+    ("evaluation.yaml", "truth_min_coverage", "0.99",
+     "truth_min_coverage: must be a number (found text '0.99')"),
     ("families.yaml", "siblings.prior_bits", "low", "siblings.prior_bits: must be a number"),
     ("families.yaml", "child_adopter.weights", [1, 2], "child_adopter.weights: must be a mapping"),
     ("release.yaml", "cohorts", "all", "cohorts: must be a list (found text 'all')"),
@@ -139,6 +141,10 @@ WRONG_VALUES = [
     ("disclosure.yaml", "min_count", 0, "min_count: must be at least 1 (found 0)"),
     ("disclosure.yaml", "min_count", -3, "min_count: must be at least 1 (found -3)"),
     ("disclosure.yaml", "national_rounding", 0, "national_rounding: must be at least 1 (found 0)"),
+    ("disclosure.yaml", "min_count", 3, "min_count: must be at least min_count_floor 6 (found 3)"),
+    ("evaluation.yaml", "truth_min_coverage", 1.5,
+     "truth_min_coverage: must be at most 1 (found 1.5)"),
+    ("evaluation.yaml", "truth_min_coverage", 0, "truth_min_coverage: must be more than 0"),
     ("disclosure.yaml", "suppressed", "5", "suppressed: must not read as a number"),
     ("disclosure.yaml", "suppressed", ..., "suppressed: required but missing"),
     ("disclosure.yaml", "min_cuont", 6, "min_cuont: unknown key (known here: min_count,"),
@@ -156,6 +162,10 @@ WRONG_VALUES = [
      "datasets.cin.fields.ReferralSource: must be content_table.column"),
     ("release.yaml", "cohorts", ["cla_31mar", "looked_after"],
      "cohorts[1]: 'looked_after' is not a cohort this toolkit can build"),
+    ("release.yaml", "cohorts", ["cla_31mar", "x" * 65], "cohorts[1]: must be at most 64"),
+    ("release.yaml", "datasets.cin.fields.Referral Source", "cin_details.ReferralSource",
+     "datasets.cin.fields: key 'Referral Source': must be a name of letters"),
+    ("release.yaml", "forbidden.upn", "x" * 1001, "forbidden.upn: must be at most 1000"),
     ("sources.yaml", "schema_version", 2, "schema_version: must be 1 (found 2)"),
     ("sources.yaml", "sex.cin.1", "X", "sex.cin.1: must be 'M', 'F' or 'U' (found text 'X')"),
     ("sources.yaml", "sex.generic", ..., "sex.generic: required but missing"),

@@ -96,15 +96,73 @@ def test_invalid_upns_and_un_codes_give_no_token():
     assert tokens.notna().tolist() == [True, False, False, False]
 
 
-def test_sex_is_never_a_token_of_its_own(pupils, keys_a, keyring, tmp_path):
-    """What the linkage unit reads of pupils: no column with two or three values (sex alone
-    would give itself away by its frequency), whatever the manifest declares."""
-    write_bundle(pupils, keys_a, tmp_path / "bundle")
-    tokens = open_bundles([tmp_path / "bundle"], keyring.for_unit())[0].tokens()
-    assert "sex" not in tokens.columns
-    few = [c for c in tokens.columns if c not in ("source", "provider", "period", "flags")
-           and tokens[c].nunique() <= 3]
-    assert not few
+def columns_that_are_sex(tokens: pd.DataFrame, sex: pd.Series) -> list[str]:
+    """The columns of a linkage part that carry sex and nothing else: on the rows where they
+    are set (20 at least, of both sexes) each value goes with one sex and each sex with one
+    value, whatever the values look like (a code, a keyed token, a filter)."""
+    found = []
+    for column in tokens.columns.difference(["source", "provider", "period", "record_id"]):
+        values = tokens[column].replace("", pd.NA)
+        rows = pd.DataFrame({"value": values, "sex": sex}).dropna()
+        if len(rows) < 20 or rows.sex.nunique() < 2:
+            continue
+        if (rows.groupby("value").sex.nunique().max() == 1
+                and rows.groupby("sex").value.nunique().max() == 1):
+            found.append(column)
+    return found
+
+
+def tokens_with_sex(bundles, keyring) -> list[tuple[str, pd.DataFrame, pd.Series]]:
+    """Each bundle's linkage part as the linkage unit opens it, with each record's sex from
+    the content part (which only the data custodian opens)."""
+    from linkage.release.content import record_groups
+    from linkage.sources.schema import RECORD_KEY
+
+    out = []
+    for unit, custodian in zip(open_bundles(bundles, keyring.for_unit()),
+                               open_bundles(bundles, keyring.for_custodian()), strict=True):
+        tokens = unit.tokens()
+        sexes = record_groups([custodian]).astype({"period": int, "record_id": str})
+        joined = tokens.astype({"period": int, "record_id": str}).merge(
+            sexes[[*RECORD_KEY, "sex"]].rename(columns={"sex": "true_sex"}), on=RECORD_KEY,
+            how="left", validate="one_to_one")
+        assert joined.true_sex.notna().all(), unit.name   # every record's sex is known
+        out.append((unit.manifest["source"], joined.drop(columns="true_sex"), joined.true_sex))
+    return out
+
+
+def test_sex_never_stands_alone_in_a_real_bundle(world_bundles, keyring):
+    """What the linkage unit reads of every bundle of the world: no column is sex alone (its
+    frequency would give it away), except the attribute the schema gives adopters' records
+    (a household's make-up is compared with the 903 AD1 description)."""
+    declared = {source: {name for name in names if name == "sex"} for source, names in
+                linkage_schema()["attributes"].items()}
+    checked = 0
+    for source, tokens, sex in tokens_with_sex(world_bundles, keyring):
+        found = set(columns_that_are_sex(tokens, sex))
+        assert found <= declared.get(source, set()), (source, found)
+        checked += len(tokens)
+    assert checked > 1000
+
+
+def test_the_sex_check_finds_a_token_of_sex_alone(pupils, keys_a, keyring, tmp_path):
+    """The check above can fail: under a schema with a keyed token of sex alone, a real bundle
+    of pupils is caught, and sex_dob (sex with the date of birth) is not."""
+    from linkage.config import packaged_path, use_site_folder
+
+    site = tmp_path / "site"
+    site.mkdir()
+    schema = packaged_path("linkage_schema.yaml").read_text(encoding="utf-8")
+    (site / "linkage_schema.yaml").write_text(schema.replace(
+        "tokens:\n", "tokens:\n  sex_alone:         {fields: [sex], transform: text, "
+        "family: sex_alone}\n", 1), encoding="utf-8")
+    use_site_folder(site)
+    try:
+        write_bundle(pupils, keys_a, tmp_path / "bundle")
+        [(_, tokens, sex)] = tokens_with_sex([tmp_path / "bundle"], keyring)
+    finally:
+        use_site_folder(None)
+    assert columns_that_are_sex(tokens, sex) == ["sex_alone"]
 
 
 def sha256_token(text: str) -> int:

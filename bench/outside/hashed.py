@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from bench.outside.data import DataSet
 from bench.outside.scores import pairwise_scores
+from linkage.bounded_yaml import read_yaml
 
 LINK_SEED = 1
 BENCH_KEY = hashlib.sha256(b"linkage bench/outside rehearsal key").hexdigest()
@@ -70,7 +70,7 @@ def run_hashed(data: DataSet, truth: pd.DataFrame, work: Path | None = None,
 
 def provider(data: DataSet) -> str:
     """The provider code the mapping gives (the bundle's records carry it)."""
-    mapping = yaml.safe_load(data.mapping.read_text(encoding="utf-8"))
+    mapping = read_yaml(data.mapping)
     return str(mapping.get("provider") or data.name)
 
 

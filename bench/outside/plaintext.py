@@ -31,11 +31,11 @@ import duckdb
 import pandas as pd
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-import yaml
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from bench.outside.data import DataSet
 from bench.outside.scores import connected_components, pairwise_scores
+from linkage.bounded_yaml import read_yaml
 
 THRESHOLD = 0.9
 GRID = [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]
@@ -58,7 +58,7 @@ ADDRESS_ROLES = {"number": ("street_number",), "street": ("address_1", "street")
 def prepared(data: DataSet) -> tuple[pd.DataFrame, dict[str, str]]:
     """The records as Splink reads them: ``unique_id`` and one column per mapped field
     (lower case, spaces squeezed, blanks NULL), and each field's kind."""
-    mapping = yaml.safe_load(data.mapping.read_text(encoding="utf-8"))
+    mapping = read_yaml(data.mapping)
     raw = data.frame()
     out = pd.DataFrame({"unique_id": raw[mapping["record_id"]]})
     kinds = {}

@@ -21,8 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
-
+from linkage.bounded_yaml import YamlProblem, read_yaml
 from linkage.pseudonymise.bundle import BundleError, write_bundle
 from linkage.pseudonymise.encryption import EncryptionError
 from linkage.pseudonymise.keys import KeyError_
@@ -151,17 +150,12 @@ def folder_entries(folder: Path) -> list[Entry]:
 
 
 def read_plan_yaml(path: Path) -> object:
-    """The plan file's YAML, parsed safely (the one place a plan's text is parsed)."""
+    """The plan file's YAML, parsed within the bounds every YAML file has (size, depth,
+    aliases; ``bounded_yaml``)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise DeliveryError(f"{path}: is not UTF-8 text") from None
-    except OSError as problem:
-        raise DeliveryError(f"{path}: cannot be read ({problem.strerror})") from None
-    except yaml.YAMLError as problem:
-        mark = getattr(problem, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise DeliveryError(f"{path}: is not valid YAML{where}") from None
+        return read_yaml(path)
+    except YamlProblem as problem:
+        raise DeliveryError(f"{path}: {problem}") from None
 
 
 def plan_entries(path: Path) -> tuple[list[Entry], KeyFiles]:

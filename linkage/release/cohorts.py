@@ -100,6 +100,12 @@ def _looked_after_a_year(ep: pd.DataFrame, by: list[str], day) -> pd.Series:
     return current.reset_index().groupby(by).size().gt(0)
 
 
+# The sources whose returns give the care events every cohort but "all" is counted from.
+CARE_EVENT_SOURCES = ("ssda903", "cin")
+# Collection years a cohort looks back over, counting its own (1 unless listed): a cohort is
+# counted right only when the spine holds the returns of every one of them.
+YEARS_SPANNED = {"ever_cin_6y": 6, "ever_cla_6y": 6}
+
 COHORTS = {
     "cla_any_point": lambda f: f.cla_any,
     "cla_31mar": lambda f: f.cla_end,
@@ -111,6 +117,11 @@ COHORTS = {
     "ever_cin_6y": lambda f: f.cin_6y,
     "ever_cla_6y": lambda f: f.cla_6y,
 }
+
+
+def periods_needed(name: str, period: int) -> list[int]:
+    """The collection years whose returns cohort ``name`` of ``period`` is counted from."""
+    return list(range(period - YEARS_SPANNED.get(name, 1) + 1, period + 1))
 
 
 def cohort(events: CareEvents, name: str, period: int, everyone: pd.Series

@@ -19,7 +19,12 @@ from linkage.pseudonymise.bundle import OpenedBundle, open_bundles, sha256_file,
 from linkage.pseudonymise.keys import load_key
 from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.pseudonymise.roles import release_secret as custodian_release_secret
-from linkage.release.cohorts import care_events, cohort
+from linkage.release.cohorts import (
+    CARE_EVENT_SOURCES,
+    care_events,
+    cohort,
+    periods_needed,
+)
 from linkage.release.content import content_tables, generic_datasets, with_persons
 from linkage.release.disclosure import TOTAL, percentages, protect, rounded
 from linkage.release.pseudonyms import project_secret, pseudonyms
@@ -64,6 +69,7 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
         records, families = current_records(con), family_tables(con)
     finally:
         con.close()
+    _check_period(request, records)
     release = (load_key(release_key, "release key") if release_key
                else custodian_release_secret(keys.custodian_key))
     bundles = open_bundles(bundle_paths, keys)
@@ -90,6 +96,33 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
         finally:
             con.close()
     return {**manifest, "operator": operator}
+
+
+def _check_period(request: Request, records: pd.DataFrame) -> None:
+    """Refuse a period the spine holds no returns for: its cohort would be counted from
+    whatever episodes happen to reach into it (an extract for 2035 once gave 346 children,
+    some aged 28). Every collection year the cohort looks back over must be covered."""
+    sources = CARE_EVENT_SOURCES if request.cohort != "all" else tuple(sorted(set(records.source)))
+    held = sorted({int(p) for p in records.period[records.source.isin(sources)].unique()})
+    missing = [p for p in periods_needed(request.cohort, request.period) if p not in held]
+    if missing:
+        covered = _year_ranges(held) or "no year"
+        raise ReleaseError(
+            f"{request.path}: period: {request.period} cannot be answered from this spine: "
+            f"cohort {request.cohort} needs the returns ({', '.join(sources)}) of "
+            f"{_year_ranges(missing)}, and the spine holds such returns for {covered} only; "
+            "ask for a period the spine covers")
+
+
+def _year_ranges(years: list[int]) -> str:
+    """``2020-2022, 2024`` for [2020, 2021, 2022, 2024]."""
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> None:

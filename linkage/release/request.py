@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from linkage.bounded_yaml import YamlProblem, read_yaml
 from linkage.config import load_config
+from linkage.config_models import Disclosure, name_problem
 from linkage.pseudonymise.bundle import linkage_schema
 
 KNOWN_KEYS = {"project", "cohort", "period", "datasets", "family_keys", "tables"}
@@ -40,16 +40,9 @@ def load_request(path: Path, catalogue: dict | None = None) -> Request:
     if path.is_dir():
         raise RequestError(f"{path}: is a folder; give the request file (YAML)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as problem:
-        raise RequestError(f"{path}: cannot be read ({problem.strerror})") from None
-    except UnicodeDecodeError as problem:
-        raise RequestError(f"{path}: is not UTF-8 text (byte {problem.start + 1} cannot be "
-                           "decoded); save it as UTF-8") from None
-    except yaml.YAMLError as problem:
-        line = getattr(getattr(problem, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise RequestError(f"{path}: is not valid YAML{where}") from None
+        raw = read_yaml(path)
+    except YamlProblem as problem:
+        raise RequestError(f"{path}: {problem}") from None
     if raw is None:
         raise RequestError(f"{path}: is empty; a request is a mapping of project, cohort, "
                            "period, datasets")
@@ -67,14 +60,22 @@ def _kind(value: object) -> str:
 
 def _checked(path: Path, raw: dict, catalogue: dict) -> Request:
     def fail(field: str, problem: str):
-        raise RequestError(f"{path}: {field}: {problem}")
+        # a field is named as the request spells it, which may be anything, of any length
+        raise RequestError(f"{path}: {_shortened(field)}: {problem}")
 
-    unknown = sorted(set(raw) - KNOWN_KEYS)
+    unknown = sorted(str(key) for key in set(raw) - KNOWN_KEYS)
+    rules = sorted(set(unknown) & set(Disclosure.model_fields))
+    if rules:
+        fail(rules[0], "a request cannot change disclosure control: configs/disclosure.yaml "
+             "sets it for every extract")
     if unknown:
         fail(unknown[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
     project = raw.get("project")
-    if not isinstance(project, str) or not project.strip() or not project.isprintable():
+    if project is None:
         fail("project", "required: the project's id, such as P0001")
+    problem = name_problem(project)
+    if problem:
+        fail("project", f"{problem}, such as P0001")
     cohort = raw.get("cohort")
     if cohort not in catalogue["cohorts"]:
         fail("cohort", f"{cohort!r} is not a cohort ({', '.join(catalogue['cohorts'])})")
@@ -92,8 +93,12 @@ def _checked(path: Path, raw: dict, catalogue: dict) -> Request:
     family_keys = raw.get("family_keys", False)
     if not isinstance(family_keys, bool):
         fail("family_keys", "must be true or false")
-    return Request(project.strip(), cohort, period, checked, family_keys, raw, str(path),
+    return Request(project, cohort, period, checked, family_keys, raw, str(path),
                    generic)
+
+
+def _shortened(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else f"{text[:most - 3]}..."
 
 
 # A generic dataset's name becomes its file's name in the extract: a plain name, not one of the

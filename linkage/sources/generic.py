@@ -26,8 +26,8 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 
+from linkage.bounded_yaml import YamlProblem, read_yaml
 from linkage.config import load_config
 from linkage.sources.canonical import canonical_records
 from linkage.sources.files import files_under, read_csv_table, read_text, reading_flags
@@ -116,9 +116,9 @@ def _check_groups(path: Path, fields: list[dict], names: set[str]) -> None:
 def load_mapping(path: Path) -> dict:
     """Read and check a mapping file; problems name the file and the field."""
     try:
-        mapping = yaml.safe_load(read_text(path))
-    except yaml.YAMLError:
-        raise SourceError(path, "is not valid YAML") from None
+        mapping = read_yaml(path, read_text)
+    except YamlProblem as problem:
+        raise SourceError(path, str(problem)) from None
     if not isinstance(mapping, dict) or not isinstance(mapping.get("record_id"), str):
         raise SourceError(path, "must be a mapping with record_id: <column>")
     fields = mapping.get("fields")
