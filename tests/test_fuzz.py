@@ -190,9 +190,6 @@ def test_cin_xml_variants(tmp_path_factory, namespace, lower, blocks, encoding, 
             tmp_path_factory.mktemp("cin"))
 
 
-@pytest.mark.xfail(strict=True, reason="LookupError: a CIN return declaring an encoding Python "
-                   "does not know (encoding=\"nonsense\") is an internal error in the CIN "
-                   "reader (readers' part of issue 17)")
 def test_cin_xml_declaring_an_unknown_encoding(tmp_path):
     outcome("cin", "2024.xml", cin_variant(False, False, 1, "nonsense", False), tmp_path)
 
@@ -213,13 +210,7 @@ XML_903 = {"dfe layout": DFE_903, "older layout": SSDA903_XML, "empty": "",
            "lower case": DFE_903.lower(), "utf-16": DFE_903}
 
 
-KNOWN_903_ERRORS = {"lower case", "root only"}   # StopIteration in the 903 XML reader
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=(
-        "StopIteration in the 903 XML reader (the 903 readers' part of issue 17)")))
-    if name in KNOWN_903_ERRORS else name for name in sorted(XML_903)])
+@pytest.mark.parametrize("name", sorted(XML_903))
 def test_903_xml_variants(tmp_path, name):
     text = XML_903[name]
     data = text.encode("utf-16") if name == "utf-16" else text.encode()
@@ -378,19 +369,6 @@ def resign(bundle: Path, manifest: object, keyring) -> None:
 
 
 MANIFEST_CHANGES = {"drop": ..., "null": None, "list": [], "text": "x"}
-# Manifest changes that give an internal error today, in bundle opening (the "malformed
-# manifest" internal errors of issue 17, another helper's part): each goes green when fixed.
-KNOWN_MANIFEST_ERRORS = {
-    ("key_fingerprint", "drop"): "KeyError", ("key_fingerprint", "list"): "TypeError",
-    ("parts", "drop"): "KeyError", ("parts", "null"): "TypeError",
-    ("parts", "list"): "TypeError", ("parts", "text"): "TypeError",
-    ("parts.content", "drop"): "KeyError", ("parts.content", "null"): "TypeError",
-    ("parts.content", "list"): "TypeError", ("parts.content", "text"): "TypeError",
-    ("parts.content.sha256", "drop"): "KeyError",
-    ("source", "drop"): "KeyError", ("source", "list"): "TypeError",
-}
-
-
 @pytest.fixture(scope="module")
 def empty_spine(tmp_path_factory):
     """A spine with no version: report opens the bundles first, then stops cleanly."""
@@ -423,29 +401,13 @@ def report_on(bundle: Path, spine: Path, keyring, what: str) -> None:
 
 def test_mutated_signed_manifests(small_bundle, keyring, empty_spine, tmp_path):
     """Every value of a real manifest removed, or made null, a list or text, and the manifest
-    signed again: the custodian's report refuses it or reads it (the known internal errors
-    are the cases below)."""
+    signed again: the custodian's report refuses it or reads it."""
     original = json.loads((small_bundle / "manifest.json").read_text())
     bundle = resigned(small_bundle, original, tmp_path / "b", keyring)
     for path, _ in leaves(original):
         for change in MANIFEST_CHANGES:
-            if (".".join(path), change) in KNOWN_MANIFEST_ERRORS:
-                continue
             resign(bundle, changed_manifest(original, path, change), keyring)
             report_on(bundle, empty_spine, keyring, "manifest")
-
-
-@pytest.mark.parametrize(("place", "change"), sorted(KNOWN_MANIFEST_ERRORS))
-def test_known_manifest_internal_errors(small_bundle, keyring, empty_spine, tmp_path, place,
-                                        change, request):
-    error = KNOWN_MANIFEST_ERRORS[(place, change)]
-    request.applymarker(pytest.mark.xfail(strict=True, reason=(
-        f"{error} on opening a bundle whose signed manifest has {place} {change}: issue 17's "
-        "malformed manifests, fixed in bundle opening")))
-    original = json.loads((small_bundle / "manifest.json").read_text())
-    bundle = resigned(small_bundle, original, tmp_path / "b", keyring)
-    resign(bundle, changed_manifest(original, tuple(place.split(".")), change), keyring)
-    report_on(bundle, empty_spine, keyring, "manifest")
 
 
 def key_file(folder: Path, content: bytes) -> Path:
@@ -501,8 +463,6 @@ def test_random_bytes_as_each_readers_key(keyring, small_bundle, linked_spine,
     clean(runner.invoke(app, command), "key", started)
 
 
-@pytest.mark.xfail(strict=True, reason="EMTrainingException: linking a bundle of four records "
-                   "(too few to train the model) is an internal error in link, not a message")
 def test_linking_too_few_records_to_train_is_a_message(small_bundle, tmp_path):
     started = time.monotonic()
     result = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--quiet",

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from splink import DuckDBAPI, Linker
+from splink.internals.exceptions import EMTrainingException
 
 from linkage.match.anchors import ANCHORS, anchor_records, anchored_edges
 from linkage.match.cluster import cluster
@@ -568,11 +569,11 @@ def fit(linker: Linker, plan: ModelPlan, seed: int,
                 training.estimate_parameters_using_expectation_maximisation(
                     rule, estimate_without_term_frequencies=True,
                     max_pairs=settings_["em_sample_pairs"])
-            except ValueError as problem:
+            except (ValueError, EMTrainingException) as problem:
                 # EM drove a level's m to exactly 0 on this rule's pairs (Splink refuses to
-                # keep it): the rule teaches nothing usable; what no other rule trains is
-                # refused below
-                if "m_probability" not in str(problem):
+                # keep it), or the rule found no pairs at all (too few records): the rule
+                # teaches nothing usable; what no other rule trains is refused below
+                if isinstance(problem, ValueError) and "m_probability" not in str(problem):
                     raise
                 plan.training.setdefault("failed", []).append(rule)
     model = linker.misc.save_model_to_json()
