@@ -92,8 +92,8 @@ def _utf8(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as problem:
-        raise YamlProblem(f"is not UTF-8 text (byte {problem.start + 1} cannot be decoded)"
-                          ) from None
+        raise YamlProblem(f"is not UTF-8 text (byte {problem.start + 1} cannot be decoded); "
+                          "save it as UTF-8") from None
 
 
 def read_yaml(path: Path, text_of: Callable[[Path], str] = _utf8) -> object:

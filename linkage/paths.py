@@ -58,5 +58,5 @@ def existing(paths: list[Path], what: str, folder: bool) -> None:
         if not path.exists():
             raise PathProblem(f"{path}: no such {'folder' if folder else 'file'} ({what})")
         if path.is_dir() != folder:
-            kind = "a folder" if folder else "a file"
-            raise PathProblem(f"{path}: is not {kind} ({what} is {kind})")
+            found, wanted = ("a file", "folder") if folder else ("a folder", "file")
+            raise PathProblem(f"{path}: is {found}; give {what} {wanted}")

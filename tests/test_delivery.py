@@ -220,7 +220,7 @@ def test_a_bad_plan_is_refused_naming_the_file_and_field(plan, message, tmp_path
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    (b"entries: [\n", "is not valid YAML (line 2)"),
+    (b"entries: [\n", "is not valid YAML (line 2"),
     (b"- a list\n", "must be a mapping with an entries list"),
     (b"entries: \xff\n", "is not UTF-8 text"),
 ])

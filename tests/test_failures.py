@@ -98,6 +98,7 @@ def key_cases(keyring, world_dir, tmp_path) -> dict:
     the key), and the key it wants."""
     dummy_spine = tmp_path / "spine.duckdb"
     dummy_spine.touch()
+    (tmp_path / "r").write_text("project: P0001\n")  # a request, for extract to reach its key
     kind, code, paths, _ = cin_job(world_dir)
     hashing = ["hash", "--source", kind, "--provider", code, "--out", tmp_path / "b", *paths]
     return {
@@ -318,7 +319,7 @@ MANIFEST_CASES = {
         lambda bundle: edited(bundle, _set("parts.linkage.file", "tokens.part")),
         "manifest.json: parts.linkage.file: must be linkage.part (found 'tokens.part')"),
     "a bad checksum": (lambda bundle: edited(bundle, _set("parts.content.sha256", "xyz")),
-                       "manifest.json: parts.content.sha256: string should match pattern"),
+                       "manifest.json: parts.content.sha256: must match"),
     "a wrong checksum": (
         lambda bundle: edited(bundle, _set("parts.linkage.sha256", "0" * 64)),
         "linkage.part does not match its checksum in the signed manifest"),

@@ -157,7 +157,7 @@ def test_extract_checks_its_paths_first(linked_spine, world_bundles, tmp_path):
         (spine, request, tmp_path / "full", "full: exists and is not empty"),
         (spine, request, tmp_path / "a_file", "a_file: exists and is a file"),
         (spine, tmp_path / "none.yaml", tmp_path / "o", "none.yaml: no such file (the request)"),
-        (spine, tmp_path, tmp_path / "o", "is not a file (the request is a file)"),
+        (spine, tmp_path, tmp_path / "o", "is a folder; give the request file"),
         (tmp_path / "none.duckdb", request, tmp_path / "o", "no such spine"),
     ]
     for spine_path, request_path, out, words in cases:

@@ -48,6 +48,7 @@ from linkage.pseudonymise.name_u import name_agreement
 from linkage.pseudonymise.roles import LinkageUnitKeys, ProviderKeys
 from linkage.pseudonymise.signing import SignatureError, sign
 from linkage.pseudonymise.tokens import date_part, keyed_tokens, salt_text, transform
+from linkage.sources.provider_codes import provider_codes
 from linkage.sources.schema import RECORD_KEY, REJECTING, SourceData
 
 BUNDLE_FORMAT = 2
@@ -71,9 +72,10 @@ def record_pseudonyms(provider: pd.Series, record_id: pd.Series, key: bytes) -> 
 
     Equal (provider, id) pairs get equal pseudonyms, so an LA's 903 and CIN records of one
     child id, and a record across periods, still pre-link; the id itself, and the row it came
-    from, stay with the provider.
+    from, stay with the provider. The provider code is taken in its one spelling
+    (``provider_codes``), so a truth file or script that writes ``DfE`` names DFE's records.
     """
-    label = provider.astype(str) + "|" + record_id.astype(str)
+    label = provider_codes(provider) + "|" + record_id.astype(str)
     codes, uniques = pd.factorize(label, sort=False)
     record_key = subkey(key, "record_id")
     names = [hmac.digest(record_key, value.encode(), hashlib.sha256)[:PSEUDONYM_BYTES].hex()
