@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from linkage.bounded_yaml import YamlProblem, read_yaml
+from linkage.config import site_folder, use_site_folder
 from linkage.pseudonymise.bundle import BundleError, write_bundle
 from linkage.pseudonymise.encryption import EncryptionError
 from linkage.pseudonymise.keys import KeyError_
@@ -221,9 +222,9 @@ def delivery_keys(entries: list[Entry], files: KeyFiles) -> dict[str, ProviderKe
 
 # ---------------------------------------------------------------- hashing
 
-# what forked workers inherit (keys cannot be pickled): each entry, its keys, the output
-# folder and the staging folder its bundle is made in
-_WORK: list[tuple[Entry, ProviderKeys, Path, Path]] = []
+# one entry's work: the entry, its keys, the output folder, the staging folder its bundle is
+# made in, and the site config folder (a worker process starts without the parent's state)
+Work = tuple[Entry, ProviderKeys, Path, Path, Path | None]
 
 
 def hash_delivery(entries: list[Entry], keys: dict[str, ProviderKeys], out: Path,
@@ -233,7 +234,7 @@ def hash_delivery(entries: list[Entry], keys: dict[str, ProviderKeys], out: Path
     Every entry is tried even when one fails, so one run reports every problem. The bundles
     are made in a hidden folder beside ``out`` and moved into ``out`` only when every entry
     succeeded: otherwise nothing is written. With ``workers`` > 1 entries are hashed side by
-    side in forked processes, largest files first; each bundle is the same as when hashed
+    side in worker processes, largest files first; each bundle is the same as when hashed
     alone. ``progress`` hears of each outcome as it comes.
     """
     if out.exists() and not out.is_dir():
@@ -243,15 +244,13 @@ def hash_delivery(entries: list[Entry], keys: dict[str, ProviderKeys], out: Path
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-delivery-", dir=out.parent))
     except OSError as problem:
         raise DeliveryError(f"{out}: cannot be written ({problem.strerror})") from None
-    global _WORK
     try:
-        _WORK = [(entry, keys[entry.bundle], out, staging) for entry in entries]
-        outcomes = _run_all(workers, progress)
+        work = [(entry, keys[entry.bundle], out, staging, site_folder()) for entry in entries]
+        outcomes = _run_all(work, workers, progress)
         if all(outcome.ok for outcome in outcomes):
             _move_into(staging, out, [entry.bundle for entry in entries])
         return outcomes
     finally:
-        _WORK = []
         shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -267,17 +266,19 @@ def _move_into(staging: Path, out: Path, bundles: list[str]) -> None:
                             f"there before it: {', '.join(moved) or 'none'}") from None
 
 
-def _run_all(workers: int, progress: Progress) -> list[Outcome]:
+def _run_all(work: list[Work], workers: int, progress: Progress) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
-    if workers <= 1 or len(_WORK) < 2:
-        for index in range(len(_WORK)):
-            outcomes[index] = _hash_entry(index)
+    if workers <= 1 or len(work) < 2:
+        for index, one in enumerate(work):
+            outcomes[index] = _hash_entry(one)
             progress(outcomes[index])
-        return [outcomes[i] for i in range(len(_WORK))]
-    largest_first = sorted(range(len(_WORK)), key=lambda i: -_size(_WORK[i][0].paths))
-    context = multiprocessing.get_context("fork")
+        return [outcomes[i] for i in range(len(work))]
+    largest_first = sorted(range(len(work)), key=lambda i: -_size(work[i][0].paths))
+    # workers start from a fresh server process, never forked from this one: a fork of a
+    # process whose DuckDB or Arrow threads hold locks can crash (seen in a test run)
+    context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {pool.submit(_hash_entry, i): i for i in largest_first}
+        futures = {pool.submit(_hash_entry, work[i]): i for i in largest_first}
         try:
             for done in as_completed(futures):
                 outcomes[futures[done]] = done.result()
@@ -285,12 +286,14 @@ def _run_all(workers: int, progress: Progress) -> list[Outcome]:
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-    return [outcomes[i] for i in range(len(_WORK))]
+    return [outcomes[i] for i in range(len(work))]
 
 
-def _hash_entry(index: int) -> Outcome:
+def _hash_entry(work: Work) -> Outcome:
     """Read and hash one entry into the staging folder; a problem becomes its outcome."""
-    entry, keys, out, staging = _WORK[index]
+    entry, keys, out, staging, site = work
+    if site != site_folder():  # a worker process: the parent's site config
+        use_site_folder(site)
     if (out / entry.bundle).exists():
         return Outcome(entry, problem=f"{out / entry.bundle}: exists already; a bundle is "
                                       "never overwritten (choose another --out)")

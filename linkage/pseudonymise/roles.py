@@ -52,6 +52,19 @@ class ProviderKeys:
     unit_public: X25519PublicKey
     custodian_public: X25519PublicKey
 
+    def __reduce__(self):
+        # as raw bytes, for a worker process started afresh (key objects do not pickle)
+        return (_provider_keys_from_raw, (
+            self.linkage_key, self.signing_key.private_bytes_raw(),
+            self.unit_public.public_bytes_raw(), self.custodian_public.public_bytes_raw()))
+
+
+def _provider_keys_from_raw(linkage_key: bytes, signing: bytes, unit: bytes,
+                            custodian: bytes) -> ProviderKeys:
+    return ProviderKeys(linkage_key, Ed25519PrivateKey.from_private_bytes(signing),
+                        X25519PublicKey.from_public_bytes(unit),
+                        X25519PublicKey.from_public_bytes(custodian))
+
 
 @dataclass
 class LinkageUnitKeys:
