@@ -1,5 +1,11 @@
 """Shared fixtures: one small synthetic world, generated once per test session."""
 
+import os
+
+# a wide console, set before rich reads it: messages naming long temporary paths (a worker's
+# own folder under pytest-xdist) are then not broken inside a word
+os.environ["COLUMNS"] = "400"
+
 from pathlib import Path
 
 import pandas as pd

@@ -91,4 +91,4 @@ def test_the_walk_through_runs_command_by_command(tmp_path):
 
 
 def test_the_readme_says_how_long_the_tests_take():
-    assert "about 10 minutes" in section("## Tests")
+    assert re.search(r"about \d+ minutes", section("## Tests"))
