@@ -175,3 +175,9 @@ def test_a_new_record_as_close_to_two_persons_joins_neither():
     labels = _clusters([(0, 2, 9.0), (1, 2, 9.0)], {0: 1, 1: 2}, 3)
     assert labels[0] != labels[1]
     assert labels[2] not in (labels[0], labels[1])
+
+
+def test_a_link_of_nothing_is_a_message(tmp_path):
+    message = link(tmp_path / "spine.duckdb", [], code=1)
+    assert "no bundle to link" in message
+    assert not (tmp_path / "spine.duckdb").exists()

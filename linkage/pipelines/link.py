@@ -133,7 +133,8 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
     given = holdings(held, given_bundles, keys, change.replace, change.withdraw)
     opened = given.bundles
     if not opened:
-        raise SpineError(f"{spine}: no bundle to link (give bundles, or keep one)")
+        raise SpineError(f"{spine}: no bundle to link: give the bundles (folders made by linkage "
+                         "hash), or withdraw fewer")
     adding = not change.retrain and not previous.empty
     chosen = _chosen_model(model, adding, spine_model, given)
     records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
