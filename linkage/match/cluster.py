@@ -179,9 +179,10 @@ def _conflicting_components(con, records: str, columns: dict, anchors: str | Non
     one_per_child = _one_per_person_sql()
     queries = [f"""SELECT component FROM cluster_members WHERE source IN ({one_per_child})
                    GROUP BY component, source, provider, period
-                   HAVING count(DISTINCT record_id) > 1""",
-               """SELECT component FROM cluster_members GROUP BY component
-                  HAVING count(DISTINCT anchor) > 1"""]
+                   HAVING count(DISTINCT record_id) > 1"""]
+    if anchors:  # a new record joining two of the spine's persons
+        queries.append("""SELECT component FROM cluster_members GROUP BY component
+                          HAVING count(DISTINCT anchor) > 1""")
     upn = [c for c in ("upn", "former_upn") if c in columns]
     if upn:
         u_sql, f_sql = (c if c in columns else "NULL" for c in ("upn", "former_upn"))

@@ -57,7 +57,8 @@ def holdings(held: list[HeldPart], given: list[OpenedBundle], keys: LinkageUnitK
     _refuse_unheld(kept)
     opened = [held_bundle(h.name, SignedManifest(h.manifest, h.signature), h.linkage_part,
                           keys) for h in kept]
-    again = [b.name for b in given if _sha(b) in {h.sha256 for h in held}]
+    held_sha = {h.sha256 for h in held}
+    again = [b.name for b in given if _sha(b) in held_sha]
     new = [b for b in given if b.name not in again]
     overlaps = _overlaps(opened, new)
     if overlaps and not replace:

@@ -49,10 +49,10 @@ def retired_persons(previous: pd.DataFrame, records: pd.DataFrame) -> pd.DataFra
 
 
 def _chosen_model(model: Path | None, adding: bool, spine_model: tuple | None,
-                  given: Holdings) -> Path | dict | None:
+                  holding: Holdings) -> Path | dict | None:
     """The model to score with: the one given; for an addition to the spine, the spine's own,
     unless the new bundles bring columns it was not trained on; otherwise none (train)."""
-    if model is None and adding and spine_model is not None and not _new_columns(given):
+    if model is None and adding and spine_model is not None and not _new_columns(holding):
         return json.loads(spine_model[0])
     return model
 
@@ -87,10 +87,10 @@ def _spine_state(spine: Path) -> tuple[list, pd.DataFrame, tuple | None]:
         con.close()
 
 
-def _new_columns(given: Holdings) -> set[str]:
+def _new_columns(holding: Holdings) -> set[str]:
     """Columns the added bundles carry and the spine's other bundles do not."""
-    added = [b.manifest for b in given.bundles if b.name in given.added]
-    kept = [b.manifest for b in given.bundles if b.name in given.kept]
+    added = [b.manifest for b in holding.bundles if b.name in holding.added]
+    kept = [b.manifest for b in holding.bundles if b.name in holding.kept]
     return set(column_kinds(added)) - set(column_kinds(kept)) if kept else {"*"}
 
 
@@ -128,18 +128,18 @@ def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | 
 def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: Path | None,
           seed: int | None, progress: Progress, backend: str, change: Change) -> dict:
     progress("opening bundles")
-    given_bundles = open_bundles(bundle_paths, keys)
+    given = open_bundles(bundle_paths, keys)
     held, previous, spine_model = _spine_state(spine)
-    given = holdings(held, given_bundles, keys, change.replace, change.withdraw)
-    opened = given.bundles
+    holding = holdings(held, given, keys, change.replace, change.withdraw)
+    opened = holding.bundles
     if not opened:
         raise SpineError(f"{spine}: no bundle to link: give the bundles (folders made by linkage "
                          "hash), or withdraw fewer")
     adding = not change.retrain and not previous.empty
-    chosen = _chosen_model(model, adding, spine_model, given)
+    chosen = _chosen_model(model, adding, spine_model, holding)
     records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
     progress(f"linking {records_in:,} records on {backend}"
-             + (f" ({len(given.added)} bundles added to the spine's)" if adding else ""))
+             + (f" ({len(holding.added)} bundles added to the spine's)" if adding else ""))
     result = _scored(opened, chosen, previous if adding else None, backend)
 
     progress("updating the spine")
@@ -174,7 +174,7 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
             "match_weights": result.weight_bins,
             "threshold_match_weight": threshold_match_weight(),
             "key_changes": changes.change.value_counts().to_dict(),
-            "bundles": given.summary(),
+            "bundles": holding.summary(),
             "model": ("given" if model is not None else
                       "trained" if chosen is None else "spine's"),
             "families": families.counts(),
@@ -189,7 +189,7 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
                        for b in opened],
                       audit={"command": "link", "inputs": inputs,
                              "config_sha256": config_fingerprint(), "outputs": counts},
-                      held=given.new_parts())
+                      held=holding.new_parts())
     finally:
         con.close()
     # the model is also kept in the version itself; this copy is for --model
