@@ -72,3 +72,24 @@ def test_febrl3_hashes_and_links_through_the_mapping(febrl_subset, linkage_key, 
     scores = pairwise_scores(records.rename(columns={"person_key": "cluster_id"}), named)
     assert scores["records_missing"] == 0
     assert scores["f1"] >= F1_FLOOR, scores
+
+
+def test_a_file_in_which_each_person_appears_once_is_a_message(febrl_subset, linkage_key,
+                                                                 tmp_path):
+    """FEBRL3's originals only (no person twice): nothing to train a model on, so a first
+    link of them alone is refused with a message, not an internal error."""
+    csv, mapping, _ = febrl_subset
+    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    originals = tmp_path / "originals.csv"
+    originals.write_text("".join([lines[0], *(x for x in lines[1:] if "-org" in x)]),
+                         encoding="utf-8")
+    runner = CliRunner()
+    hashed = runner.invoke(app, ["hash", "--source", "generic", "--mapping", str(mapping),
+                                 "--provider", "febrl3", "--key", str(linkage_key), "--out",
+                                 str(tmp_path / "bundle"), "--quiet", str(originals)])
+    assert hashed.exit_code == 0, hashed.output
+    linked = runner.invoke(app, ["link", "--spine", str(tmp_path / "spine.duckdb"), "--quiet",
+                                 str(tmp_path / "bundle")])
+    assert linked.exit_code == 1 and isinstance(linked.exception, SystemExit)
+    assert "each person appears once" in " ".join(linked.output.split())
+    assert not (tmp_path / "spine.duckdb").exists()

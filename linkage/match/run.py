@@ -560,6 +560,11 @@ def fit(linker: Linker, plan: ModelPlan, seed: int,
     training, settings_ = linker.training, match_settings()["training"]
     training.estimate_probability_two_random_records_match(
         plan.training["prior"], recall=settings_["prior_recall"])
+    if not linker.misc.save_model_to_json()["probability_two_random_records_match"]:
+        raise ModelError("no two of these records agree on the rules that estimate how many "
+                         "pairs are one person (a file in which each person appears once): "
+                         "the model cannot be trained on them alone; link them with records "
+                         "they share persons with, or give --model")
     training.estimate_u_using_random_sampling(max_pairs=settings_["u_sample_pairs"], seed=seed)
     with one_thread(con) if con is not None else contextlib.nullcontext():
         for rule in plan.training["em"]:
