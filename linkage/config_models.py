@@ -10,6 +10,7 @@ file's own mapping, so readers see exactly what the file says.
 may hold.
 """
 
+import itertools
 from types import UnionType
 from typing import Annotated, Literal, Union, get_args, get_origin
 
@@ -151,6 +152,78 @@ class Disclosure(Strict):
             raise FieldProblem(("min_count",), f"must be at least min_count_floor "
                                f"{self.min_count_floor} (found {self.min_count}): below it "
                                "small counts that identify children would be released")
+        return self
+
+
+# ---------------------------------------------------------------- ethnic_groups.yaml
+
+class EthnicCode(Strict):
+    label: Text
+    group: Text
+
+
+class EthnicGroups(Strict):
+    """configs/ethnic_groups.yaml: each ETHNIC code's label and GSS harmonised major group."""
+
+    groups: Annotated[list[Text], Field(min_length=1)]
+    codes: Annotated[dict[Text, EthnicCode], Field(min_length=1)]
+    not_recorded: EthnicCode
+    detailed_max_suppressed_share: Probability
+
+    @model_validator(mode="after")
+    def _groups_are_listed(self):
+        # a group no table row lists would drop its children from every table
+        for code, entry in [*self.codes.items(), ("not_recorded", self.not_recorded)]:
+            if entry.group not in self.groups:
+                where = ("codes", code, "group") if code != "not_recorded" else (
+                    "not_recorded", "group")
+                raise FieldProblem(where, f"{entry.group!r} is not one of groups")
+        if len(set(self.groups)) != len(self.groups):
+            raise FieldProblem(("groups",), "lists a group twice")
+        return self
+
+
+# ---------------------------------------------------------------- tables.yaml
+
+class Route(Strict):
+    label: Text
+    codes: Annotated[list[Text], Field(min_length=1)]
+
+
+def _ascending_from_zero(bands: list[int]) -> list[int]:
+    if bands[0] != 0 or any(b <= a for a, b in itertools.pairwise(bands)):
+        raise ValueError("must start at 0 and rise")
+    return bands
+
+
+Bands = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1),
+                  AfterValidator(_ascending_from_zero)]
+
+
+class Tables(Strict):
+    """configs/tables.yaml: codes and bands of the strategy's summary tables."""
+
+    routes: Annotated[list[Route], Field(min_length=1)]
+    other_route: Text
+    not_an_exit: list[Text]
+    placement_change_rne: Annotated[list[Text], Field(min_length=1)]
+    placement_change_bands: Bands
+    month_bands: Bands
+    placement_order_ls: Annotated[list[Text], Field(min_length=1)]
+    care_start_rne: Annotated[list[Text], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _a_code_has_one_route(self):
+        seen: dict[str, int] = {}
+        for index, route in enumerate(self.routes):
+            for code in route.codes:
+                if code in seen:
+                    raise FieldProblem(("routes", index, "codes"),
+                                       f"{code} is also in routes[{seen[code]}]")
+                if code in self.not_an_exit:
+                    raise FieldProblem(("routes", index, "codes"),
+                                       f"{code} is also in not_an_exit")
+                seen[code] = index
         return self
 
 
@@ -821,12 +894,14 @@ class DeliveryPlan(Strict):
 MODELS: dict[str, type[BaseModel]] = {
     "attack_limits.yaml": AttackLimits,
     "disclosure.yaml": Disclosure,
+    "ethnic_groups.yaml": EthnicGroups,
     "evaluation.yaml": Evaluation,
     "families.yaml": Families,
     "linkage_schema.yaml": LinkageSchema,
     "release.yaml": Release,
     "sources.yaml": Sources,
     "synthetic.yaml": Synthetic,
+    "tables.yaml": Tables,
 }
 
 

@@ -26,10 +26,10 @@ from linkage.release.cohorts import (
     periods_needed,
 )
 from linkage.release.content import content_tables, generic_datasets, with_persons
-from linkage.release.disclosure import TOTAL, percentages, protect, rounded
+from linkage.release.disclosure import TOTAL, protect, rounded
 from linkage.release.pseudonyms import project_secret, pseudonyms
 from linkage.release.request import Request, check_generic
-from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
+from linkage.release.tables import TableInputs, strategy_tables
 from linkage.sources.schema import SOURCE_NAMES
 from linkage.spine.store import (
     config_fingerprint,
@@ -156,6 +156,8 @@ def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
     wanted = {source: {"record"} for source in SOURCE_NAMES}
     wanted["ssda903"].add("episodes")
     wanted["cin"].add("cin_details")
+    for source, table in TABLE_CONTENT:  # the summary tables count from these
+        wanted[source].add(table)
     for dataset, fields in request.datasets.items():
         if dataset in request.generic:
             continue
@@ -212,24 +214,8 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
     if request.family_keys:
         files.update(_family_files(families, links, households, members, attributes, secret))
 
-    ethnicity = attributes.ethnicity
-    groups = families["sibling_group"]
-    groups = groups[groups.sibling_group_key.isin(
-        groups[groups.person_key.isin(members)].sibling_group_key)]
-    tables = {
-        "adoption_ethnicity": adoption_ethnicity(links, households, ethnicity),
-        "sibling_groups": sibling_placements(groups, links, ethnicity),
-        "routes_out_of_care": routes_out_of_care(
-            events.episodes[events.episodes.person_key.isin(members)], request.period,
-            ethnicity),
-    }
-    disclosure, csvs = {}, {}
-    for name, counts in tables.items():
-        protected = protect(counts, rules, national=True)
-        csvs[f"tables/{name}.csv"] = protected.table
-        disclosure[name] = protected.actions
-    csvs["tables/routes_out_of_care_percent.csv"] = percentages(
-        protect(tables["routes_out_of_care"], rules, national=True), rules)
+    csvs, disclosure = strategy_tables(_table_inputs(request, members, attributes, events,
+                                                     families, content), rules)
     by_la, national = _cohort_tables(per_la, len(members), request, rules)
     csvs["tables/cohort_by_la.csv"], disclosure["cohort_by_la"] = by_la.table, by_la.actions
     csvs["tables/cohort_national.csv"] = national
@@ -237,6 +223,25 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
     operator = {"cohort": request.cohort, "period": request.period,
                 "deduplicated": len(members), "naive_sum_of_las": int(per_la.sum())}
     return {"parquet": files, "csv": csvs, "disclosure": disclosure, "operator": operator}
+
+
+TABLE_CONTENT = [("ssda903", "ad1"), ("ssda903", "placed_adoption"),
+                 ("asg_children", "asg_children"), ("asg_adopters", "asg_adopters")]
+
+
+def _table_inputs(request: Request, members: set, attributes: pd.DataFrame, events,
+                  families: dict, content: dict) -> TableInputs:
+    """What the summary tables are counted from (every household's adopters included: the
+    tables count those waiting, and no row of theirs is released)."""
+    groups = families["sibling_group"]
+    groups = groups[groups.sibling_group_key.isin(
+        groups[groups.person_key.isin(members)].sibling_group_key)]
+    empty = pd.DataFrame(columns=["person_key"])
+    rows = {table: content.get((source, table), empty) for source, table in TABLE_CONTENT}
+    return TableInputs(members=members, period=request.period, ethnicity=attributes.ethnicity,
+                       episodes=events.episodes, links=families["child_adopter_link"],
+                       households=families["adopter_household"], sibling_groups=groups,
+                       **rows)
 
 
 def _person_attributes(content: dict) -> pd.DataFrame:
