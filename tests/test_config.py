@@ -29,8 +29,9 @@ from linkage.release.disclosure import protect
 from tests.output import said
 
 runner = CliRunner()
-FILES = ["attack_limits.yaml", "disclosure.yaml", "evaluation.yaml", "families.yaml",
-         "linkage_schema.yaml", "release.yaml", "sources.yaml", "synthetic.yaml"]
+FILES = ["attack_limits.yaml", "disclosure.yaml", "ethnic_groups.yaml", "evaluation.yaml",
+         "families.yaml", "linkage_schema.yaml", "release.yaml", "sources.yaml",
+         "synthetic.yaml", "tables.yaml"]
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +101,9 @@ def test_callers_get_their_own_copy():
 
 # (file, key, value, what the message says after "<file>: ")
 WRONG_TYPES = [
+    ("ethnic_groups.yaml", "detailed_max_suppressed_share", "0.2",
+     "detailed_max_suppressed_share: must be a number (found text '0.2')"),
+    ("tables.yaml", "month_bands", "6", "month_bands: must be a list"),
     ("linkage_schema.yaml", "match.threshold", "0.9", "match.threshold: "),
     ("linkage_schema.yaml", "clustering.forename_conflict_sources", "cin",
      "clustering.forename_conflict_sources: "),
@@ -124,6 +128,12 @@ WRONG_TYPES = [
 ]
 
 WRONG_VALUES = [
+    ("ethnic_groups.yaml", "codes.CHNE.group", "East Asian",
+     "codes.CHNE.group: 'East Asian' is not one of groups"),
+    ("tables.yaml", "routes", [{"label": "Adopted", "codes": ["E11"]},
+                               {"label": "Again", "codes": ["E11"]}],
+     "routes[1].codes: E11 is also in routes[0]"),
+    ("tables.yaml", "month_bands", [0, 12, 6], "month_bands: must start at 0 and rise"),
     ("linkage_schema.yaml", "match.threshold", 1.5, "match.threshold: must be less than 1"),
     ("linkage_schema.yaml", "match.score_floor", 0.95,
      "match.score_floor: must not exceed threshold"),
