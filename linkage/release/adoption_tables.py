@@ -115,6 +115,9 @@ def entered_care(inputs: TableInputs, dates: pd.Series) -> pd.Series:
     starts = episodes[episodes.get("RNE", pd.Series("", index=episodes.index)).isin(
         config["care_start_rne"])][["person_key", "DECOM"]].dropna().sort_values("DECOM")
     wanted = dates.dropna().rename("date").rename_axis("person_key").reset_index()
+    # merge_asof wants one resolution on both sides (files parse to ns or us)
+    wanted["date"] = wanted.date.astype("datetime64[ns]")
+    starts["DECOM"] = starts.DECOM.astype("datetime64[ns]")
     found = pd.merge_asof(wanted.sort_values("date"), starts, left_on="date",
                           right_on="DECOM", by="person_key", direction="backward")
     entry = found.set_index("person_key").DECOM

@@ -159,3 +159,23 @@ def percentages(protected: Protected, rules: dict) -> pd.DataFrame:
     text = pd.DataFrame(share, index=protected.counts.index,
                         columns=protected.counts.columns).fillna(0).astype(np.int64).astype(str)
     return text.mask(blind, rules["hidden_percentage"])
+
+
+def leaks(table: pd.DataFrame, marker: str, total_released: bool = False) -> list[str]:
+    """Problems of a released table (row labels as index, a Total row; a Total column when
+    rows are additive): lines with exactly one suppressed entry, and suppressed entries the
+    shown entries determine. ``total_released``: the table's Total row was dropped because
+    it is released elsewhere (an attacker knows it). Empty when the table is safe."""
+    text = table.astype(str)
+    if total_released:
+        text.loc[TOTAL] = "0"
+    if TOTAL not in text.columns:  # columns protected one by one: each is its own table
+        return [problem for column in text.columns
+                for problem in leaks(text[[column]].assign(**{TOTAL: text[column]}), marker)]
+    hidden = (text == marker).to_numpy()
+    problems = [f"{'row' if k < hidden.shape[0] else 'column'} "
+                f"{(list(text.index) + list(text.columns))[k]!r}: one suppressed entry"
+                for k, line in enumerate(_lines(hidden.shape)) if hidden[line].sum() == 1]
+    for i, j in zip(*np.nonzero(recoverable(hidden)), strict=True):
+        problems.append(f"{text.index[i]!r}, {text.columns[j]!r}: worked back from the totals")
+    return problems
