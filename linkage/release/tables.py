@@ -103,24 +103,37 @@ def _of_members(frame: pd.DataFrame, inputs: TableInputs) -> pd.DataFrame:
     return frame[frame.person_key.isin(inputs.members)]
 
 
-def strategy_tables(inputs: TableInputs, rules: dict, national: bool = True
-                    ) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
-    """Every strategy table, protected: ``tables/<name>.csv`` frames (and ``_percent``
-    companions) and, per table, what disclosure control did (for the manifest)."""
+def table_builders() -> dict[str, tuple]:
+    """Each table counted by ethnic group: name -> (builder, whether a percentage companion
+    helps). A builder takes the inputs and an :class:`EthnicGroups` and returns counts."""
     from linkage.release import adoption_tables as adoption
 
-    builders = {
+    return {
         "adoption_ethnicity": (adoption.adoption_ethnicity, True),
         "sibling_groups": (adoption.sibling_placements, False),
         "routes_out_of_care": (routes_out_of_care, True),
         "placement_moves": (placement_moves, True),
         **{f"time_to_{name}": (adoption.time_to(name), False) for name in adoption.MILESTONES},
     }
+
+
+def released_tables(inputs: TableInputs, rules: dict, national: bool = True
+                    ) -> dict[str, Released]:
+    """Every strategy table, protected (national figures rounded after suppression)."""
+    from linkage.release import adoption_tables as adoption
+
     released = {name: _released(lambda groups, b=build: b(inputs, groups), rules, national,
                                 percent)
-                for name, (build, percent) in builders.items()}
+                for name, (build, percent) in table_builders().items()}
     released["children_and_adopters_waiting"] = adoption.waiting(inputs, rules, national)
-    return _frames(released, rules)
+    return released
+
+
+def strategy_tables(inputs: TableInputs, rules: dict, national: bool = True
+                    ) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+    """Every strategy table as ``tables/<name>.csv`` frames (and ``_percent`` companions),
+    and, per table, what disclosure control did (for the manifest)."""
+    return _frames(released_tables(inputs, rules, national), rules)
 
 
 def _released(build, rules: dict, national: bool, percent: bool) -> Released:
