@@ -283,7 +283,7 @@ def test_time_from_entering_care_to_each_milestone_by_hand():
 
 def test_children_waiting_against_adopters_waiting_by_hand():
     ethnicity = {"p1": "WBRI", "p2": "WBRI", "p3": "BAFR", "p4": "WBRI",
-                 **{f"a{k}": "WBRI" for k in range(1, 6)}, "a5b": "BAFR"}
+                 **{f"a{k}": "WBRI" for k in range(1, 7)}, "a5b": "BAFR"}
     rows = [("p1", "2023-01-01", None, "L", "E1", ""),
             ("p2", "2023-01-01", None, "L", "E1", ""),
             ("p3", "2023-01-01", None, "S", "C2", ""),
@@ -298,7 +298,10 @@ def test_children_waiting_against_adopters_waiting_by_hand():
         {"person_key": "a3", "date_approved": "2023-06-01", "date_left": "2024-02-01"},
         {"person_key": "a4", "date_approved": "2024-05-01"},
         {"person_key": "a5", "date_approved": "2023-06-01"},
-        {"person_key": "a5b", "date_approved": "2023-06-01"}],
+        {"person_key": "a5b", "date_approved": "2023-06-01"},
+        # adopted before, approved again: waits again
+        {"person_key": "a6", "date_approved": "2021-01-01", "date_matched": "2021-06-01"},
+        {"person_key": "a6", "date_approved": "2023-09-01"}],
         ["person_key", "date_approved", "date_matched", "date_left"])
     households = frame([{"household_key": f"h{p[1]}", "person_key": p}
                         for p in ethnicity if p.startswith("a")],
@@ -306,13 +309,17 @@ def test_children_waiting_against_adopters_waiting_by_hand():
     given = inputs(ethnicity, members=["p1", "p2", "p3", "p4"], episodes=episodes(rows),
                    ad1=ad1, asg_children=asg, asg_adopters=adopters, households=households)
     assert list(adoption.waiting_children(given)) == ["p1", "p3"]
-    assert list(adoption.waiting_households(given)) == ["h1", "h5"]
+    assert list(adoption.waiting_households(given)) == ["h1", "h5", "h6"]
     released = adoption.waiting(given, {**RULES, "min_count": 1, "min_count_floor": 1},
                                 national=False)
     shown = released.protected.table
-    assert shown.loc[WHITE].tolist() == ["1", "1"] and shown.loc[BLACK].tolist() == ["1", "0"]
+    assert shown.loc[WHITE].tolist() == ["1", "2"] and shown.loc[BLACK].tolist() == ["1", "0"]
     assert shown.loc[adoption.ADOPTERS_DIFFER].tolist() == ["0", "1"]
-    assert shown.loc[TOTAL].tolist() == ["2", "2"]
+    assert shown.loc[TOTAL].tolist() == ["2", "3"]
+    # an agency with no adopters approved by 31 March waits for nobody
+    none_yet = inputs(ethnicity, asg_adopters=adopters[adopters.person_key == "a4"],
+                      households=households)
+    assert list(adoption.waiting_households(none_yet)) == []
 
 
 # ---------------------------------------------------------------- as an extract releases them

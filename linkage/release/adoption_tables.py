@@ -166,17 +166,21 @@ def waiting_children(inputs: TableInputs) -> pd.Index:
 
 
 def waiting_households(inputs: TableInputs) -> pd.Index:
-    """Approved adopter households not matched and not left by 31 March (every household the
-    ASG adopters' records hold: they are counted, never released)."""
+    """Adopter households approved by 31 March and neither matched nor left between their
+    latest approval and 31 March (a household that adopted before and was approved again
+    waits again). Every household the ASG adopters' records hold counts: they are counted,
+    never released."""
     _, end = year_bounds(inputs.period)
     rows = _dates(inputs.asg_adopters, "date_approved", "date_matched", "date_left")
     rows = rows.merge(inputs.households[["household_key", "person_key"]], on="person_key")
-    house = rows.groupby("household_key").agg(approved=("date_approved", "min"),
-                                              matched=("date_matched", "min"),
-                                              left=("date_left", "min"))
-    waiting = ((house.approved <= end) & (house.matched.isna() | (house.matched > end))
-               & (house.left.isna() | (house.left > end)))
-    return house.index[waiting]
+    approved = rows[rows.date_approved <= end].groupby("household_key").date_approved.max()
+    rows = rows.merge(approved.rename("approved"), left_on="household_key", right_index=True,
+                      how="left")
+    since = rows.approved.notna()
+    ended = since & (rows.date_matched.between(rows.approved, end)
+                     | rows.date_left.between(rows.approved, end))
+    finished = set(rows.household_key[ended])
+    return pd.Index(sorted(set(approved.index) - finished), name="household_key")
 
 
 def waiting(inputs: TableInputs, rules: dict, national: bool) -> Released:

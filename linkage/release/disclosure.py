@@ -64,12 +64,16 @@ def _pair_lone_entries(values: np.ndarray, hidden: np.ndarray) -> bool:
 def _break_recoverable(values: np.ndarray, hidden: np.ndarray) -> bool:
     """Hide a partner for the first hidden entry the shown entries determine (row first, then
     column); True if one was hidden. The next round of line pairing closes the loop."""
-    for i, j in zip(*np.nonzero(recoverable(hidden)), strict=True):
-        rows, columns = values.shape
+    found = np.argwhere(recoverable(hidden))
+    rows, columns = values.shape
+    for i, j in found:
         for line in ((np.full(columns, i), np.arange(columns)),
                      (np.arange(rows), np.full(rows, j))):
             if _hide_another(values, hidden, line):
                 return True
+    if len(found):  # its row and column are all hidden: the table's smallest shown cell
+        everything = (np.repeat(np.arange(rows), columns), np.tile(np.arange(columns), rows))
+        return _hide_another(values, hidden, everything)
     return False
 
 
