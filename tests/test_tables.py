@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from linkage.cli import app
@@ -117,6 +119,18 @@ def test_national_figures_are_suppressed_on_true_counts_then_rounded():
     assert row["c0"] == "c" and row["c1"] == "c"   # rounding first would show 0 and 10
     assert row["c2"] == "10" and row["c3"] == "50" and row[TOTAL] == "60"
     assert protected.actions["primary_suppressed"] == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda width: st.lists(
+    st.lists(st.sampled_from([0, 0, 1, 2, 3, 4, 5, 6, 7, 12, 40]), min_size=width,
+             max_size=width), min_size=1, max_size=8)))
+def test_no_suppressed_entry_of_any_table_can_be_worked_back(rows):
+    # tables of every shape, mostly small counts: the rules must hold whatever the data
+    protected = protect(table(rows), RULES)
+    assert lone_lines(protected.hidden) == 0
+    assert not recoverable(protected.hidden).any()
+    assert leaks(protected.table, "c") == []
 
 
 def test_suppression_is_deterministic():
