@@ -88,8 +88,9 @@ MILESTONES = {"placement_order": "placement order", "match": "matched with adopt
 
 def milestone_dates(inputs: TableInputs) -> pd.DataFrame:
     """Per person: the date of each adoption milestone, from the SSDA903 return (first
-    placement-order episode, AD1 DATE_MATCH, PlacedAdoption DATE_PLACED) and, where it holds
-    none, the ASG children's dates. The earliest date any record gives counts."""
+    placement-order episode, AD1 DATE_MATCH, PlacedAdoption DATE_PLACED: the earliest its
+    records give) and, where it holds none, the ASG children's earliest dates (the LA's
+    statutory return first: the agency's dates fill its gaps)."""
     config = load_config("tables.yaml")
     episodes = inputs.episodes
     order = episodes[episodes.get("LS", pd.Series("", index=episodes.index)).isin(
