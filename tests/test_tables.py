@@ -296,14 +296,18 @@ def test_time_from_entering_care_to_each_milestone_by_hand():
 
 
 def test_children_waiting_against_adopters_waiting_by_hand():
-    ethnicity = {"p1": "WBRI", "p2": "WBRI", "p3": "BAFR", "p4": "WBRI",
+    ethnicity = {"p1": "WBRI", "p2": "WBRI", "p3": "BAFR", "p4": "WBRI", "p5": "WBRI",
                  **{f"a{k}": "WBRI" for k in range(1, 7)}, "a5b": "BAFR"}
     rows = [("p1", "2023-01-01", None, "L", "E1", ""),
             ("p2", "2023-01-01", None, "L", "E1", ""),
             ("p3", "2023-01-01", None, "S", "C2", ""),
-            ("p4", "2023-01-01", "2024-01-01", "L", "E1", "E4A")]
-    ad1 = frame([{"person_key": "p2", "DATE_MATCH": "2024-02-01"}], ["person_key",
-                                                                      "DATE_MATCH"])
+            ("p4", "2023-01-01", "2024-01-01", "L", "E1", "E4A"),
+            # matched in an earlier period of care, home, back in care: waiting again
+            ("p5", "2020-01-01", "2021-01-01", "S", "E1", "E4A"),
+            ("p5", "2023-02-01", None, "S", "E1", "")]
+    ad1 = frame([{"person_key": "p2", "DATE_MATCH": "2024-02-01"},
+                 {"person_key": "p5", "DATE_MATCH": "2020-06-01"}], ["person_key",
+                                                                     "DATE_MATCH"])
     asg = frame([{"person_key": "p3", "date_should_be_placed": "2023-10-01"}],
                 ["person_key", "date_should_be_placed"])
     adopters = frame([
@@ -320,16 +324,16 @@ def test_children_waiting_against_adopters_waiting_by_hand():
     households = frame([{"household_key": f"h{p[1]}", "person_key": p}
                         for p in ethnicity if p.startswith("a")],
                        ["household_key", "person_key"])
-    given = inputs(ethnicity, members=["p1", "p2", "p3", "p4"], episodes=episodes(rows),
+    given = inputs(ethnicity, members=["p1", "p2", "p3", "p4", "p5"], episodes=episodes(rows),
                    ad1=ad1, asg_children=asg, asg_adopters=adopters, households=households)
-    assert list(adoption.waiting_children(given)) == ["p1", "p3"]
+    assert list(adoption.waiting_children(given)) == ["p1", "p3", "p5"]
     assert list(adoption.waiting_households(given)) == ["h1", "h5", "h6"]
     released = adoption.waiting(given, {**RULES, "min_count": 1, "min_count_floor": 1},
                                 national=False)
     shown = released.protected.table
-    assert shown.loc[WHITE].tolist() == ["1", "2"] and shown.loc[BLACK].tolist() == ["1", "0"]
+    assert shown.loc[WHITE].tolist() == ["2", "2"] and shown.loc[BLACK].tolist() == ["1", "0"]
     assert shown.loc[adoption.ADOPTERS_DIFFER].tolist() == ["0", "1"]
-    assert shown.loc[TOTAL].tolist() == ["2", "3"]
+    assert shown.loc[TOTAL].tolist() == ["3", "3"]
     # an agency with no adopters approved by 31 March waits for nobody
     none_yet = inputs(ethnicity, asg_adopters=adopters[adopters.person_key == "a4"],
                       households=households)
@@ -383,3 +387,13 @@ def test_no_suppressed_cell_of_any_released_table_can_be_worked_back(released):
         assert leaks(shown, "c", total_released=total_released) == [], path.name
         hidden_somewhere += int((shown == "c").to_numpy().sum())
     assert hidden_somewhere > 0   # the checker had suppressed cells to check
+
+
+def test_a_cohort_with_no_looked_after_child_gives_every_table_in_zeros():
+    from linkage.release.tables import strategy_tables
+
+    csvs, disclosure = strategy_tables(inputs({"p1": "WBRI"}), RULES)
+    assert {f"tables/{name}.csv" for name in STRATEGY} <= set(csvs)
+    for name, shown in csvs.items():
+        assert set(shown.to_numpy().ravel()) <= {"0", "x"}, name
+    assert disclosure["routes_out_of_care"]["primary_suppressed"] == 0

@@ -150,7 +150,9 @@ WAITING_CHILDREN, WAITING_ADOPTERS = "Children waiting", "Adopter households wai
 
 def waiting_children(inputs: TableInputs) -> pd.Index:
     """Cohort children looked after on 31 March with a decision that they should be placed
-    for adoption (ASG) or a placement order, and not matched by then (any record's match)."""
+    for adoption (ASG) or a placement order, and not matched (by any record) between entering
+    their current period of care and 31 March: a match in an earlier period of care, before
+    a return home and re-entry, does not end this wait."""
     config = load_config("tables.yaml")
     _, end = year_bounds(inputs.period)
     episodes = inputs.episodes
@@ -161,9 +163,22 @@ def waiting_children(inputs: TableInputs) -> pd.Index:
     asg = _dates(inputs.asg_children, "date_should_be_placed", "date_left_process")
     decided = asg[(asg.date_should_be_placed <= end)
                   & (asg.date_left_process.isna() | (asg.date_left_process > end))]
-    matched = milestone_dates(inputs)["match"]
-    matched = set(matched.index[matched <= end])
-    return pd.Index(sorted((in_care & (ordered | set(decided.person_key))) - matched))
+    candidates = pd.Index(sorted(in_care & (ordered | set(decided.person_key))),
+                          name="person_key")
+    entry = entered_care(inputs, pd.Series(end, index=candidates)).rename("entry")
+    matches = _match_dates(inputs).merge(entry, left_on="person_key", right_index=True,
+                                         how="inner")
+    ended = matches.date.le(end) & (matches.entry.isna() | matches.date.ge(matches.entry))
+    return candidates.difference(pd.Index(matches.person_key[ended]))
+
+
+def _match_dates(inputs: TableInputs) -> pd.DataFrame:
+    """Every match date any record gives (AD1 DATE_MATCH, ASG date_matched): person, date."""
+    ad1 = _dates(inputs.ad1, "DATE_MATCH")
+    asg = _dates(inputs.asg_children, "date_matched")
+    return pd.concat([pd.DataFrame({"person_key": ad1.person_key, "date": ad1.DATE_MATCH}),
+                      pd.DataFrame({"person_key": asg.person_key, "date": asg.date_matched})],
+                     ignore_index=True).dropna()
 
 
 def waiting_households(inputs: TableInputs) -> pd.Index:
