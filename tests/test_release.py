@@ -1,6 +1,7 @@
 """`linkage extract`: requests, project pseudonyms, identifier scans, cohorts, disclosure."""
 
 import json
+import re
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -276,11 +277,14 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     def text(value) -> str:
         if value is None or value is pd.NA or (isinstance(value, float) and value != value):
             return ""
+        if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d+", value):
+            value = float(value)  # a CSV's spelling of a number: 1.0 is 1
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
         return str(value)
 
-    return frame.map(text).reset_index(drop=True)
+    # one dtype for all (DataFrame.equals compares dtypes too)
+    return frame.map(text).astype(object).reset_index(drop=True)
 
 
 def test_every_microdata_file_in_three_formats_with_the_same_values(extracts):
