@@ -309,6 +309,11 @@ def test_a_generic_dataset_is_extracted_by_person(attainment_spine, attainment, 
     assert not found & (identifying - {""})
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["files"]["attainment.parquet"]["rows"] == len(rows)
+    # the same rows, in the same order, in CSV and Stata
+    for other in (pd.read_csv(tmp_path / "out" / "attainment.csv", dtype=str,
+                              keep_default_na=False),
+                  pd.read_stata(tmp_path / "out" / "attainment.dta")):
+        assert other[order].astype(object).equals(got[order].astype(object))
 
 
 @pytest.mark.parametrize("datasets, named", [
