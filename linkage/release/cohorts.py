@@ -51,6 +51,17 @@ def care_events(episodes: pd.DataFrame, cin: pd.DataFrame, plans: pd.DataFrame |
     return CareEvents(episodes, cin, _plans_within_episodes(plans, cin), _uasc(uasc))
 
 
+# The content tables (source, table) care events come from, in care_events' order.
+EVENT_TABLES = (("ssda903", "episodes"), ("cin", "cin_details"), ("cin", "child_protection_plans"),
+                ("ssda903", "uasc"))
+
+
+def events_of(content: dict[tuple[str, str], pd.DataFrame]) -> CareEvents:
+    """The care events of content tables joined to persons (absent tables: no events)."""
+    empty = pd.DataFrame(columns=["person_key", "provider", "record_id"])
+    return care_events(*(content.get(key, empty) for key in EVENT_TABLES))
+
+
 def _plans_within_episodes(plans: pd.DataFrame | None, cin: pd.DataFrame) -> pd.DataFrame:
     """Every plan, ending at the latest of its own end and its CIN episode's closure: a plan
     counts only while its episode is open (a plan left open in a closed episode has ended)."""

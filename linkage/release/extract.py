@@ -21,8 +21,9 @@ from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.pseudonymise.roles import release_secret as custodian_release_secret
 from linkage.release.cohorts import (
     CARE_EVENT_SOURCES,
-    care_events,
+    EVENT_TABLES,
     cohort,
+    events_of,
     periods_needed,
 )
 from linkage.release.content import content_tables, generic_datasets, with_persons
@@ -155,8 +156,8 @@ def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
     # generic records give persons their month of birth, sex and ethnicity too; a generic
     # dataset's own rows are read per dataset (_generic_content)
     wanted = {source: {"record"} for source in SOURCE_NAMES}
-    wanted["ssda903"] |= {"episodes", "uasc"}
-    wanted["cin"] |= {"cin_details", "child_protection_plans"}
+    for source, table in EVENT_TABLES:
+        wanted[source].add(table)
     for dataset, fields in request.datasets.items():
         if dataset in request.generic:
             continue
@@ -191,10 +192,7 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
                                                                        catalogue)).items()}
     catalogue, generic = _generic_content(request, bundles, records, catalogue)
     content.update(generic)
-    empty = pd.DataFrame(columns=["person_key", "provider", "record_id"])
-    events = care_events(*(content.get(key, empty) for key in (
-        ("ssda903", "episodes"), ("cin", "cin_details"), ("cin", "child_protection_plans"),
-        ("ssda903", "uasc"))))
+    events = events_of(content)
     members, per_la = cohort(events, request.cohort, request.period, records.person_key)
     members = set(members)
     attributes = _person_attributes(content)
