@@ -22,15 +22,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from linkage.config import load_config  # noqa: E402
-from linkage.pseudonymise.bundle import open_bundles  # noqa: E402
-from linkage.pseudonymise.roles import custodian_keys  # noqa: E402
-from linkage.release.cohorts import EVENT_TABLES, cohort, events_of  # noqa: E402
-from linkage.release.content import content_tables, with_persons  # noqa: E402
-from linkage.release.education import education_linkage  # noqa: E402
-from linkage.sources.schema import SOURCE_NAMES  # noqa: E402
-from linkage.spine.store import connect, current_records  # noqa: E402
-from synthetic.truth_cohorts import truth_cohort  # noqa: E402
+from synthetic.truth_cohorts import truth_cohort
+
+from linkage.config import load_config
+from linkage.pseudonymise.bundle import open_bundles
+from linkage.pseudonymise.roles import custodian_keys
+from linkage.release.cohorts import EVENT_TABLES, cohort, events_of
+from linkage.release.content import content_tables, with_persons
+from linkage.release.education import education_linkage
+from linkage.sources.schema import SOURCE_NAMES
+from linkage.spine.store import connect, current_records
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
