@@ -26,11 +26,13 @@ from synthetic.truth_cohorts import truth_cohort
 
 from linkage.config import load_config
 from linkage.pseudonymise.bundle import open_bundles
+from linkage.pseudonymise.keys import load_key
 from linkage.pseudonymise.roles import custodian_keys
+from linkage.quality.evaluate import load_truth
 from linkage.release.cohorts import EVENT_TABLES, cohort, events_of
 from linkage.release.content import content_tables, with_persons
 from linkage.release.education import education_linkage
-from linkage.sources.schema import SOURCE_NAMES
+from linkage.sources.schema import RECORD_KEY, SOURCE_NAMES
 from linkage.spine.store import connect, current_records
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,11 +47,13 @@ def _content(folder: Path) -> dict:
     return content_tables(bundles, wanted)
 
 
-def _true_records(truth: Path) -> pd.DataFrame:
-    """The records with their true person as ``person_key``."""
-    rows = pd.read_parquet(truth / "records.parquet",
-                           columns=["source", "provider", "period", "record_id", "person_id"])
-    return rows.rename(columns={"person_id": "person_key"}).astype({"person_key": str})
+def _true_records(folder: Path) -> pd.DataFrame:
+    """The records with their true person as ``person_key``, named as the bundles name them
+    (keyed pseudonyms of the providers' ids: the linkage key gives the same names)."""
+    records, _ = load_truth(folder / "world" / "truth",
+                            load_key(folder / "keys" / "linkage.key", "linkage key"))
+    return records[[*RECORD_KEY, "person_id"]].rename(
+        columns={"person_id": "person_key"}).astype({"person_key": str})
 
 
 def _counts(content: dict, records: pd.DataFrame, names: list[str], period: int) -> dict:
@@ -73,7 +77,7 @@ def run(folder: Path, period: int) -> dict:
         spine = current_records(con)
     finally:
         con.close()
-    true_linkage = _counts(content, _true_records(folder / "world" / "truth"), names, period)
+    true_linkage = _counts(content, _true_records(folder), names, period)
     linked = _counts(content, spine, names, period)
     cohorts = {}
     for name in names:
