@@ -262,11 +262,20 @@ class Outputs(Strict):
         return self
 
 
+class EducationLinkage(Strict):
+    """How far a cohort is followed into education data (release.yaml)."""
+
+    care_sources: Annotated[list[BUNDLE_SOURCE], Field(min_length=1)]
+    pupil_source: BUNDLE_SOURCE
+    upn_unusable_flags: Annotated[list[Name], Field(min_length=1)]
+
+
 class Release(Strict):
     """configs/release.yaml: what researchers may request, and what is never released."""
 
     datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
     forbidden: Annotated[dict[Name, Text], Field(min_length=1)]
+    education_linkage: EducationLinkage
     cohorts: Annotated[list[Name], Field(min_length=1)]
     outputs: Outputs = Outputs(formats=["parquet", "csv", "stata"])
 

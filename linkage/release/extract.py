@@ -19,12 +19,14 @@ from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.pseudonymise.roles import release_secret as custodian_release_secret
 from linkage.release.cohorts import (
     CARE_EVENT_SOURCES,
-    care_events,
+    EVENT_TABLES,
     cohort,
+    events_of,
     periods_needed,
 )
 from linkage.release.content import content_tables, generic_datasets, with_persons
 from linkage.release.disclosure import TOTAL, percentages, protect, rounded
+from linkage.release.education import education_linkage
 from linkage.release.outputs import Built, csv_safe, write_extract  # noqa: F401 (csv_safe: re-exported)
 from linkage.release.pseudonyms import project_secret, pseudonyms
 from linkage.release.request import Request, check_generic
@@ -166,8 +168,8 @@ def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
     # generic records give persons their month of birth, sex and ethnicity too; a generic
     # dataset's own rows are read per dataset (_generic_content)
     wanted = {source: {"record"} for source in SOURCE_NAMES}
-    wanted["ssda903"].add("episodes")
-    wanted["cin"].add("cin_details")
+    for source, table in EVENT_TABLES:
+        wanted[source].add(table)
     for dataset, fields in request.datasets.items():
         if dataset in request.generic:
             continue
@@ -202,9 +204,7 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
                                                                        catalogue)).items()}
     catalogue, generic = _generic_content(request, bundles, records, catalogue)
     content.update(generic)
-    empty = pd.DataFrame(columns=["person_key", "provider", "record_id"])
-    events = care_events(content.get(("ssda903", "episodes"), empty),
-                         content.get(("cin", "cin_details"), empty))
+    events = events_of(content)
     members, per_la = cohort(events, request.cohort, request.period, records.person_key)
     members = set(members)
     attributes = _person_attributes(content)
@@ -243,12 +243,14 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
         disclosure[name] = protected.actions
     csvs["tables/routes_out_of_care_percent.csv"] = percentages(
         protect(tables["routes_out_of_care"], rules, national=True), rules)
-    by_la, national = _cohort_tables(per_la, len(members), request, rules)
+    education = education_linkage(members, content, records, catalogue["education_linkage"])
+    by_la, national = _cohort_tables(per_la, education, request, rules)
     csvs["tables/cohort_by_la.csv"], disclosure["cohort_by_la"] = by_la.table, by_la.actions
     csvs["tables/cohort_national.csv"] = national
     disclosure["cohort_national"] = {"rounded_to": rules["national_rounding"]}
     operator = {"cohort": request.cohort, "period": request.period,
-                "deduplicated": len(members), "naive_sum_of_las": int(per_la.sum())}
+                "deduplicated": len(members), "naive_sum_of_las": int(per_la.sum()),
+                "education_linkage": education}
     return {"parquet": files, "csv": csvs, "sources": sources, "disclosure": disclosure,
             "operator": operator}
 
@@ -319,17 +321,37 @@ def _family_files(families, links, households, members, attributes, secret) -> d
     }
 
 
-def _cohort_tables(per_la: pd.Series, deduplicated: int, request: Request, rules: dict):
+def _cohort_tables(per_la: pd.Series, education: dict[str, int], request: Request,
+                   rules: dict):
+    """The cohort by LA (suppressed) and nationally (rounded): each LA's own count, the
+    deduplicated count, and the shares that cannot be followed into education data, each
+    percentage from the unrounded counts and hidden where its count is suppressed."""
     counts = per_la.to_frame("children")
     counts.index = [f"LA {code}" for code in counts.index]
     by_la = protect(counts, rules)
     by_la.table = by_la.table.drop(index=TOTAL, errors="ignore")  # national: rounded below
-    naive = int(per_la.sum())
-    national = pd.DataFrame({
-        "measure": ["sum of each LA's own count", "children, deduplicated across LAs",
-                    "counted by more than one LA"],
-        "children": rounded([naive, deduplicated, naive - deduplicated], rules),
-    })
+    naive, deduplicated = int(per_la.sum()), education["children"]
+    measures = {
+        "sum of each LA's own count": naive,
+        "children, deduplicated across LAs": deduplicated,
+        "counted by more than one LA": naive - deduplicated,
+        "children with no usable UPN (excluded from education linkage)":
+            education["no_usable_upn"],
+        "children linked to no pupil record": education["not_linked_to_pupil_data"],
+    }
+    national = pd.DataFrame({"measure": list(measures),
+                             "children": rounded(list(measures.values()), rules)})
+    national["percent_of_cohort"] = [
+        _share(count, deduplicated, rules) if i >= 2 else "" for i, count in
+        enumerate(measures.values())]
     national.insert(0, "cohort", request.cohort)
     national.insert(1, "period", request.period)
     return by_la, national
+
+
+def _share(part: int, whole: int, rules: dict) -> str:
+    """``part`` as a whole percentage of ``whole``, from the exact counts; hidden where either
+    would be suppressed."""
+    if whole < rules["min_count"] or 0 < part < rules["min_count"]:
+        return rules["hidden_percentage"]
+    return f"{100 * part / whole:.0f}"
