@@ -43,6 +43,7 @@ from linkage.spine.store import (
 )
 
 PERSON_FIELDS = ["birth_year_month", "sex", "ethnicity"]
+STATA_EPOCH = datetime(1960, 1, 1)
 MISSING_SHOWN = 5  # bundles named in the message when some are missing; the rest counted
 
 
@@ -161,7 +162,12 @@ def _version_made(spine: Path, version: int) -> datetime:
                            [version]).fetchall()[0][0]
     finally:
         con.close()
-    return datetime.fromisoformat(made).replace(tzinfo=None)
+    try:
+        return datetime.fromisoformat(made).replace(tzinfo=None)
+    except (TypeError, ValueError):
+        # a version without its time (a spine made before versions recorded one) still gives
+        # the same bytes every time, stamped with the first moment Stata's format can hold
+        return STATA_EPOCH
 
 
 def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
