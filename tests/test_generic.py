@@ -9,6 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from linkage.config import load_config
 from linkage.pseudonymise import bundle as bundle_module
 from linkage.pseudonymise.bloom import normalise_name
 from linkage.pseudonymise.bundle import BundleError, find_leaks, write_bundle
@@ -351,7 +352,9 @@ def outcome_extract(spine, bundles, folder: Path, datasets: dict):
 def test_outcome_tables_and_welsh_censuses_are_extracted_by_person(attainment_spine, tmp_path):
     spine, bundles = attainment_spine
     result = outcome_extract(spine, bundles, tmp_path, {
-        "ssda903": ["DECOM", "SDQ_SCORE", "CONVICTED", "IN_TOUCH", "ACCOM", "DUC", "MISSING"],
+        "ssda903": ["DECOM", "SDQ_SCORE", "CONVICTED", "IN_TOUCH", "ACCOM", "DUC", "MISSING",
+                    "PREV_PERM"],
+        "school_census": ["plaa"],
         "wales_cla": ["legal_status", "placement_type", "uasc", "leaver_accommodation"],
         "wales_crcs": ["reason_for_care", "looked_after", "home_language"]})
     assert result.exit_code == 0, result.output
@@ -372,6 +375,12 @@ def test_outcome_tables_and_welsh_censuses_are_extracted_by_person(attainment_sp
     assert set(oc3.IN_TOUCH) == {"YES", "NO"} and set(oc3.person) <= set(episodes.person)
     assert set(read("ssda903_uasc").DUC) == {"2026-06-09"}
     assert set(read("ssda903_missing").MISSING) == {"M", "A"}
+    # the world's previous permanence rows and previously-looked-after pupils, with their codes
+    codes = load_config("codebook.yaml")["fields"]
+    permanence = pd.read_parquet(out / "ssda903_prev_perm.parquet").PREV_PERM
+    assert len(permanence) and set(permanence) <= set(codes["ssda903"]["PREV_PERM"]["codes"])
+    plaa = pd.read_parquet(out / "school_census.parquet").plaa.replace("", None).dropna()
+    assert len(plaa) and set(plaa) <= set(codes["school_census"]["plaa"]["codes"])
     # the Welsh censuses: the 8 children in both are the CRCS children flagged looked after
     cla, crcs = read("wales_cla"), read("wales_crcs")
     assert len(cla) == 15 and cla.person.nunique() == 12 and len(crcs) == 12
