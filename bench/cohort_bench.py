@@ -38,20 +38,17 @@ from linkage.spine.store import connect, current_records
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _content(folder: Path) -> dict:
-    keys = custodian_keys(folder / "keys" / "custodian.key", folder / "register")
-    bundles = open_bundles(sorted((folder / "bundles").iterdir()), keys)
+def _content(bundles: list[Path], keys) -> dict:
     wanted = {source: {"record"} for source in SOURCE_NAMES}
     for source, table in EVENT_TABLES:
         wanted[source].add(table)
-    return content_tables(bundles, wanted)
+    return content_tables(open_bundles(bundles, keys), wanted)
 
 
-def _true_records(folder: Path) -> pd.DataFrame:
+def _true_records(truth: Path, linkage_key: bytes) -> pd.DataFrame:
     """The records with their true person as ``person_key``, named as the bundles name them
     (keyed pseudonyms of the providers' ids: the linkage key gives the same names)."""
-    records, _ = load_truth(folder / "world" / "truth",
-                            load_key(folder / "keys" / "linkage.key", "linkage key"))
+    records, _ = load_truth(truth, linkage_key)
     return records[[*RECORD_KEY, "person_id"]].rename(
         columns={"person_id": "person_key"}).astype({"person_key": str})
 
@@ -68,22 +65,24 @@ def _counts(content: dict, records: pd.DataFrame, names: list[str], period: int)
     return out
 
 
-def run(folder: Path, period: int) -> dict:
-    started = time.perf_counter()
+def compare(bundles: list[Path], keys, spine: Path, truth: Path, linkage_key: bytes,
+            period: int) -> dict[str, dict]:
+    """Per cohort: the truth's count, the returns' count with the true linkage and with the
+    spine's, each LA's own count summed, and the education-linkage counts."""
     names = [c for c in load_config("release.yaml")["cohorts"] if c != "all"]
-    content = _content(folder)
-    con = connect(folder / "spine.duckdb", read_only=True)
+    content = _content(bundles, keys)
+    con = connect(spine, read_only=True)
     try:
-        spine = current_records(con)
+        spine_records = current_records(con)
     finally:
         con.close()
-    true_linkage = _counts(content, _true_records(folder), names, period)
-    linked = _counts(content, spine, names, period)
+    true_linkage = _counts(content, _true_records(truth, linkage_key), names, period)
+    linked = _counts(content, spine_records, names, period)
     cohorts = {}
     for name in names:
-        members, per_la = truth_cohort(folder / "world" / "truth", name, period)
+        members, per_la = truth_cohort(truth, name, period)
         cohorts[name] = {
-            "truth": len(members), "truth_sum_of_las": per_la,
+            "truth": len(members), "truth_sum_of_las": int(per_la),
             "returns_true_linkage": true_linkage[name]["children"],
             "returns_true_linkage_sum_of_las": true_linkage[name]["sum_of_las"],
             "spine": linked[name]["children"],
@@ -92,6 +91,16 @@ def run(folder: Path, period: int) -> dict:
             "not_linked_to_pupil_data": linked[name]["not_linked_to_pupil_data"],
             "no_pupil_record_true_linkage": true_linkage[name]["not_linked_to_pupil_data"],
         }
+    return cohorts
+
+
+def run(folder: Path, period: int) -> dict:
+    """``compare`` on a folder laid out as the README leaves it."""
+    started = time.perf_counter()
+    keys = custodian_keys(folder / "keys" / "custodian.key", folder / "register")
+    cohorts = compare(sorted((folder / "bundles").iterdir()), keys, folder / "spine.duckdb",
+                      folder / "world" / "truth",
+                      load_key(folder / "keys" / "linkage.key", "linkage key"), period)
     world = json.loads((folder / "world" / "world.json").read_text(encoding="utf-8"))
     return {"people": world["people"], "seed": world["seed"], "period": period,
             "cohorts": cohorts,

@@ -103,3 +103,21 @@ def test_children_with_no_usable_upn_and_no_pupil_record_are_counted():
     # p1 has one record without a UPN problem; p4 an LA number not on the list (usable);
     # p2 only a bad check letter; p5 no care record at all
     assert counts == {"children": 5, "no_usable_upn": 2, "not_linked_to_pupil_data": 3}
+
+
+def test_every_cohort_equals_the_worlds_truth(world_dir, world_bundles, linked_spine, keyring):
+    """On the session's world, each cohort counted from the returns with the true linkage is
+    the truth's count (synthetic/truth_cohorts.py, from the world's own events); on the
+    spine it is within linkage error of it."""
+    from bench.cohort_bench import compare
+    from linkage.pseudonymise.keys import load_key
+    from linkage.pseudonymise.roles import custodian_keys
+
+    spine, _ = linked_spine
+    cohorts = compare(world_bundles, custodian_keys(), spine, world_dir / "truth",
+                      load_key(keyring.linkage_key, "linkage key"), 2025)
+    for name, counts in cohorts.items():
+        assert counts["returns_true_linkage"] == counts["truth"], name
+        assert counts["returns_true_linkage_sum_of_las"] == counts["truth_sum_of_las"], name
+        assert abs(counts["spine"] - counts["truth"]) <= max(2, counts["truth"] // 50), name
+    assert all(counts["truth"] > 0 for counts in cohorts.values())
