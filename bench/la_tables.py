@@ -52,7 +52,7 @@ def la_inputs(args):
     the adopters that LA approved as an agency."""
     from linkage.pseudonymise.bundle import open_bundles
     from linkage.pseudonymise.roles import custodian_keys
-    from linkage.release.cohorts import COHORTS, care_events, unit_flags
+    from linkage.release.cohorts import COHORTS, events_of, unit_flags
     from linkage.release.content import content_tables, with_persons
     from linkage.release.extract import _person_attributes, _table_inputs, _wanted_tables
     from linkage.release.request import Request
@@ -67,7 +67,7 @@ def la_inputs(args):
     bundles = open_bundles(args.bundles, custodian_keys(args.custodian_key, args.register))
     content = {key: with_persons(rows, records) for key, rows in
                content_tables(bundles, _wanted_tables(request, load_config_release())).items()}
-    events = care_events(content[("ssda903", "episodes")], content[("cin", "cin_details")])
+    events = events_of(content)
     per_la = unit_flags(events, args.period, ["person_key", "provider"])
     counted = per_la[COHORTS[args.cohort](per_la).to_numpy()].reset_index()
     members = set(counted.person_key[counted.provider.astype(str) == str(args.la)])
