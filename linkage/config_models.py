@@ -390,6 +390,8 @@ class CodedColumn(Strict):
 class TableColumns(Strict):
     rows: dict[Name, Name]   # table -> the name of its first column (what its rows are)
     cells: Text              # what every other column of a table holds
+    percent_cells: Text      # the same, in a table of percentages (name ending _percent)
+    cells_by_table: dict[Name, Text] = {}   # a table whose cells count something else
 
 
 class Codebook(Strict):

@@ -233,12 +233,14 @@ def table_codebook_rows(path: str, table: pd.DataFrame, row_column: str | None,
                         config: dict) -> pd.DataFrame:
     """The codebook's rows of one summary table: its row column (``row_column``: what the
     rows are), columns the extract describes (cohort, period), and its count columns."""
-    rows = []
+    rows, tables = [], config["tables"]
+    stem = Path(path).stem
+    cells = (tables["percent_cells"] if stem.endswith("_percent")
+             else tables.get("cells_by_table", {}).get(stem, tables["cells"]))
     for column in map(str, table.columns):
         own = config["columns"].get(column)
         meaning = (f"what the table's rows are: {column.replace('_', ' ')}"
-                   if column == row_column else own["meaning"] if own
-                   else config["tables"]["cells"])
+                   if column == row_column else own["meaning"] if own else cells)
         # tables are CSV only: no Stata name
         rows.append({"file": path, "column": column, "stata_name": "", "meaning": meaning,
                      "codes": "", "source": "the cohort's records, after disclosure control"})
