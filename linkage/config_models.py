@@ -514,6 +514,13 @@ class Days(Strict):
     sd: NonNegative
 
 
+class AdoptAgain(Strict):
+    share: Probability
+    years: Span
+    same_agency: Probability
+    before_window: Probability
+
+
 class Adoption(Strict):
     adoption_share_by_age: Annotated[dict[Annotated[int, Field(ge=0)], Probability],
                                      Field(min_length=1)]
@@ -535,6 +542,7 @@ class Adoption(Strict):
     agency_shares: AgencyWeights
     new_upn_after_adoption: Probability
     takes_adopters_surname: Probability
+    adopt_again: AdoptAgain
 
 
 class GroupMultipliers(Strict):

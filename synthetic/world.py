@@ -168,9 +168,11 @@ def _write_truth(world: World, records: pd.DataFrame, folder: Path) -> None:
     write_parquet(records, folder / "records.parquet")
 
     care, adoptions = world.care, world.adoptions
+    codes = np.append(world.geography.agencies.agency_code.to_numpy(), "")  # -1: no agency
     households = adoptions.households.assign(
-        agency_code=world.geography.agencies.agency_code.to_numpy()[
-            adoptions.households.agency_row.to_numpy()]).drop(columns=["agency_row"])
+        agency_code=codes[adoptions.households.agency_row.to_numpy()],
+        again_agency_code=codes[adoptions.households.again_agency_row.to_numpy()]).drop(
+        columns=["agency_row", "again_agency_row"])
     write_parquet(households, folder / "adopter_households.parquet")
     write_parquet(adoptions.placements, folder / "placements.parquet")
     write_parquet(sibling_groups(care, adoptions), folder / "sibling_groups.parquet")
