@@ -14,6 +14,7 @@ from synthetic.adoption import Adoptions, match_households
 from synthetic.calendar import Calendar
 from synthetic.errors import group_multiplier
 from synthetic.formats.asg import write_asg
+from synthetic.formats.attainment import write_attainment
 from synthetic.formats.cin_census import write_cin
 from synthetic.formats.files import write_parquet
 from synthetic.formats.school_census import write_school_census
@@ -137,6 +138,9 @@ def write_world(world: World, out: Path, progress: Progress = lambda _: None) ->
     progress("ASG")
     records.append(write_asg(stream(seed, "asg"), out, world.care, world.adoptions,
                              world.population.persons, multiplier, *args, errors))
+    progress("attainment")
+    records.append(write_attainment(stream(seed, "attainment"), out, records[2], world.care,
+                                    config["attainment"]))
     progress("truth")
     truth_records = _truth_records(records)
     _write_truth(world, truth_records, out / "truth")
