@@ -157,18 +157,23 @@ def _adopting_sets(rng, sets: pd.DataFrame, cfg: dict) -> np.ndarray:
 
 def _second_approvals(rng, households: pd.DataFrame, rows: np.ndarray, sets: pd.DataFrame,
                       geography: Geography, cfg: dict) -> None:
-    """The later approval of households that adopt again: its agency (the same one, or one
+    """The later approval of households that adopt again: its agency (the same one, or another
     chosen as for a new household) and its registration and approval dates, before the match."""
     n = len(rows)
     matched = sets.matched_date.to_numpy().astype("datetime64[D]")
     same = rng.random(n) < cfg["adopt_again"]["same_agency"]
+    first = households.agency_row.to_numpy()[rows]
     other = _household_agency(rng, sets.la_index.to_numpy(), geography, cfg)
+    # another agency is never the first one: step on to one of the others at random
+    n_agencies = len(geography.agencies)
+    step = 1 + rng.integers(0, max(n_agencies - 1, 1), n)
+    other = np.where(other == first, (first + step) % n_agencies, other)
     registration = matched - rng.integers(200, 336, n) * DAY
     approved = registration + rng.integers(90, 151, n) * DAY
     size = len(households)
     households["approvals"] = np.bincount(rows, minlength=size) + 1
     agency = np.full(size, -1)
-    agency[rows] = np.where(same, households.agency_row.to_numpy()[rows], other)
+    agency[rows] = np.where(same, first, other)
     households["again_agency_row"] = agency
     for column, dates in (("again_date_registration", registration),
                           ("again_date_approved", approved)):
