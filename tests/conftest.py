@@ -40,16 +40,18 @@ def hash_world(world: Path, out: Path, key_file: Path) -> list[Path]:
     from typer.testing import CliRunner
 
     from linkage.cli import app
-    from linkage.pipelines.delivery import provider_jobs
+    from linkage.pipelines.delivery import folder_entries
 
     runner = CliRunner()
     bundles = []
-    for kind, code, paths, name in provider_jobs(world / "providers"):
-        result = runner.invoke(app, ["hash", "--source", kind, "--provider", code, "--key",
-                                     str(key_file), "--out", str(out / name),
-                                     *map(str, paths)])
+    for entry in folder_entries(world / "providers"):
+        generic = (["--mapping", str(entry.mapping)] if entry.mapping else []) + (
+            ["--period", str(entry.period)] if entry.period else [])
+        result = runner.invoke(app, ["hash", "--source", entry.source, "--provider",
+                                     entry.provider, *generic, "--key", str(key_file), "--out",
+                                     str(out / entry.bundle), *map(str, entry.paths)])
         assert result.exit_code == 0, result.output
-        bundles.append(out / name)
+        bundles.append(out / entry.bundle)
     return bundles
 
 

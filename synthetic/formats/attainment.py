@@ -78,12 +78,16 @@ def _pupils_at_end_of_stage(out: Path, census_truth: pd.DataFrame, cfg: dict) ->
     """Main registrations in year 6 or year 11 of each January census, read back from the
     census files as written, with each row's truth (person and recording errors)."""
     stage_of_year = {str(cfg["ks2_year_group"]): 2, str(cfg["ks4_year_group"]): 4}
+    # every value as the text written (a surname "Null" stays a name); files up to 2022 call
+    # the sex column gender, so each file has one of the two
+    wanted = ["upn", "forename", "surname", "dob", "sex", "gender", "lea", "urn",
+              "ncyearactual", "enrolstatus"]
+    options = pacsv.ConvertOptions(column_types=dict.fromkeys(wanted, pa.string()),
+                                   null_values=[""], strings_can_be_null=True,
+                                   include_columns=wanted, include_missing_columns=True)
     frames = []
     for file, truth in census_truth.groupby("file", sort=True):
-        census = pacsv.read_csv(out / file, convert_options=pacsv.ConvertOptions(
-            column_types={"ncyearactual": "string", "enrolstatus": "string", "upn": "string",
-                          "dob": "string", "lea": "string", "urn": "string"},
-            strings_can_be_null=True)).to_pandas()
+        census = pacsv.read_csv(out / file, convert_options=options).to_pandas()
         census["row"] = np.arange(2, len(census) + 2)
         census = census[census.ncyearactual.isin(list(stage_of_year))
                         & (census.enrolstatus.fillna("") != "S")]
@@ -98,9 +102,7 @@ def _pupils_at_end_of_stage(out: Path, census_truth: pd.DataFrame, cfg: dict) ->
                    pd.to_datetime(pupils.dob.where(~old), format="%Y-%m-%d"))
     return pupils.assign(
         dob=format_dates(dob.astype("datetime64[D]"), "%Y-%m-%d"),
-        sex=pupils.get("sex", pd.Series(index=pupils.index, dtype=object)).fillna(
-            pupils.get("gender", pd.Series(index=pupils.index, dtype=object))),
-        la=pupils.lea)
+        sex=pupils.sex.fillna(pupils.gender), la=pupils.lea)
 
 
 def _as_text(rows: pd.DataFrame) -> pd.DataFrame:
