@@ -634,6 +634,13 @@ class Days(Strict):
     sd: NonNegative
 
 
+class AdoptAgain(Strict):
+    share: Probability
+    years: Span
+    same_agency: Probability
+    before_window: Probability
+
+
 class Adoption(Strict):
     adoption_share_by_age: Annotated[dict[Annotated[int, Field(ge=0)], Probability],
                                      Field(min_length=1)]
@@ -655,6 +662,46 @@ class Adoption(Strict):
     agency_shares: AgencyWeights
     new_upn_after_adoption: Probability
     takes_adopters_surname: Probability
+    adopt_again: AdoptAgain
+
+
+class ScaledScore(Strict):
+    mean: float
+    sd: NonNegative
+    min: float
+    max: float
+    expected: float
+
+
+class Attainment8(Strict):
+    mean: float
+    sd: NonNegative
+    min: float
+    max: float
+
+
+class CareGaps(Strict):
+    looked_after: float
+    in_need: float
+
+
+class StageGaps(Strict):
+    ks2: CareGaps
+    ks4: CareGaps
+
+
+class SyntheticAttainment(Strict):
+    ks2_year_group: Annotated[int, Field(ge=1, le=13)]
+    ks4_year_group: Annotated[int, Field(ge=1, le=13)]
+    ks2_not_held: list[int]
+    progress8_not_published: list[int]
+    persistence: Probability
+    subject_correlation: Probability
+    ks2_scaled_score: ScaledScore
+    ks4_attainment8: Attainment8
+    english_maths_grade4_share: Annotated[float, Field(gt=0, lt=1)]
+    english_maths_noise: NonNegative
+    gap_sd: StageGaps
 
 
 class GroupMultipliers(Strict):
@@ -691,6 +738,7 @@ class Synthetic(Strict):
     population: Population
     social_care: SocialCare
     adoption: Adoption
+    attainment: SyntheticAttainment
     errors: Errors
 
 

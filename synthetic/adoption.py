@@ -72,7 +72,10 @@ def match_households(rng, adoption_route: pd.DataFrame, persons: pd.DataFrame,
     set_key = np.where(matched.together.to_numpy(), -1 - matched.case_id.to_numpy(),
                        matched.person_id.to_numpy())
     matched["set_key"] = set_key
-    sets = matched.sort_values(["matched_date", "set_key"]).drop_duplicates("set_key")
+    all_sets = matched.sort_values(["matched_date", "set_key"]).drop_duplicates("set_key")
+    owner = _adopting_sets(rng, all_sets, cfg["adopt_again"])
+    is_first = owner == np.arange(len(all_sets))
+    sets = all_sets[is_first]  # each of these sets founds a household; the others join one
     n_matched = len(sets)
     n_waiting = round(n_matched * cfg["unmatched_households"])
     n = n_matched + n_waiting
@@ -103,10 +106,15 @@ def match_households(rng, adoption_route: pd.DataFrame, persons: pd.DataFrame,
                        weighted_choice(rng, cfg["adopter_ethnicity_weights"], n_waiting)]
     adopters = _adopters(rng, households, eth_of_set, first_match, persons, cfg)
 
+    household_of_set = (np.cumsum(is_first) - 1)[owner] + 1
+    again = ~is_first
+    _second_approvals(rng, households, household_of_set[again] - 1,
+                      all_sets[again], geography, cfg)
     placements = matched[["person_id", "set_key", "matched_date", "placed_date",
                           "adoption_order_date", "together"]].merge(
-        pd.DataFrame({"set_key": sets.set_key.to_numpy(),
-                      "household_id": households.household_id.to_numpy()[:n_matched]}),
+        pd.DataFrame({"set_key": all_sets.set_key.to_numpy(),
+                      "household_id": household_of_set,
+                      "approval": np.where(again, 2, 1)}),
         on="set_key")
     children_per_set = placements.groupby("household_id").size()
     placed_per_set = placements[placements.placed_date.notna()].groupby("household_id").size()
@@ -115,6 +123,63 @@ def match_households(rng, adoption_route: pd.DataFrame, persons: pd.DataFrame,
     households[["children_matched", "children_placed"]] = households[
         ["children_matched", "children_placed"]].astype(int)
     return Adoptions(households, adopters, placements.drop(columns="set_key"))
+
+
+def _adopting_sets(rng, sets: pd.DataFrame, cfg: dict) -> np.ndarray:
+    """For each matched set (in match order), the set whose adopters take it: itself, or an
+    earlier set whose household adopts again, ``cfg["years"]`` after its adoption order.
+
+    Each household adopts again at most once; a set that finds no household ready (early in
+    the window, or in a small world) founds a household of its own.
+    """
+    n = len(sets)
+    owner = np.arange(n)
+    matched = sets.matched_date.to_numpy().astype("datetime64[D]")
+    order = sets.adoption_order_date.to_numpy().astype("datetime64[D]")
+    wants = rng.random(n) < cfg["share"]
+    years = rng.uniform(cfg["years"]["min"], cfg["years"]["max"], n)
+    first = np.flatnonzero(~wants & ~np.isnat(order))
+    if not len(first):
+        return owner
+    by_order = first[np.argsort(order[first], kind="stable")]
+    # the first household whose adoption order is at most the drawn gap before this match
+    target = matched - np.round(years * 365.25).astype(int) * DAY
+    pick = np.minimum(np.searchsorted(order[by_order], target), len(by_order) - 1)
+    candidate = by_order[pick]
+    waited = (matched - order[candidate]).astype(int)
+    fits = wants & (waited >= round(cfg["years"]["min"] * 365.25)) & (
+        waited <= round(cfg["years"]["max"] * 365.25))
+    rows = np.flatnonzero(fits)
+    _, earliest = np.unique(candidate[rows], return_index=True)  # sets are in match order
+    owner[rows[earliest]] = candidate[rows[earliest]]
+    return owner
+
+
+def _second_approvals(rng, households: pd.DataFrame, rows: np.ndarray, sets: pd.DataFrame,
+                      geography: Geography, cfg: dict) -> None:
+    """The later approval of households that adopt again: its agency (the same one, or another
+    chosen as for a new household) and its registration and approval dates, before the match."""
+    n = len(rows)
+    matched = sets.matched_date.to_numpy().astype("datetime64[D]")
+    same = rng.random(n) < cfg["adopt_again"]["same_agency"]
+    first = households.agency_row.to_numpy()[rows]
+    other = _household_agency(rng, sets.la_index.to_numpy(), geography, cfg)
+    # another agency is never the first one: step on to one of the others at random
+    n_agencies = len(geography.agencies)
+    step = 1 + rng.integers(0, max(n_agencies - 1, 1), n)
+    other = np.where(other == first, (first + step) % n_agencies, other)
+    registration = matched - rng.integers(200, 336, n) * DAY
+    approved = registration + rng.integers(90, 151, n) * DAY
+    size = len(households)
+    households["approvals"] = np.bincount(rows, minlength=size) + 1
+    agency = np.full(size, -1)
+    agency[rows] = np.where(same, first, other)
+    households["again_agency_row"] = agency
+    for column, dates in (("again_date_registration", registration),
+                          ("again_date_approved", approved)):
+        values = np.full(size, np.datetime64("NaT"), dtype="datetime64[D]")
+        values[rows] = dates
+        households[column] = values
 
 
 def _household_agency(rng, child_la: np.ndarray, geography: Geography, cfg: dict) -> np.ndarray:
@@ -152,6 +217,8 @@ def _adopters(rng, households: pd.DataFrame, child_ethnicity: np.ndarray,
     same_sex = np.isin(composition[row], ["FF", "MM"])
     orientation = np.where(same_sex, np.where(rng.random(n) < 0.85, "Gay or lesbian", "Bisexual"),
                            np.where(rng.random(n) < 0.95, "Heterosexual", "Not stated"))
+    # a household that adopted before the simulated years says so at every approval
+    adopted_before = rng.random(len(households)) < cfg["adopt_again"]["before_window"]
     first_id = int(persons.person_id.max()) + 1
     return pd.DataFrame({
         "person_id": np.arange(first_id, first_id + n),
@@ -162,4 +229,5 @@ def _adopters(rng, households: pd.DataFrame, child_ethnicity: np.ndarray,
         "ethnicity": ethnicity,
         "religion": rng.choice(RELIGIONS, n, p=RELIGION_WEIGHTS / RELIGION_WEIGHTS.sum()),
         "sexual_orientation": orientation,
+        "adopted_before": adopted_before[row],
     })

@@ -14,6 +14,7 @@ from synthetic.adoption import Adoptions, match_households
 from synthetic.calendar import Calendar
 from synthetic.errors import group_multiplier
 from synthetic.formats.asg import write_asg
+from synthetic.formats.attainment import write_attainment
 from synthetic.formats.cin_census import write_cin
 from synthetic.formats.files import write_parquet
 from synthetic.formats.school_census import write_school_census
@@ -137,6 +138,9 @@ def write_world(world: World, out: Path, progress: Progress = lambda _: None) ->
     progress("ASG")
     records.append(write_asg(stream(seed, "asg"), out, world.care, world.adoptions,
                              world.population.persons, multiplier, *args, errors))
+    progress("attainment")
+    records.append(write_attainment(stream(seed, "attainment"), out, records[2], world.care,
+                                    config["attainment"]))
     progress("truth")
     truth_records = _truth_records(records)
     _write_truth(world, truth_records, out / "truth")
@@ -168,9 +172,11 @@ def _write_truth(world: World, records: pd.DataFrame, folder: Path) -> None:
     write_parquet(records, folder / "records.parquet")
 
     care, adoptions = world.care, world.adoptions
+    codes = np.append(world.geography.agencies.agency_code.to_numpy(), "")  # -1: no agency
     households = adoptions.households.assign(
-        agency_code=world.geography.agencies.agency_code.to_numpy()[
-            adoptions.households.agency_row.to_numpy()]).drop(columns=["agency_row"])
+        agency_code=codes[adoptions.households.agency_row.to_numpy()],
+        again_agency_code=codes[adoptions.households.again_agency_row.to_numpy()]).drop(
+        columns=["agency_row", "again_agency_row"])
     write_parquet(households, folder / "adopter_households.parquet")
     write_parquet(adoptions.placements, folder / "placements.parquet")
     write_parquet(sibling_groups(care, adoptions), folder / "sibling_groups.parquet")

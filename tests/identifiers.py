@@ -2,15 +2,16 @@
 
 from pathlib import Path
 
-from linkage.pipelines.delivery import provider_jobs
+from linkage.pipelines.delivery import folder_entries
 from linkage.sources import read_source
 
 
 def world_identifiers(world_dir: Path) -> tuple[set[str], set[str]]:
     """UPNs, postcodes, names and provider record ids (4 characters or more); and full DOBs."""
     values, dobs = set(), set()
-    for kind, code, paths, _ in provider_jobs(world_dir / "providers"):
-        records = read_source(kind, paths, provider=code).records
+    for entry in folder_entries(world_dir / "providers"):
+        records = read_source(entry.source, list(entry.paths), entry.mapping, entry.provider,
+                              entry.period).records
         for column in ("upn", "former_upn", "postcode", "forename", "surname", "record_id"):
             if column in records:
                 values |= {str(v) for v in records[column].dropna() if len(str(v)) >= 4}

@@ -9,9 +9,13 @@ from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from linkage.cli import app
-from linkage.pipelines.delivery import plan_entries, provider_jobs
+from linkage.pipelines.delivery import folder_entries, plan_entries, provider_jobs
 from linkage.pseudonymise.bundle import SIGNATURE
+from linkage.pseudonymise.keys import load_key
 from linkage.pseudonymise.signing import generate_signing_keypair, signer_id
+from linkage.quality.evaluate import load_truth
+from linkage.sources.schema import RECORD_KEY
+from linkage.spine.store import connect, current_records
 from synthetic.world import build_world, load_config, write_world
 from tests.identifiers import world_identifiers
 from tests.output import said
@@ -50,11 +54,12 @@ def hash_plan(plan: Path, out: Path, *options: str):
 def test_a_worlds_folder_becomes_one_bundle_per_provider_source_and_the_bundles_link(
         world, delivered, tmp_path):
     out, summary = delivered
-    jobs = provider_jobs(world / "providers")
-    assert len(jobs) >= 15  # every LA's 903 and CIN, every census, every agency's ASG files
+    jobs = [entry.bundle for entry in folder_entries(world / "providers")]
+    # every LA's 903 and CIN, every census, every agency's ASG files, every attainment file
+    assert len(jobs) >= 21 and sum(name.startswith("dfe_attainment_") for name in jobs) == 6
     # the summary lists entries in the folder's order, whichever finished first
-    assert [row["bundle"] for row in summary["entries"]] == [name for *_, name in jobs]
-    assert sorted(path.name for path in out.iterdir()) == sorted(name for *_, name in jobs)
+    assert [row["bundle"] for row in summary["entries"]] == jobs
+    assert sorted(path.name for path in out.iterdir()) == sorted(jobs)
     assert summary["written"] is True and summary["failed"] == 0
     for row in summary["entries"]:
         manifest = json.loads((out / row["bundle"] / "manifest.json").read_text())
@@ -69,6 +74,39 @@ def test_a_worlds_folder_becomes_one_bundle_per_provider_source_and_the_bundles_
                                  *map(str, sorted(out.iterdir()))])
     assert linked.exit_code == 0, linked.output
     assert json.loads(linked.stdout)["records"] == sum(r["rows_out"] for r in summary["entries"])
+
+
+def test_a_worlds_attainment_file_links_to_the_same_pupils_as_their_census(
+        world, delivered, linkage_key, tmp_path):
+    """The attainment bundle of one summer and that January's census bundle, linked: each
+    result is on the spine person of its pupil's census record, and evaluate scores them."""
+    out, summary = delivered
+    generic = [row for row in summary["entries"] if row["source"] == "generic"]
+    assert [row["bundle"] for row in generic] == [f"dfe_attainment_{y}" for y in range(2020,
+                                                                                        2026)]
+    assert all(row["rejected"] == 0 and row["rows_out"] > 0 for row in generic)
+    spine = tmp_path / "spine.duckdb"
+    linked = runner.invoke(app, ["link", "--spine", str(spine), "--seed", "1",
+                                 str(out / "dfe_school_2024"), str(out / "dfe_attainment_2024")])
+    assert linked.exit_code == 0, linked.output
+
+    records, _ = load_truth(world / "truth", load_key(linkage_key))
+    records = records[records.period == 2024]
+    on_spine = current_records(connect(spine, read_only=True))
+    on_spine = on_spine.assign(period=on_spine.period.astype(int)).merge(
+        records[[*RECORD_KEY, "person_id", "duplicate"]], on=RECORD_KEY)
+    results = on_spine[on_spine.source == "generic"]
+    census = on_spine[(on_spine.source == "school_census") & ~on_spine.duplicate]
+    pairs = results.merge(census[["person_id", "person_key"]], on="person_id",
+                          suffixes=("", "_census"))
+    assert len(results) == (records.source == "generic").sum() == len(pairs) > 100
+    assert (pairs.person_key == pairs.person_key_census).mean() >= 0.98
+
+    scored = runner.invoke(app, ["evaluate", "--spine", str(spine), "--truth",
+                                 str(world / "truth"), "--key", str(linkage_key), "--json"])
+    assert scored.exit_code == 0, scored.output
+    pair = json.loads(scored.stdout)["recall_by_source_pair"]["generic~school_census"]
+    assert pair["recall"] >= 0.98
 
 
 def test_a_bundle_of_the_delivery_is_the_bundle_linkage_hash_makes(world, delivered,

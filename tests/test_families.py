@@ -107,6 +107,20 @@ def test_the_same_adopter_in_two_agencies_joins_their_households():
     assert set(joined.agencies) == {"A1", "A2"}
 
 
+def test_a_household_that_adopts_again_takes_a_child_at_each_approval():
+    """The same two adopters approved twice (a new household reference, another agency the
+    second time): one household, and each approval's child linked to it."""
+    rows = [adopter("Pa", "H1", "M"), adopter("Pb", "H1", "F"),
+            adopter("Pa", "H7", "M", agency="A2", matched=50, placed=52),
+            adopter("Pb", "H7", "F", agency="A2", matched=50, placed=52),
+            child("Pk"), child("Pm", matched=50, placed=52, agency="A2")]
+    households = adopter_households(records(rows), "secret")
+    assert len(households) == 1 and households.children.iloc[0] == 2
+    links = links_for(rows)
+    assert sorted(links.child_person_key) == ["Pk", "Pm"]
+    assert links.household_key.nunique() == 1
+
+
 def test_dates_find_the_household_and_ad1_decides_between_two():
     rows = [adopter("Pa", "H1", "M"), adopter("Pb", "H1", "F"),       # MF couple
             adopter("Pc", "H2", "F"), adopter("Pd", "H2", "F"),       # FF couple, same dates

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from linkage.pipelines.delivery import provider_jobs
+from linkage.pipelines.delivery import folder_entries
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -81,9 +81,10 @@ def test_the_walk_through_runs_command_by_command(tmp_path):
                                  f"{steps[reached]}\n{run.stderr[-3000:]}")
     assert reached == len(steps) - 1
 
-    jobs = provider_jobs(tmp_path / "world" / "providers")
+    entries = folder_entries(tmp_path / "world" / "providers")
     assert sorted(p.name for p in (tmp_path / "bundles").iterdir()) == sorted(
-        name for *_, name in jobs)
+        entry.bundle for entry in entries)
+    assert any(entry.source == "generic" for entry in entries)  # the attainment files
     for written in ("world/world.json", "register/provider.pub", "spine.duckdb",
                     "request.yaml", "extracts/P0001/manifest.json", "report.html"):
         assert (tmp_path / written).is_file(), written

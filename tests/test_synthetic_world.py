@@ -46,9 +46,11 @@ def test_every_kind_of_source_file_is_written(world_dir):
     assert list(providers.glob("dfe/school_census/*_pupils.csv"))
     assert list(providers.glob("*/asg/asg_children.csv"))
     assert list(providers.glob("*/asg/asg_adopters.csv"))
+    assert list(providers.glob("dfe/generic/attainment/*.csv"))
+    assert (providers / "dfe/generic/attainment/mapping.yaml").is_file()
     summary = json.loads((world_dir / "world.json").read_text())
     assert set(summary["records"]) == {"ssda903", "cin", "school_census", "asg_children",
-                                       "asg_adopters"}
+                                       "asg_adopters", "generic"}
 
 
 def test_every_file_parses_with_a_standard_parser(world_dir):
@@ -71,7 +73,8 @@ def test_every_source_record_has_exactly_one_truth_row(world_dir, truth_records)
         files[str(path.relative_to(world_dir))] = len(read_csv(path))
     for path in world_dir.glob("providers/la_*/cin/*.xml"):
         files[str(path.relative_to(world_dir))] = len(cin_children(path))
-    for pattern in ("providers/dfe/school_census/*.csv", "providers/*/asg/*.csv"):
+    for pattern in ("providers/dfe/school_census/*.csv", "providers/*/asg/*.csv",
+                    "providers/*/generic/*/*.csv"):
         for path in world_dir.glob(pattern):
             files[str(path.relative_to(world_dir))] = len(read_csv(path))
     assert {f: n for f, n in files.items() if n} == counted
@@ -80,12 +83,12 @@ def test_every_source_record_has_exactly_one_truth_row(world_dir, truth_records)
 
 def test_truth_names_the_record_in_each_row(world_dir, truth_records):
     """Row numbers in the truth point at the record whose id the truth names."""
-    for source in ("ssda903", "school_census", "asg_children", "asg_adopters"):
+    for source in ("ssda903", "school_census", "asg_children", "asg_adopters", "generic"):
         sample = truth_records[truth_records.source == source].groupby("file").head(3)
         for file, rows in sample.groupby("file"):
             data = read_csv(world_dir / file)
             id_column = {"ssda903": "CHILD", "asg_children": "child_id",
-                         "asg_adopters": "adopter_id"}.get(source)
+                         "asg_adopters": "adopter_id", "generic": "result_id"}.get(source)
             for row in rows.itertuples():
                 if id_column:
                     assert data[row.row - 2][id_column] == row.record_id

@@ -15,7 +15,8 @@ SINGLE_CODES = {"M": "M1", "F": "F1"}
 def adopter_households(records: pd.DataFrame, secret: str) -> pd.DataFrame:
     """One row per household: household_key, members (adopter person keys), adopters (count),
     sexes (an AD1 SEX_ADOPTR code: M1, F1, MM, FF, MF), relationship_status, children
-    (matched with it), agencies, and its matched and placed date and week tokens."""
+    (matched with it, over all its approvals), agencies, and its matched and placed date and
+    week tokens."""
     adopters = records[records.source == "asg_adopters"].copy()
     if adopters.empty:
         return pd.DataFrame(columns=["household_key", "members", "adopters", "sexes",
@@ -34,8 +35,13 @@ def adopter_households(records: pd.DataFrame, secret: str) -> pd.DataFrame:
     houses["adopters"] = houses.members.map(len)
     houses["sexes"] = people.groupby(by).sex.agg(_sex_code)
     houses["relationship_status"] = first_text(adopters, by, "relationship_status")
+    # each approval (one household reference) states its own children; a household that
+    # adopted again took the children of both, so approvals add up (a quarter's repeat of one
+    # approval does not)
     children = pd.to_numeric(column(adopters, "children_matched"), errors="coerce")
-    houses["children"] = children.groupby(adopters[by]).max().fillna(0).astype(int)
+    per_approval = children.groupby([adopters[by], adopters.node]).max()
+    houses["children"] = per_approval.groupby(level=0).sum().reindex(houses.index).fillna(
+        0).astype(int)
     houses["agencies"] = adopters.groupby(by).provider.agg(frozenset)
     for name in ("matched_date", "placed_date", "matched_week", "placed_week"):
         houses[name] = token_sets(adopters, by, name)

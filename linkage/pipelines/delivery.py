@@ -3,10 +3,11 @@
 
 The folder layout is the one `linkage synth` writes and a TRE rehearsal mirrors:
 ``la_<code>/ssda903`` and ``la_<code>/cin`` per LA, ``dfe/school_census/<year>_pupils.csv``
-(one bundle per census, as DfE sends them), and ``<agency>/asg/asg_children.csv`` and
-``asg_adopters.csv``. A plan file (YAML, :class:`linkage.config_models.DeliveryPlan`) names
-each entry's source, provider, files and bundle instead, and may give each provider its own
-signing key.
+(one bundle per census, as DfE sends them), ``<agency>/asg/asg_children.csv`` and
+``asg_adopters.csv``, and any generic source as ``<provider>/generic/<name>/mapping.yaml``
+beside its CSV or Parquet files (one bundle per file). A plan file (YAML,
+:class:`linkage.config_models.DeliveryPlan`) names each entry's source, provider, files and
+bundle instead, and may give each provider its own signing key.
 
 Every entry is tried, so one run reports every problem; the bundles are moved into the output
 folder only when every entry succeeded, so a delivery is never half written.
@@ -14,6 +15,7 @@ folder only when every entry succeeded, so a delivery is never half written.
 
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -29,8 +31,11 @@ from linkage.pseudonymise.keys import KeyError_
 from linkage.pseudonymise.roles import ProviderKeys, provider_keys
 from linkage.sources import read_source
 from linkage.sources.files import read_csv_table
+from linkage.sources.generic import load_mapping
 from linkage.sources.schema import LA_SOURCES, SourceError, source_kind, source_name
 
+# a generic file's period in the folder layout: its name's leading year (2024.csv)
+LEADING_YEAR = re.compile(r"(\d{4})(?!\d)")
 # what one entry may fail with and still be a message (anything else is an internal error)
 ENTRY_ERRORS = (SourceError, BundleError, EncryptionError, KeyError_, OSError)
 
@@ -117,6 +122,26 @@ def provider_jobs(root: Path) -> list[tuple[str, str, list[Path], str]]:
     return jobs
 
 
+def generic_entries(root: Path) -> list["Entry"]:
+    """The generic sources of a folder in the `linkage synth` layout: each
+    ``<provider>/generic/<name>/mapping.yaml`` with the CSV and Parquet files beside it, one
+    entry per file, bundle ``<provider>_<name>_<file stem>``. The provider is the mapping's,
+    else the folder's name in capitals; the period is the file name's leading year
+    (``2024.csv``, ``2024_results.csv``), else the mapping's."""
+    entries = []
+    for mapping in sorted(root.glob("*/generic/*/mapping.yaml")):
+        spec = load_mapping(mapping)
+        folder, name = mapping.parent.parent.parent.name, mapping.parent.name
+        provider = str(spec.get("provider") or folder.upper())
+        for data in sorted(mapping.parent.iterdir()):
+            if data.is_file() and data.suffix.lower() in (".csv", ".parquet"):
+                year = LEADING_YEAR.match(data.stem)
+                entries.append(Entry("generic", provider, (data,),
+                                     f"{folder}_{name}_{data.stem}", mapping,
+                                     int(year.group(1)) if year else None))
+    return entries
+
+
 def _agency_code(asg: Path) -> str:
     """The agency code the ASG files carry (children's file first; an agency may have
     adopters and no child this period), else the folder's name."""
@@ -133,13 +158,16 @@ def folder_entries(folder: Path) -> list[Entry]:
     root = folder / "providers" if (folder / "providers").is_dir() else folder
     try:
         jobs = provider_jobs(root)
-    except SourceError as problem:  # an ASG file whose agency code cannot be read
+        generic = generic_entries(root)
+    except SourceError as problem:  # an ASG file or a mapping that cannot be read
         raise DeliveryError(str(problem)) from None
-    if not jobs:
+    if not jobs and not generic:
         raise DeliveryError(f"{folder}: holds no provider's files in the folder layout "
                             "(la_<code>/ssda903, la_<code>/cin, dfe/school_census/*.csv, "
-                            "<agency>/asg/*.csv); give a plan file instead")
+                            "<agency>/asg/*.csv, <provider>/generic/<name>/mapping.yaml); "
+                            "give a plan file instead")
     entries = [Entry(kind, code, tuple(paths), name) for kind, code, paths, name in jobs]
+    entries += generic
     first: dict[str, Entry] = {}
     for entry in entries:
         if entry.bundle in first:  # two censuses of one year: 2024_pupils.csv, 2024_extra.csv

@@ -108,13 +108,26 @@ def _children(rng, care, adoptions, persons, multiplier, calendar, geography,
     return route
 
 
+def approvals(households: pd.DataFrame) -> pd.DataFrame:
+    """One row per approval of a household: its first, and the later one of a household that
+    adopts again (its own agency and dates), numbered ``approval`` 1 and 2."""
+    again = households[households.approvals > 1]
+    later = again.assign(agency_row=again.again_agency_row,
+                         date_registration=again.again_date_registration,
+                         date_approved=again.again_date_approved)
+    both = pd.concat([households.assign(approval=1), later.assign(approval=2)],
+                     ignore_index=True)
+    return both.drop(columns=["again_agency_row", "again_date_registration",
+                              "again_date_approved", "children_matched", "children_placed"])
+
+
 def _adopters(rng, adoptions: Adoptions, persons, multiplier, calendar, geography, cfg):
-    households = adoptions.households
+    households = approvals(adoptions.households)
     known = dates_of(households, "date_registration") <= calendar.end
     households = households[known]
     adopters = adoptions.adopters.merge(households, on="household_id")
     adopters = adopters.sort_values(["agency_row", "date_registration", "household_id",
-                                     "adopter_number"], ignore_index=True)
+                                     "approval", "adopter_number"], ignore_index=True)
     adopters = _recorded(rng, adopters, persons, multiplier, calendar, cfg)
     adopters["agency_code"] = geography.agencies.agency_code.to_numpy()[adopters.agency_row]
     adopters["adopter_id"] = _local_ids("AD", adopters.agency_row.to_numpy())
@@ -122,15 +135,23 @@ def _adopters(rng, adoptions: Adoptions, persons, multiplier, calendar, geograph
     adopters["household_ref"] = _household_refs(adopters.agency_row.to_numpy(),
                                                 first_of_household)
     adopters["adopter_number"] = adopters.adopter_number.astype(str)
-    adopters["previously_adopted"] = np.where(rng.random(len(adopters)) < 0.05, "Y", "N")
-    placements = adoptions.placements.groupby("household_id").agg(
+    # adopters who adopted before the simulated years, and every later approval
+    adopters["previously_adopted"] = np.where(
+        adopters.adopted_before | (adopters.approval > 1), "Y", "N")
+    placements = adoptions.placements.groupby(["household_id", "approval"]).agg(
         matched=("matched_date", "min"), placed=("placed_date", "min"),
-        order=("adoption_order_date", "min"))
+        order=("adoption_order_date", "min"), children=("person_id", "size"),
+        children_placed=("placed_date", "count"))
+    placements.index = placements.index.map(lambda key: f"{key[0]}:{key[1]}")
+    approval = adopters.household_id.astype(str) + ":" + adopters.approval.astype(str)
+    counts = placements[["children", "children_placed"]].reindex(approval).fillna(0)
+    adopters["children_matched"] = counts.children.astype(int).to_numpy()
+    adopters["children_placed"] = counts.children_placed.astype(int).to_numpy()
     for column, source in (("date_registration", None), ("date_approved", None),
                            ("date_matched", "matched"), ("date_placed", "placed"),
                            ("date_left", "order")):
         d = (dates_of(adopters, column) if source is None
-             else dates_for(adopters.household_id, placements[source]))
+             else dates_for(approval, placements[source]))
         if source in ("matched", "placed"):
             d = _shifted(rng, d, cfg)
         d = np.where(~np.isnat(d) & (d <= calendar.end), d, np.datetime64("NaT"))
