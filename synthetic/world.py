@@ -21,6 +21,7 @@ from synthetic.formats.ssda903 import write_ssda903
 from synthetic.geography import Geography, build_geography
 from synthetic.la_records import build_registrations
 from synthetic.names import NamePools
+from synthetic.outcomes import oc2_rows, oc3_rows
 from synthetic.population import Population, build_population
 from synthetic.randomness import stream
 from synthetic.school import Schooling, build_schooling
@@ -77,6 +78,9 @@ def build_world(people: int, seed: int, config: dict,
     progress("social care")
     care = build_social_care(stream(seed, "social care"), population, calendar, geography,
                              config, factor)
+    outcomes_rng = stream(seed, "outcomes")
+    care.oc2 = oc2_rows(outcomes_rng, care.cla_periods, calendar, config["outcomes"])
+    care.oc3 = oc3_rows(outcomes_rng, care.cla_periods, calendar, config["outcomes"])
     progress("adoption")
     adoptions = match_households(stream(seed, "adoption"), care.adoption_route,
                                  population.persons, calendar, geography, config, names)
@@ -87,6 +91,7 @@ def build_world(people: int, seed: int, config: dict,
         columns={"household_id": "adopter_household_id"})], ignore_index=True)
     for column in ("family_id", "household_id", "maternity_id", "father", "adopter_household_id"):
         population.persons[column] = population.persons[column].astype("Int64")
+    population.persons["uasc"] = population.persons.uasc.fillna(False).astype(bool)
     _mark_transferred_as_movers(population, care)
     progress("schools")
     multiplier = group_multiplier(population.persons, config)
@@ -180,6 +185,35 @@ def _write_truth(world: World, records: pd.DataFrame, folder: Path) -> None:
     write_parquet(periods, folder / "cla_periods.parquet")
     write_parquet(world.schooling.upn_issues.drop(columns=["u", "phase"]),
                   folder / "upn_issues.parquet")
+    _write_care_truth(world, folder)
+
+
+def _write_care_truth(world: World, folder: Path) -> None:
+    """CIN episodes, plans, 903 episodes, UASC and outcomes as the returns show them, and the
+    collection years (what a truth cohort may be asked about)."""
+    care, codes = world.care, world.geography.la_codes
+    write_parquet(pd.DataFrame({"year": world.calendar.collection_years}),
+                  folder / "collection_years.parquet")
+    tables = {
+        "cin_episodes": care.cin_episodes[
+            ["person_id", "la_index", "referral_date", "closure_date"]],
+        "cpp_plans": care.cpp_plans[
+            ["person_id", "la_index", "referral_date", "start_date", "end_date"]],
+        "cla_episodes": care.cla_episodes[
+            ["person_id", "la_index", "decom", "dec", "ls", "place", "rec", "rne"]],
+        "uasc": care.uasc,
+        "outcomes_oc2": care.oc2.rename(columns={"year": "period"}),
+        "outcomes_oc3": care.oc3.rename(columns={"year": "period"}),
+    }
+    for name, frame in tables.items():
+        frame = frame.assign(la_code=[f"{c:03d}" for c in codes[frame.la_index.to_numpy()]])
+        frame = frame.drop(columns="la_index")
+        for column in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[column]):
+                frame[column] = frame[column].dt.date  # stored as a Parquet date
+        front = ["person_id", "la_code"]
+        write_parquet(frame[front + [c for c in frame.columns if c not in front]],
+                      folder / f"{name}.parquet")
 
 
 def sibling_groups(care: SocialCare, adoptions: Adoptions) -> pd.DataFrame:
