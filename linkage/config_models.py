@@ -509,6 +509,10 @@ class SocialCare(Strict):
     mother_baby_looked_after: Probability
 
 
+class TruthCohorts(Strict):
+    short_break_legal_statuses: list[Upper]
+
+
 class Days(Strict):
     mean: Positive
     sd: NonNegative
@@ -635,6 +639,7 @@ class Synthetic(Strict):
     reentry: Reentry
     uasc: Uasc
     outcomes: Outcomes
+    truth_cohorts: TruthCohorts
     adoption: Adoption
     errors: Errors
 
