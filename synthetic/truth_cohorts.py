@@ -241,8 +241,10 @@ def uasc_any_point(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
     """Looked after while UASC in the year: an episode, in an LA whose UASC table lists the
     child, overlapping 1 April P-1 .. the earlier of day and DUC (blank DUC: still UASC)."""
     care = truth.care.merge(truth.uasc[["person_id", "la_code", "duc"]], on=PERSON_LA)
-    high = care.duc.where(care.duc < _day(period), _day(period)).fillna(_day(period))
-    keep = (care.decom <= high) & (care.dec.isna() | (care.dec >= _year_start(period)))
+    high = care.duc.where(care.duc < _day(period), _day(period))
+    low = _year_start(period)
+    # a child who ceased to be UASC before the year began has no UASC time in it
+    keep = (high >= low) & (care.decom <= high) & (care.dec.isna() | (care.dec >= low))
     return _units(care, keep.to_numpy(), unit)
 
 
