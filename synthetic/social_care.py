@@ -67,14 +67,11 @@ def build_social_care(rng: np.random.Generator, population: Population, calendar
         periods = pd.concat([periods, uasc_periods(
             rng, _periods(rng, arrivals, calendar, config, factor), calendar, config["uasc"])],
             ignore_index=True)
+    periods = _marked_uasc(periods)
     reentrants = _reentrants(rng, periods, population, calendar, config["reentry"])
     if len(reentrants):
-        periods = pd.concat([periods, _periods(rng, reentrants, calendar, config, factor)],
-                            ignore_index=True)
-    periods["uasc"] = periods.get("uasc", pd.Series(False, index=periods.index)).fillna(
-        False).astype(bool)
-    periods["legal_status"] = periods.get("legal_status", pd.Series("", index=periods.index)
-                                          ).fillna("")
+        periods = _marked_uasc(pd.concat(
+            [periods, _periods(rng, reentrants, calendar, config, factor)], ignore_index=True))
     periods = _transfers(rng, periods, calendar, geography, care_cfg, factor)
     periods["period_id"] = np.arange(len(periods))
 
@@ -101,14 +98,24 @@ def _cin_with_plans(rng, members: pd.DataFrame, cases: pd.DataFrame, periods: pd
     return cin, plans
 
 
+def _marked_uasc(periods: pd.DataFrame) -> pd.DataFrame:
+    """Every period marked UASC or not, with the legal status a UASC period keeps ('' for
+    others: their episodes draw theirs)."""
+    periods = periods.copy()
+    periods["uasc"] = periods.get("uasc", pd.Series(False, index=periods.index)).fillna(
+        False).astype(bool)
+    periods["legal_status"] = periods.get("legal_status", pd.Series("", index=periods.index)
+                                          ).fillna("")
+    return periods
+
+
 def _reentrants(rng, periods: pd.DataFrame, population: Population, calendar: Calendar,
                 cfg: dict) -> pd.DataFrame:
     """Children who left care other than permanently and come back: siblings of one case
     together, into the care of the LA where their home is by then."""
     end = dates_of(periods, "end")
     eligible = (periods.reason.isin(cfg["exits"]).to_numpy() & ~np.isnat(end)
-                & periods.decision_date.isna().to_numpy() & ~periods.uasc.fillna(False)
-                .to_numpy().astype(bool)
+                & periods.decision_date.isna().to_numpy() & ~periods.uasc.to_numpy()
                 & (years_between(dates_of(periods, "dob"), end) < 17))
     leaving = periods[eligible]
     case_codes, case_of = np.unique(leaving.case_id.to_numpy(), return_inverse=True)

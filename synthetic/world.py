@@ -25,7 +25,7 @@ from synthetic.outcomes import oc2_rows, oc3_rows
 from synthetic.population import Population, build_population
 from synthetic.randomness import stream
 from synthetic.school import Schooling, build_schooling
-from synthetic.social_care import SocialCare, build_social_care
+from synthetic.social_care import REENTRY_CASE_BASE, SocialCare, build_social_care
 
 Progress = Callable[[str], None]
 
@@ -256,8 +256,9 @@ def summarise(world: World, records: pd.DataFrame) -> dict:
         "collection_years": world.calendar.collection_years,
         "oversample_factor": round(world.oversample, 4),
         "persons": {
-            "children": len(children) - len(care.mother_child),
+            "children": len(children) - len(care.mother_child) - int(children.uasc.sum()),
             "babies_of_looked_after_mothers": len(care.mother_child),
+            "unaccompanied_asylum_seeking_children": int(children.uasc.sum()),
             "adopters": int((persons.kind == "adopter").sum()),
             "twin_or_multiple_births": int((twins > 1).sum()),
             "moved_la": int(children.moved_la.sum()),
@@ -274,6 +275,10 @@ def summarise(world: World, records: pd.DataFrame) -> dict:
             "sibling_groups_on_adoption_pathway": int(
                 sibling_groups(care, world.adoptions).sibling_group_id.nunique()),
             "looked_after_mothers": len(care.mother_child),
+            "re_entries_to_care": int(((care.cla_periods.case_id <= REENTRY_CASE_BASE)
+                                        & ~care.cla_periods.transferred_in).sum()),
+            "child_protection_plans": len(care.cpp_plans),
+            "plans_left_open_after_closure": int(care.cpp_plans.left_open.sum()),
         },
         "records": {k: int(v) for k, v in records.source.value_counts().sort_index().items()},
         "injected_errors": error_counts,
