@@ -58,7 +58,7 @@ def oc3_rows(rng, periods: pd.DataFrame, calendar: Calendar, cfg: dict) -> pd.Da
     left = dates_of(leavers, "end")
     for age in cfg["care_leaver_ages"]:
         on = birthday(dob, age)
-        seen = (on >= calendar.start) & (on <= calendar.end) & (left < on)
+        seen = (on >= calendar.start) & (on <= calendar.end) & (left <= on)
         rows = leavers.loc[seen, ["person_id", "la_index"]]
         frames.append(rows.assign(year=calendar.first_year + calendar.year_index(on[seen])))
     rows = pd.concat(frames, ignore_index=True).sort_values(

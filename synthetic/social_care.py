@@ -417,8 +417,9 @@ def _cin_of_periods(rng, periods: pd.DataFrame, calendar: Calendar) -> pd.DataFr
     """Every looked-after child is in need: one CIN episode per period of care, in its LA."""
     cin = periods[["person_id", "case_id", "la_index", "dob"]].copy()
     start = dates_of(periods, "start")
-    referral = np.where(periods.transferred_in.to_numpy(), start,
-                        start - days(rng.uniform(7, 120, len(periods))))
+    # a child taken over from another LA, or arriving from abroad, is referred on the day
+    arrived = periods.transferred_in.to_numpy() | periods.uasc.to_numpy()
+    referral = np.where(arrived, start, start - days(rng.uniform(7, 120, len(periods))))
     cin["referral_date"] = np.where(referral < dates_of(periods, "dob"),
                                     dates_of(periods, "dob"), referral)
     end = dates_of(periods, "end")

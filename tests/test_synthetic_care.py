@@ -108,6 +108,10 @@ def test_uasc_rows_only_for_uasc_children(busy_world):
                        & records.person_id.isin(uasc.person_id)].any().any()
     un = records[(records.source == "ssda903") & records.person_id.isin(uasc.person_id)]
     assert (un.un_code != "").all()
+    arrived = truth(busy_world, "cla_periods").groupby("person_id").start.min()
+    need = truth(busy_world, "cin_episodes").merge(uasc[["person_id"]].drop_duplicates())
+    assert (pd.to_datetime(need.referral_date)
+            >= pd.to_datetime(need.person_id.map(arrived))).all()  # nothing before arrival
     # mostly boys of 14 to 17 on arrival, accommodated under s20 (V2)
     arrivals = persons.loc[uasc.person_id.unique()]
     assert (arrivals.sex == "M").mean() > 0.7
