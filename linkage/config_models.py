@@ -554,6 +554,7 @@ class Uasc(Strict):
     legal_status_weights: Weights
     ceased_before_18_share: Probability
     ethnicity_weights: Weights
+    un_code_weights: Weights
 
 
 class AgeSpan(Strict):

@@ -51,7 +51,8 @@ def uasc_periods(rng, periods: pd.DataFrame, calendar: Calendar, cfg: dict) -> p
 
 def uasc_table(rng, periods: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     """Each UASC child in each LA that looked after them, with the date they ceased to be UASC
-    (usually the 18th birthday; for a few, a date while in care)."""
+    (usually the 18th birthday; for a few, a date while in care) and the UN code their LAs
+    record in place of a UPN."""
     rows = periods[periods.uasc.to_numpy()].drop_duplicates(["person_id", "la_index"])
     rows = rows.sort_values(["person_id", "la_index"], ignore_index=True)
     person_codes, person_of = np.unique(rows.person_id.to_numpy(), return_inverse=True)
@@ -62,5 +63,7 @@ def uasc_table(rng, periods: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     share = rng.random(len(person_codes))[person_of]
     during = first + (share * (eighteen - first).astype(int)).astype(int) * DAY
     duc = np.where(early, during, eighteen)
+    un_code = weighted_choice(rng, cfg["un_code_weights"], len(person_codes))[person_of]
     return pd.DataFrame({"person_id": rows.person_id.to_numpy(),
-                         "la_index": rows.la_index.to_numpy(), "duc": duc})
+                         "la_index": rows.la_index.to_numpy(), "duc": duc,
+                         "un_code": un_code})

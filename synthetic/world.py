@@ -201,7 +201,7 @@ def _write_care_truth(world: World, folder: Path) -> None:
             ["person_id", "la_index", "referral_date", "start_date", "end_date"]],
         "cla_episodes": care.cla_episodes[
             ["person_id", "la_index", "decom", "dec", "ls", "place", "rec", "rne"]],
-        "uasc": care.uasc,
+        "uasc": care.uasc[["person_id", "la_index", "duc"]],
         "outcomes_oc2": care.oc2.rename(columns={"year": "period"}),
         "outcomes_oc3": care.oc3.rename(columns={"year": "period"}),
     }

@@ -107,7 +107,7 @@ def test_uasc_rows_only_for_uasc_children(busy_world):
     assert not records[(records.source == "school_census")
                        & records.person_id.isin(uasc.person_id)].any().any()
     un = records[(records.source == "ssda903") & records.person_id.isin(uasc.person_id)]
-    assert (un.un_code != "").all()
+    assert set(un.un_code) == {"UN2", "UN3"}
     arrived = truth(busy_world, "cla_periods").groupby("person_id").start.min()
     need = truth(busy_world, "cin_episodes").merge(uasc[["person_id"]].drop_duplicates())
     assert (pd.to_datetime(need.referral_date)

@@ -108,8 +108,8 @@ def _header(rng, children, care, registrations, upn_by_year, multiplier, year, c
     frame = _with_ids(children, registrations, year)
     ye = np.datetime64(f"{year}-03-31")
     not_of_school_age = school_entry_year(care_dob(care, frame.person_id)) > year - 1
-    upn = recorded_upns(rng, frame.assign(year=year), upn_by_year, multiplier, cfg,
-                        not_of_school_age)
+    recorded = frame.assign(year=year, abroad_code=reg.abroad_code.to_numpy())
+    upn = recorded_upns(rng, recorded, upn_by_year, multiplier, cfg, not_of_school_age)
     frame["SEX"] = sex_code(reg.sex.to_numpy(), np.full(len(frame), year))
     frame["ETHNIC"] = reg.ethnicity.to_numpy()
     frame["UPN"] = np.where(upn.upn != "", upn.upn, upn.un_code)
