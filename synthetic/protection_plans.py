@@ -92,6 +92,8 @@ def _close_after_last_plan(rng, cin: pd.DataFrame, plans: pd.DataFrame,
                            calendar: Calendar) -> None:
     """A closed episode stays open until a little after its last plan ends (or past the
     window's end, and then it is still open)."""
+    if plans.empty:
+        return
     last_end = plans.groupby("episode_id").end_date.max()
     needed = cin.episode_id.map(last_end).to_numpy().astype("datetime64[D]")
     closure = dates_of(cin, "closure_date")
