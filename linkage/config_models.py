@@ -250,12 +250,34 @@ class Dataset(Strict):
         return self
 
 
+class Outputs(Strict):
+    """How an extract's microdata is written: each file in every format listed."""
+
+    formats: Annotated[list[Literal["parquet", "csv", "stata"]], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _each_format_once(self):
+        if len(set(self.formats)) != len(self.formats):
+            raise FieldProblem(("formats",), "names a format twice")
+        return self
+
+
+class EducationLinkage(Strict):
+    """How far a cohort is followed into education data (release.yaml)."""
+
+    care_sources: Annotated[list[BUNDLE_SOURCE], Field(min_length=1)]
+    pupil_source: BUNDLE_SOURCE
+    upn_unusable_flags: Annotated[list[Name], Field(min_length=1)]
+
+
 class Release(Strict):
     """configs/release.yaml: what researchers may request, and what is never released."""
 
     datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
     forbidden: Annotated[dict[Name, Text], Field(min_length=1)]
+    education_linkage: EducationLinkage
     cohorts: Annotated[list[Name], Field(min_length=1)]
+    outputs: Outputs = Outputs(formats=["parquet", "csv", "stata"])
 
     @model_validator(mode="after")
     def _nothing_forbidden_offered(self):
@@ -280,6 +302,29 @@ class Release(Strict):
                                    f"{name!r} is not a cohort this toolkit can build "
                                    f"({', '.join(known)})")
         return self
+
+
+# ---------------------------------------------------------------- codebook.yaml
+
+class CodedColumn(Strict):
+    """One column of the codebook: what it means and, where it is coded, code -> label."""
+
+    meaning: Text
+    codes: dict[Annotated[str, Field(min_length=1, max_length=64)], Text] = {}
+    source: Text | None = None   # where the column comes from, when not a dataset's field
+
+
+class TableColumns(Strict):
+    rows: dict[Name, Name]   # table -> the name of its first column (what its rows are)
+    cells: Text              # what every other column of a table holds
+
+
+class Codebook(Strict):
+    """configs/codebook.yaml: meanings and code lists of the columns extracts release."""
+
+    columns: dict[Name, CodedColumn]
+    fields: dict[Name, dict[Name, CodedColumn]]
+    tables: TableColumns
 
 
 # ---------------------------------------------------------------- sources.yaml
@@ -891,6 +936,7 @@ class DeliveryPlan(Strict):
 
 MODELS: dict[str, type[BaseModel]] = {
     "attack_limits.yaml": AttackLimits,
+    "codebook.yaml": Codebook,
     "disclosure.yaml": Disclosure,
     "evaluation.yaml": Evaluation,
     "families.yaml": Families,

@@ -29,8 +29,8 @@ from linkage.release.disclosure import protect
 from tests.output import said
 
 runner = CliRunner()
-FILES = ["attack_limits.yaml", "disclosure.yaml", "evaluation.yaml", "families.yaml",
-         "linkage_schema.yaml", "release.yaml", "sources.yaml", "synthetic.yaml"]
+FILES = ["attack_limits.yaml", "codebook.yaml", "disclosure.yaml", "evaluation.yaml",
+         "families.yaml", "linkage_schema.yaml", "release.yaml", "sources.yaml", "synthetic.yaml"]
 
 
 @pytest.fixture(autouse=True)
@@ -114,6 +114,8 @@ WRONG_TYPES = [
     ("families.yaml", "siblings.prior_bits", "low", "siblings.prior_bits: must be a number"),
     ("families.yaml", "child_adopter.weights", [1, 2], "child_adopter.weights: must be a mapping"),
     ("release.yaml", "cohorts", "all", "cohorts: must be a list (found text 'all')"),
+    ("codebook.yaml", "fields.cin.PrimaryNeedCode.codes", ["N1"],
+     "fields.cin.PrimaryNeedCode.codes: must be a mapping (found a list)"),
     ("release.yaml", "datasets.cin.fields", ["CINreferralDate"],
      "datasets.cin.fields: must be a mapping (found a list)"),
     ("sources.yaml", "max_child_age", "25", "max_child_age: must be a whole number"),
@@ -166,6 +168,10 @@ WRONG_VALUES = [
     ("release.yaml", "datasets.cin.fields.Referral Source", "cin_details.ReferralSource",
      "datasets.cin.fields: key 'Referral Source': must be a name of letters"),
     ("release.yaml", "forbidden.upn", "x" * 1001, "forbidden.upn: must be at most 1000"),
+    ("release.yaml", "outputs.formats", ["parquet", "excel"], "outputs.formats[1]: must be"),
+    ("release.yaml", "outputs.formats", ["csv", "csv"], "outputs.formats: names a format twice"),
+    ("codebook.yaml", "fields.ssda903.LS.meaning", "",
+     "fields.ssda903.LS.meaning: must not be empty"),
     ("sources.yaml", "schema_version", 2, "schema_version: must be 1 (found 2)"),
     ("sources.yaml", "sex.cin.1", "X", "sex.cin.1: must be 'M', 'F' or 'U' (found text 'X')"),
     ("sources.yaml", "sex.generic", ..., "sex.generic: required but missing"),

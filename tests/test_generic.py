@@ -9,10 +9,12 @@ import yaml
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from linkage.config import load_config
 from linkage.pseudonymise import bundle as bundle_module
 from linkage.pseudonymise.bloom import normalise_name
 from linkage.pseudonymise.bundle import BundleError, find_leaks, write_bundle
 from linkage.sources import SourceError, read_source
+from tests.outcomes import CHILDREN, outcome_bundles
 from tests.output import said
 
 runner = CliRunner()
@@ -229,9 +231,12 @@ def attainment(world_dir, linkage_key, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def attainment_spine(world_bundles, attainment, tmp_path_factory):
+def attainment_spine(world_bundles, attainment, linkage_key, tmp_path_factory):
+    """The world linked with the attainment file, a 903 return with outcome tables and the
+    Welsh census samples (tests/outcomes.py): one link for every generic and outcome test."""
     spine = tmp_path_factory.mktemp("spine") / "spine.duckdb"
-    bundles = [*world_bundles, attainment[0]]
+    bundles = [*world_bundles, attainment[0],
+               *outcome_bundles(tmp_path_factory.mktemp("outcomes"), linkage_key)]
     result = runner.invoke(app, ["link", "--spine", str(spine), "--seed", "1", "--json",
                                  *map(str, bundles)])
     assert result.exit_code == 0, result.output
@@ -305,6 +310,11 @@ def test_a_generic_dataset_is_extracted_by_person(attainment_spine, attainment, 
     assert not found & (identifying - {""})
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["files"]["attainment.parquet"]["rows"] == len(rows)
+    # the same rows, in the same order, in CSV and Stata
+    for other in (pd.read_csv(tmp_path / "out" / "attainment.csv", dtype=str,
+                              keep_default_na=False),
+                  pd.read_stata(tmp_path / "out" / "attainment.dta")):
+        assert other[order].astype(object).equals(got[order].astype(object))
 
 
 @pytest.mark.parametrize("datasets, named", [
@@ -327,3 +337,73 @@ def test_identifiers_of_a_generic_dataset_are_refused(attainment_spine, tmp_path
     assert result.exit_code == 1
     assert named in said(result), said(result)
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+# --- 903 outcome tables and the Welsh censuses, linked with the world and extracted ------
+
+def outcome_extract(spine, bundles, folder: Path, datasets: dict):
+    request = folder / "request.yaml"
+    request.write_text(yaml.safe_dump({"project": "P0903", "cohort": "all", "period": 2024,
+                                       "datasets": datasets}))
+    return runner.invoke(app, ["extract", "--spine", str(spine), "--request", str(request),
+                               "--out", str(folder / "out"), *map(str, bundles)])
+
+
+def test_outcome_tables_and_welsh_censuses_are_extracted_by_person(attainment_spine, tmp_path):
+    spine, bundles = attainment_spine
+    result = outcome_extract(spine, bundles, tmp_path, {
+        "ssda903": ["DECOM", "SDQ_SCORE", "CONVICTED", "IN_TOUCH", "ACCOM", "DUC", "MISSING",
+                    "PREV_PERM"],
+        "school_census": ["plaa"],
+        "wales_cla": ["legal_status", "placement_type", "uasc", "leaver_accommodation"],
+        "wales_crcs": ["reason_for_care", "looked_after", "home_language"]})
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    def read(name: str) -> pd.DataFrame:
+        """A file's rows of the hand-made 903 return (LA 999) or the Welsh samples (681)."""
+        rows = pd.read_parquet(out / f"{name}.parquet")
+        return rows[rows.provider.isin(["999", "681"])].reset_index(drop=True)
+
+    episodes, oc2, oc3 = read("ssda903_episodes"), read("ssda903_oc2"), read("ssda903_oc3")
+    # each child's outcome rows are on the person of its own episode: child n started on the
+    # (n+1)th of May 2023 and scored 10 + n
+    day = episodes.set_index("person").DECOM.str[8:10].astype(int)
+    assert len(episodes) == CHILDREN and day.index.is_unique
+    scores = oc2.set_index("person").SDQ_SCORE.astype(int)
+    assert sorted(scores) == [10, 11, 12, 13]
+    assert (scores == 9 + day[scores.index]).all()
+    assert set(oc3.IN_TOUCH) == {"YES", "NO"} and set(oc3.person) <= set(episodes.person)
+    assert set(read("ssda903_uasc").DUC) == {"2026-06-09"}
+    assert set(read("ssda903_missing").MISSING) == {"M", "A"}
+    # the world's previous permanence rows and previously-looked-after pupils, with their codes
+    codes = load_config("codebook.yaml")["fields"]
+    permanence = pd.read_parquet(out / "ssda903_prev_perm.parquet").PREV_PERM
+    assert len(permanence) and set(permanence) <= set(codes["ssda903"]["PREV_PERM"]["codes"])
+    plaa = pd.read_parquet(out / "school_census.parquet").plaa.replace("", None).dropna()
+    assert len(plaa) and set(plaa) <= set(codes["school_census"]["plaa"]["codes"])
+    # the Welsh censuses: the 8 children in both are the CRCS children flagged looked after
+    cla, crcs = read("wales_cla"), read("wales_crcs")
+    assert len(cla) == 15 and cla.person.nunique() == 12 and len(crcs) == 12
+    both = set(cla.person) & set(crcs.person)
+    assert len(both) == 8 and both == set(crcs[crcs.looked_after == "Y"].person)
+    assert set(cla.legal_status) <= {"C1", "C2", "E1", "V2"} and "Y" in set(cla.uasc)
+    codebook = pd.read_csv(out / "codebook.csv", dtype=str, keep_default_na=False)
+    sdq = codebook[(codebook.file == "ssda903_oc2") & (codebook.column == "SDQ_SCORE")]
+    assert sdq.source.tolist() == ["ssda903 oc2.SDQ_SCORE"]
+    welsh = codebook[codebook.file == "wales_crcs"].set_index("column").source
+    assert welsh["home_language"] == "generic dataset wales_crcs (field home_language)"
+
+
+@pytest.mark.parametrize("datasets, named", [
+    ({"ssda903": ["SDQ_SCORE", "DOB"]}, "datasets.ssda903.DOB: forbidden"),
+    ({"ssda903": ["IN_TOUCH", "CHILD"]}, "datasets.ssda903.CHILD: forbidden"),
+    ({"wales_crcs": ["upn"]}, "datasets.wales_crcs.upn: forbidden"),
+    ({"wales_cla": ["child_ref"]}, "datasets.wales_cla.child_ref: forbidden: an identifier"),
+    ({"wales_cla": ["dob"]}, "datasets.wales_cla.dob: forbidden"),
+])
+def test_identifying_columns_of_the_new_tables_are_refused(attainment_spine, tmp_path, datasets,
+                                                            named):
+    spine, bundles = attainment_spine
+    result = outcome_extract(spine, bundles, tmp_path, datasets)
+    assert result.exit_code == 1 and named in said(result), said(result)
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,7 @@
 """`linkage extract`: requests, project pseudonyms, identifier scans, cohorts, disclosure."""
 
 import json
+import re
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -82,17 +83,27 @@ def test_projects_get_disjoint_keys_and_a_project_the_same_keys(extracts):
     for name in ("persons.parquet", "sibling_groups.parquet", "adoptions.parquet",
                  "tables/cohort_national.csv"):
         assert (first / name).read_bytes() == (again / name).read_bytes(), name
+    # every file, in every format, the codebook and the tables: the same bytes again
+    assert json.loads((first / "manifest.json").read_text())["files"] == json.loads(
+        (again / "manifest.json").read_text())["files"]
     households = set(pd.read_parquet(first / "adoptions.parquet").household)
     assert households and not households & set(pd.read_parquet(other / "adoptions.parquet")
                                                 .household)
+
+
+MICRODATA_READERS = {".parquet": lambda path: pq.read_table(path).to_pandas(),
+                     ".csv": lambda path: pd.read_csv(path, dtype=str),
+                     ".dta": pd.read_stata}
 
 
 def extract_strings(folder) -> tuple[set[str], set[str]]:
     """All values in the extract's files; and those of files that carry no event dates."""
     everything, undated = set(), set()
     for path in folder.rglob("*"):
-        if path.suffix == ".parquet":
-            table = pq.read_table(path).to_pandas()
+        microdata = path.parent == folder and path.suffix in MICRODATA_READERS and (
+            path.name != "codebook.csv")
+        if microdata:
+            table = MICRODATA_READERS[path.suffix](path)
             found = {str(v) for column in table for v in table[column].dropna()}
             found |= set(table.columns)
         elif path.is_file():
@@ -101,7 +112,7 @@ def extract_strings(folder) -> tuple[set[str], set[str]]:
             continue
         everything |= found
         if path.stem in ("persons", "adopters", "adoptions", "sibling_groups") or (
-                path.suffix != ".parquet" and path.name != "manifest.json"):
+                not microdata and path.name != "manifest.json"):
             undated |= found
     return everything, undated
 
@@ -251,3 +262,116 @@ def test_an_extract_needs_the_custodians_key(linked_spine, world_bundles, keyrin
     assert as_unit.exit_code == 1 and "another recipient" in said(as_unit)
     assert "internal error" not in without.output + as_unit.output
     assert not (tmp_path / "none").exists() and not (tmp_path / "unit").exists()
+
+
+# --- outputs a researcher opens at once: Parquet, CSV and Stata, a codebook, plain tables ---
+
+def microdata_names(folder) -> list[str]:
+    return sorted(path.stem for path in folder.glob("*.parquet"))
+
+
+def normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Values as text, whatever the format made of their type: a number as its shortest
+    spelling (6, not 6.0), a missing value as blank (Stata has no missing text)."""
+    def text(value) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return ""
+        if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d+", value):
+            value = float(value)  # a CSV's spelling of a number: 1.0 is 1
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    # one dtype for all (DataFrame.equals compares dtypes too)
+    return frame.map(text).astype(object).reset_index(drop=True)
+
+
+def test_every_microdata_file_in_three_formats_with_the_same_values(extracts):
+    folder = extracts["first"]
+    names = microdata_names(folder)
+    assert {"persons", "ssda903", "cin", "adopters", "adoptions", "sibling_groups"} <= set(names)
+    codebook = pd.read_csv(folder / "codebook.csv", dtype=str, keep_default_na=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in names:
+        parquet = pd.read_parquet(folder / f"{name}.parquet")
+        csv = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+        stata = pd.read_stata(folder / f"{name}.dta")
+        stata_names = codebook[codebook.file == name].set_index("stata_name").column
+        stata = stata.rename(columns=stata_names.to_dict())
+        assert list(csv.columns) == list(stata.columns) == list(parquet.columns), name
+        assert len(parquet) > 0 or name in ("adoptions", "adopters"), name
+        expected = normalised(parquet)
+        assert normalised(csv).equals(expected), name
+        assert normalised(stata).equals(expected), name
+        for suffix in ("parquet", "csv", "dta"):
+            assert manifest["files"][f"{name}.{suffix}"]["rows"] == len(parquet)
+    # the comparison would see a real difference: one changed cell is not equal
+    persons = pd.read_parquet(folder / "persons.parquet")
+    changed = persons.copy()
+    changed.loc[0, "sex"] = "U" if persons.loc[0, "sex"] != "U" else "M"
+    assert not normalised(changed).equals(normalised(persons))
+
+
+def test_stata_files_carry_labels_and_a_time_stamp_of_the_spine_version(extracts):
+    from pandas.io.stata import StataReader
+
+    with StataReader(extracts["first"] / "ssda903.dta") as reader:
+        labels, data_label, stamp = (reader.variable_labels(), reader.data_label,
+                                     reader.time_stamp)
+    assert labels["LS"] == "legal status" and labels["person"].startswith("the child's")
+    assert data_label.startswith("P0001: ssda903, spine version")
+    assert stamp  # the spine version's time, the same for every extract of it
+
+
+def test_the_codebook_has_a_row_for_every_column_of_every_file(extracts):
+    folder = extracts["first"]
+    codebook = pd.read_csv(folder / "codebook.csv", dtype=str, keep_default_na=False)
+    assert list(codebook.columns) == ["file", "column", "stata_name", "meaning", "codes",
+                                      "source"]
+    described = set(zip(codebook.file, codebook.column, strict=True))
+    for name in microdata_names(folder):
+        for column in pd.read_parquet(folder / f"{name}.parquet").columns:
+            assert (name, column) in described, (name, column)
+    for path in (folder / "tables").glob("*.csv"):
+        for column in pd.read_csv(path, nrows=0).columns:
+            assert (f"tables/{path.name}", column) in described, (path.name, column)
+    assert (codebook.meaning != "").all()
+    assert not codebook.meaning.str.contains("not described").any()
+    place = codebook[(codebook.file == "ssda903") & (codebook.column == "PLACE")].iloc[0]
+    assert place.source == "ssda903 episodes.PLACE" and "U1 = foster placement" in place.codes
+    stata = codebook[codebook.stata_name != ""].stata_name
+    assert stata.str.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}").all()
+    assert json.loads((folder / "manifest.json").read_text())["files"]["codebook.csv"][
+        "rows"] == len(codebook)
+
+
+def test_every_released_field_has_a_meaning_in_the_codebook_config():
+    codebook = load_config("codebook.yaml")
+    for dataset, spec in load_config("release.yaml")["datasets"].items():
+        for field, where in spec["fields"].items():
+            column = where.split(".", 1)[1]
+            assert column in codebook["fields"][spec["source"]], (dataset, field)
+
+
+def test_table_csvs_have_a_named_first_column_and_no_index(extracts):
+    tables = sorted((extracts["first"] / "tables").glob("*.csv"))
+    assert len(tables) >= 5
+    for path in tables:
+        header = path.read_text().splitlines()[0].split(",")
+        assert all(cell.strip() for cell in header), path.name
+        first = pd.read_csv(path, dtype=str).iloc[:, 0]
+        assert not first.str.fullmatch(r"\d+").all(), path.name  # not a row number
+    by_la = pd.read_csv(extracts["first"] / "tables" / "cohort_by_la.csv", dtype=str)
+    assert by_la.columns[0] == "local_authority" and by_la.iloc[0, 0].startswith("LA ")
+
+
+def test_stata_names_are_valid_short_and_distinct():
+    from linkage.release.outputs import stata_names
+
+    long = "a_field_name_far_longer_than_stata_allows"
+    names = stata_names(["reading", "2nd_try", "key stage", "if", long, long + "_too", "x.y"])
+    assert names["reading"] == "reading" and names["2nd_try"] == "v_2nd_try"
+    assert names["key stage"] == "key_stage" and names["if"] == "if_"
+    assert names["x.y"] == "x_y"
+    assert len(set(names.values())) == len(names)
+    assert all(len(name) <= 32 for name in names.values())

@@ -1,4 +1,5 @@
-"""National cohorts (DOMAIN.md section 7) on linked persons, deduplicated across LAs.
+"""National cohorts of the outcomes statistics (docs/researchers.md) on linked persons,
+deduplicated across LAs.
 
 Each cohort is computed twice: per LA, as each LA counts its own children (the naive national
 figure is their sum), and per person across LAs (the deduplicated figure).
@@ -13,10 +14,13 @@ RESPITE = {"V3", "V4"}   # short breaks only: removed from CLA cohorts
 
 @dataclass
 class CareEvents:
-    """Per record: looked-after episodes and CIN episodes, with dates parsed."""
+    """Per record: looked-after episodes, CIN episodes, child protection plans and UASC
+    status, with dates parsed, one row per event (the latest return's account of it)."""
 
     episodes: pd.DataFrame   # person_key, provider, record_id, DECOM, DEC, LS
-    cin: pd.DataFrame        # person_key, provider, record_id, CINreferralDate, ...
+    cin: pd.DataFrame        # person_key, provider, record_id, CINreferralDate, CINclosureDate
+    plans: pd.DataFrame      # person_key, provider, record_id, CPPstartDate, plan_end
+    uasc: pd.DataFrame       # person_key, provider, record_id, DUC
 
 
 def year_bounds(period: int) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -32,16 +36,54 @@ def _dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return out
 
 
-def care_events(episodes: pd.DataFrame, cin: pd.DataFrame) -> CareEvents:
+def care_events(episodes: pd.DataFrame, cin: pd.DataFrame, plans: pd.DataFrame | None = None,
+                uasc: pd.DataFrame | None = None) -> CareEvents:
+    """The events cohorts are counted from, from the 903 episodes and UASC tables and the CIN
+    details and plans (each as content rows joined to the spine's persons)."""
     episodes = _dates(episodes, "DECOM", "DEC")
     episodes = episodes[~episodes.get("LS", pd.Series("", index=episodes.index))
                         .isin(RESPITE)].dropna(subset=["DECOM"])
     # each return repeats the episodes still open; the latest return knows how they ended
     episodes = _latest(episodes, ["provider", "record_id", "DECOM"])
-    cin = _dates(cin, "CINreferralDate", "CINclosureDate", "CPPstartDate", "CPPendDate")
+    cin = _dates(cin, "CINreferralDate", "CINclosureDate")
     cin = _latest(cin.dropna(subset=["CINreferralDate"]),
-                  ["provider", "record_id", "CINreferralDate", "CPPstartDate"])
-    return CareEvents(episodes, cin)
+                  ["provider", "record_id", "CINreferralDate"])
+    return CareEvents(episodes, cin, _plans_within_episodes(plans, cin), _uasc(uasc))
+
+
+# The content tables (source, table) care events come from, in care_events' order.
+EVENT_TABLES = (("ssda903", "episodes"), ("cin", "cin_details"), ("cin", "child_protection_plans"),
+                ("ssda903", "uasc"))
+
+
+def events_of(content: dict[tuple[str, str], pd.DataFrame]) -> CareEvents:
+    """The care events of content tables joined to persons (absent tables: no events)."""
+    empty = pd.DataFrame(columns=["person_key", "provider", "record_id"])
+    return care_events(*(content.get(key, empty) for key in EVENT_TABLES))
+
+
+def _plans_within_episodes(plans: pd.DataFrame | None, cin: pd.DataFrame) -> pd.DataFrame:
+    """Every plan, ending at the latest of its own end and its CIN episode's closure: a plan
+    counts only while its episode is open (a plan left open in a closed episode has ended)."""
+    columns = ["person_key", "provider", "record_id", "CINreferralDate", "CPPstartDate",
+               "CPPendDate"]
+    plans = _dates(plans if plans is not None else pd.DataFrame(columns=columns),
+                   "CINreferralDate", "CPPstartDate", "CPPendDate")
+    plans = _latest(plans.dropna(subset=["CPPstartDate"]),
+                    ["provider", "record_id", "CINreferralDate", "CPPstartDate"])
+    episode = ["provider", "record_id", "CINreferralDate"]
+    plans = plans.merge(cin[[*episode, "CINclosureDate"]], on=episode, how="inner")
+    closed_first = plans.CINclosureDate.notna() & (
+        plans.CPPendDate.isna() | (plans.CINclosureDate < plans.CPPendDate))
+    return plans.assign(plan_end=plans.CPPendDate.mask(closed_first, plans.CINclosureDate))
+
+
+def _uasc(uasc: pd.DataFrame | None) -> pd.DataFrame:
+    """Per record: the date the child ceased to be UASC (blank: still UASC)."""
+    uasc = _dates(uasc if uasc is not None
+                  else pd.DataFrame(columns=["person_key", "provider", "record_id", "DUC"]),
+                  "DUC")
+    return _latest(uasc, ["provider", "record_id"])
 
 
 def _latest(rows: pd.DataFrame, key: list[str]) -> pd.DataFrame:
@@ -64,24 +106,30 @@ def unit_flags(events: CareEvents, period: int, by: list[str]) -> pd.DataFrame:
     which conditions hold in the year."""
     low, high = year_bounds(period)
     six_years = pd.Timestamp(period - 6, 4, 1)
-    ep, cin = events.episodes, events.cin
-    flags = {
-        "cla_any": _overlaps(ep.DECOM, ep.DEC, low, high),
-        "cla_end": _open_at(ep.DECOM, ep.DEC, high),
-        "cla_6y": _overlaps(ep.DECOM, ep.DEC, six_years, high),
+    ep, cin, plans = events.episodes, events.cin, events.plans
+    spans = {
+        "cla": (ep, ep.DECOM, ep.DEC),
+        "cin": (cin, cin.CINreferralDate, cin.CINclosureDate),
+        "cpp": (plans, plans.CPPstartDate, plans.plan_end),
     }
-    out = [ep[by].assign(**flags)]
-    cin_flags = {
-        "cin_any": _overlaps(cin.CINreferralDate, cin.CINclosureDate, low, high),
-        "cin_end": _open_at(cin.CINreferralDate, cin.CINclosureDate, high),
-        "cin_6y": _overlaps(cin.CINreferralDate, cin.CINclosureDate, six_years, high),
-        "cpp_end": _open_at(cin.CPPstartDate, cin.CPPendDate, high),
-    }
-    out.append(cin[by].assign(**cin_flags))
+    out = [rows[by].assign(**{f"{name}_any": _overlaps(start, end, low, high),
+                              f"{name}_end": _open_at(start, end, high),
+                              f"{name}_6y": _overlaps(start, end, six_years, high)})
+           for name, (rows, start, end) in spans.items()]
+    out.append(_uasc_episodes(ep, events.uasc, low, high)[by].assign(uasc_any=True))
     units = pd.concat(out, ignore_index=True).fillna(False)
     units = units.groupby(by).max().astype(bool)
-    units["cla_12m"] = _looked_after_a_year(ep, by, high).reindex(units.index).fillna(False)
+    a_year = _looked_after_a_year(ep, by, high)
+    units["cla_12m"] = a_year.reindex(units.index).fillna(False).astype(bool)
     return units
+
+
+def _uasc_episodes(ep: pd.DataFrame, uasc: pd.DataFrame, low, high) -> pd.DataFrame:
+    """The episodes in which a child was looked after as UASC at some time in the year: the
+    LA's own UASC table says so, up to the day the child ceased to be UASC."""
+    rows = ep.merge(uasc[["provider", "record_id", "DUC"]], on=["provider", "record_id"])
+    ceased_first = rows.DUC.notna() & (rows.DEC.isna() | (rows.DUC < rows.DEC))
+    return rows[_overlaps(rows.DECOM, rows.DEC.mask(ceased_first, rows.DUC), low, high)]
 
 
 def _looked_after_a_year(ep: pd.DataFrame, by: list[str], day) -> pd.Series:
@@ -104,18 +152,22 @@ def _looked_after_a_year(ep: pd.DataFrame, by: list[str], day) -> pd.Series:
 CARE_EVENT_SOURCES = ("ssda903", "cin")
 # Collection years a cohort looks back over, counting its own (1 unless listed): a cohort is
 # counted right only when the spine holds the returns of every one of them.
-YEARS_SPANNED = {"ever_cin_6y": 6, "ever_cla_6y": 6}
+YEARS_SPANNED = {"ever_cin_6y": 6, "ever_cla_6y": 6, "ever_cpp_6y": 6}
 
 COHORTS = {
     "cla_any_point": lambda f: f.cla_any,
     "cla_31mar": lambda f: f.cla_end,
     "cla_12m_31mar": lambda f: f.cla_end & f.cla_12m,
+    "cla_under_12m_31mar": lambda f: f.cla_end & ~f.cla_12m,
     "cin_any_point": lambda f: f.cin_any,
     "cin_31mar": lambda f: f.cin_end,
+    "cpp_any_point": lambda f: f.cpp_any,
     "cppo_31mar": lambda f: f.cpp_end & ~f.cla_end,
     "cino_31mar": lambda f: f.cin_end & ~f.cpp_end & ~f.cla_end,
     "ever_cin_6y": lambda f: f.cin_6y,
     "ever_cla_6y": lambda f: f.cla_6y,
+    "ever_cpp_6y": lambda f: f.cpp_6y,
+    "uasc_any_point": lambda f: f.uasc_any,
 }
 
 

@@ -7,26 +7,27 @@ request, the spine version, row counts, checksums and what disclosure control di
 """
 
 import json
-import shutil
-import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from linkage.atomic import writing
 from linkage.config import load_config
-from linkage.pseudonymise.bundle import OpenedBundle, open_bundles, sha256_file, write_parquet
+from linkage.pseudonymise.bundle import OpenedBundle, open_bundles
 from linkage.pseudonymise.keys import load_key
 from linkage.pseudonymise.roles import LinkageUnitKeys
 from linkage.pseudonymise.roles import release_secret as custodian_release_secret
 from linkage.release.cohorts import (
     CARE_EVENT_SOURCES,
-    care_events,
+    EVENT_TABLES,
     cohort,
+    events_of,
     periods_needed,
 )
 from linkage.release.content import content_tables, generic_datasets, with_persons
 from linkage.release.disclosure import TOTAL, percentages, protect, rounded
+from linkage.release.education import education_linkage
+from linkage.release.outputs import Built, csv_safe, write_extract  # noqa: F401 (csv_safe: re-exported)
 from linkage.release.pseudonyms import project_secret, pseudonyms
 from linkage.release.request import Request, check_generic
 from linkage.release.tables import adoption_ethnicity, routes_out_of_care, sibling_placements
@@ -42,6 +43,7 @@ from linkage.spine.store import (
 )
 
 PERSON_FIELDS = ["birth_year_month", "sex", "ethnicity"]
+STATA_EPOCH = datetime(1960, 1, 1)
 MISSING_SHOWN = 5  # bundles named in the message when some are missing; the rest counted
 
 
@@ -80,7 +82,8 @@ def extract(spine: Path, request: Request, out: Path, bundle_paths: list[Path],
     manifest = {"project": request.project, "request": request.raw,
                 "spine_version": version, "files": {}, "disclosure": built.pop("disclosure")}
     operator = built.pop("operator")
-    _write(out, built, manifest)
+    write_extract(out, Built(built["parquet"], built["csv"], built["sources"]), manifest,
+                  _version_made(spine, version))
     # a spine on a read-only mount can still be read; the operator is told the audit line
     # is missing (the extract's own manifest.json then is the record)
     operator["audit_logged"] = writable(spine)
@@ -150,12 +153,29 @@ def _check_linked(bundles: list[OpenedBundle], spine: Path, version: int) -> Non
                            "give a right answer")
 
 
+def _version_made(spine: Path, version: int) -> datetime:
+    """When the spine version was linked: the Stata files' time stamp, so the same extract of
+    the same version gives the same bytes."""
+    con = connect(spine, read_only=True)
+    try:
+        made = con.execute("SELECT created_at FROM spine_version WHERE version = ?",
+                           [version]).fetchall()[0][0]
+    finally:
+        con.close()
+    try:
+        return datetime.fromisoformat(made).replace(tzinfo=None)
+    except (TypeError, ValueError):
+        # a version without its time (a spine made before versions recorded one) still gives
+        # the same bytes every time, stamped with the first moment Stata's format can hold
+        return STATA_EPOCH
+
+
 def _wanted_tables(request: Request, catalogue: dict) -> dict[str, set[str]]:
     # generic records give persons their month of birth, sex and ethnicity too; a generic
     # dataset's own rows are read per dataset (_generic_content)
     wanted = {source: {"record"} for source in SOURCE_NAMES}
-    wanted["ssda903"].add("episodes")
-    wanted["cin"].add("cin_details")
+    for source, table in EVENT_TABLES:
+        wanted[source].add(table)
     for dataset, fields in request.datasets.items():
         if dataset in request.generic:
             continue
@@ -190,9 +210,7 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
                                                                        catalogue)).items()}
     catalogue, generic = _generic_content(request, bundles, records, catalogue)
     content.update(generic)
-    empty = pd.DataFrame(columns=["person_key", "provider", "record_id"])
-    events = care_events(content.get(("ssda903", "episodes"), empty),
-                         content.get(("cin", "cin_details"), empty))
+    events = events_of(content)
     members, per_la = cohort(events, request.cohort, request.period, records.person_key)
     members = set(members)
     attributes = _person_attributes(content)
@@ -206,9 +224,10 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
     links = links[links.child_person_key.isin(members)]
     households = families["adopter_household"]
     households = households[households.household_key.isin(links.household_key)]
+    sources: dict[str, dict[str, tuple[str, str, str]]] = {}  # for the codebook
     for dataset, fields in request.datasets.items():
         files.update(_dataset_files(dataset, fields, catalogue, content, members,
-                                    set(households.person_key), person))
+                                    set(households.person_key), person, sources))
     if request.family_keys:
         files.update(_family_files(families, links, households, members, attributes, secret))
 
@@ -230,13 +249,16 @@ def _build(request: Request, records: pd.DataFrame, families: dict, bundles, sec
         disclosure[name] = protected.actions
     csvs["tables/routes_out_of_care_percent.csv"] = percentages(
         protect(tables["routes_out_of_care"], rules, national=True), rules)
-    by_la, national = _cohort_tables(per_la, len(members), request, rules)
+    education = education_linkage(members, content, records, catalogue["education_linkage"])
+    by_la, national = _cohort_tables(per_la, education, request, rules)
     csvs["tables/cohort_by_la.csv"], disclosure["cohort_by_la"] = by_la.table, by_la.actions
     csvs["tables/cohort_national.csv"] = national
     disclosure["cohort_national"] = {"rounded_to": rules["national_rounding"]}
     operator = {"cohort": request.cohort, "period": request.period,
-                "deduplicated": len(members), "naive_sum_of_las": int(per_la.sum())}
-    return {"parquet": files, "csv": csvs, "disclosure": disclosure, "operator": operator}
+                "deduplicated": len(members), "naive_sum_of_las": int(per_la.sum()),
+                "education_linkage": education}
+    return {"parquet": files, "csv": csvs, "sources": sources, "disclosure": disclosure,
+            "operator": operator}
 
 
 def _person_attributes(content: dict) -> pd.DataFrame:
@@ -253,7 +275,11 @@ def _person_attributes(content: dict) -> pd.DataFrame:
     return pd.DataFrame({f: out[f].reindex(index) for f in PERSON_FIELDS}, index=index)
 
 
-def _dataset_files(dataset, fields, catalogue, content, members, adopters, person) -> dict:
+def _dataset_files(dataset: str, fields: list[str], catalogue: dict, content: dict,
+                   members: set, adopters: set, person, sources: dict) -> dict:
+    """The files of one requested dataset (one per content table its fields come from): a
+    row per record of a cohort member (of an adopter, for ``asg_adopters``). ``sources`` gains
+    each field's (source, content table, content column), which the codebook names."""
     spec = catalogue["datasets"][dataset]
     by_table: dict[str, list[tuple[str, str]]] = {}
     for field in fields:
@@ -269,6 +295,7 @@ def _dataset_files(dataset, fields, catalogue, content, members, adopters, perso
         for field, column in columns:
             frame[field] = rows.get(column, pd.NA)
         name = dataset if len(by_table) == 1 else f"{dataset}_{table}"
+        sources[name] = {field: (spec["source"], table, column) for field, column in columns}
         files[name] = frame.sort_values(["person", "period", *frame.columns[3:]],
                                         ignore_index=True, na_position="last")
     return files
@@ -300,68 +327,37 @@ def _family_files(families, links, households, members, attributes, secret) -> d
     }
 
 
-def _cohort_tables(per_la: pd.Series, deduplicated: int, request: Request, rules: dict):
+def _cohort_tables(per_la: pd.Series, education: dict[str, int], request: Request,
+                   rules: dict):
+    """The cohort by LA (suppressed) and nationally (rounded): each LA's own count, the
+    deduplicated count, and the shares that cannot be followed into education data, each
+    percentage from the unrounded counts and hidden where its count is suppressed."""
     counts = per_la.to_frame("children")
     counts.index = [f"LA {code}" for code in counts.index]
     by_la = protect(counts, rules)
     by_la.table = by_la.table.drop(index=TOTAL, errors="ignore")  # national: rounded below
-    naive = int(per_la.sum())
-    national = pd.DataFrame({
-        "measure": ["sum of each LA's own count", "children, deduplicated across LAs",
-                    "counted by more than one LA"],
-        "children": rounded([naive, deduplicated, naive - deduplicated], rules),
-    })
+    naive, deduplicated = int(per_la.sum()), education["children"]
+    measures = {
+        "sum of each LA's own count": naive,
+        "children, deduplicated across LAs": deduplicated,
+        "counted by more than one LA": naive - deduplicated,
+        "children with no usable UPN (excluded from education linkage)":
+            education["no_usable_upn"],
+        "children linked to no pupil record": education["not_linked_to_pupil_data"],
+    }
+    national = pd.DataFrame({"measure": list(measures),
+                             "children": rounded(list(measures.values()), rules)})
+    national["percent_of_cohort"] = [
+        _share(count, deduplicated, rules) if i >= 2 else "" for i, count in
+        enumerate(measures.values())]
     national.insert(0, "cohort", request.cohort)
     national.insert(1, "period", request.period)
     return by_la, national
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text that a spreadsheet would run as a formula (=, +, -, @ first) gets a leading
-    apostrophe, in cells and labels alike; numbers are left as they are."""
-    def safe(value):
-        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-            try:
-                float(value)
-            except ValueError:
-                return "'" + value
-        return value
-
-    out = frame.map(safe)
-    out.index = out.index.map(safe)
-    out.columns = out.columns.map(safe)
-    return out
-
-
-def _write(out: Path, built: dict, manifest: dict) -> None:
-    # a full disk or a read-only folder is reported on the extract, not the staging name
-    with writing(out):
-        _write_staged(out, built, manifest)
-
-
-def _write_staged(out: Path, built: dict, manifest: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=out.parent))
-    try:
-        for name, frame in sorted(built["parquet"].items()):
-            write_parquet(frame, staging / f"{name}.parquet")
-        (staging / "tables").mkdir()
-        for name, frame in sorted(built["csv"].items()):
-            frame = csv_safe(frame)
-            frame.to_csv(staging / name, index=not isinstance(frame.index, pd.RangeIndex),
-                         lineterminator="\n")
-        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-            relative = str(path.relative_to(staging))
-            rows = len(built["parquet"].get(path.stem, built["csv"].get(relative, [])))
-            manifest["files"][relative] = {"rows": rows, "sha256": sha256_file(path)}
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _share(part: int, whole: int, rules: dict) -> str:
+    """``part`` as a whole percentage of ``whole``, from the exact counts; hidden where either
+    would be suppressed."""
+    if whole < rules["min_count"] or 0 < part < rules["min_count"]:
+        return rules["hidden_percentage"]
+    return f"{100 * part / whole:.0f}"

@@ -1,10 +1,12 @@
 """Children in Need census XML, every schema year (``GenderCurrent`` or ``Sex``).
 
 The header's LEA is the provider and its Year the collection year. One canonical record per
-``Child``; its ``CINdetails`` (referrals, closures, plans) become content. Element names are
-found in any letter case and any XML namespace (``<Child>``, ``<CHILD>``, ``<cin:Child>``), and
-the children of every ``<Children>`` block are read. A file with no child at all is refused.
-Parsing is safe: no entity expansion, no external entities.
+``Child``; its ``CINdetails`` (referrals and closures) and every ``ChildProtectionPlans`` of
+each (an episode may hold several plans, one after another) become content, each plan carrying
+its episode's referral date so that it can be tied to its episode in any later return.
+Element names are found in any letter case and any XML namespace (``<Child>``, ``<CHILD>``,
+``<cin:Child>``), and the children of every ``<Children>`` block are read. A file with no
+child at all is refused. Parsing is safe: no entity expansion, no external entities.
 """
 
 from pathlib import Path
@@ -23,6 +25,9 @@ IDENTIFIERS = ["LAchildID", "UPN", "FormerUPN", "UPNunknown", "PersonBirthDate",
 DETAILS = ["CINreferralDate", "ReferralSource", "PrimaryNeedCode", "CINclosureDate",
            "ReasonForClosure", "DateOfInitialCPC", "ReferralNFA"]
 DETAIL_DATES = ["CINreferralDate", "CINclosureDate", "DateOfInitialCPC"]
+PLAN_FIELDS = ["CPPstartDate", "CPPendDate", "InitialCategoryOfAbuse", "LatestCategoryOfAbuse",
+               "NumberOfPreviousCPP"]
+PLAN_DATES = ["CPPstartDate", "CPPendDate"]
 ISO = ["%Y-%m-%d"]
 
 
@@ -30,15 +35,12 @@ def read_cin(paths: list[Path], provider: str | None = None,
              period: int | None = None) -> SourceData:
     """Read CIN census XML files into canonical records (one per Child) and CIN details."""
     files = files_under(paths, (".xml",))
-    children, details = [], []
-    for path in files:
-        kids, kid_details = _read_file(path, provider, period)
-        children.append(kids)
-        details.append(kid_details)
-    kids = pd.concat(children, ignore_index=True)
-    details = pd.concat(details, ignore_index=True)
-    return SourceData(kind="cin", records=_records(kids, details),
-                      content={"cin_details": _detail_content(details),
+    parts = [_read_file(path, provider, period) for path in files]
+    kids, details, plans = (pd.concat([part[i] for part in parts], ignore_index=True)
+                            for i in range(3))
+    return SourceData(kind="cin", records=_records(kids, details, plans),
+                      content={"cin_details": _dated_content(details, DETAIL_DATES),
+                               "child_protection_plans": _dated_content(plans, PLAN_DATES),
                                "cin_children": _child_content(kids)},
                       files=[str(f) for f in files])
 
@@ -70,7 +72,7 @@ def _read_file(path: Path, provider: str | None, period: int | None):
     if year is None:
         raise SourceError(path, f"has no valid collection Year in its header "
                           f"({'empty' if not year_text else 'not a year'}); give --period")
-    rows, detail_rows = [], []
+    rows, detail_rows, plan_rows = [], [], []
     for number, child in enumerate(children, start=1):
         ids = child.find("childidentifiers")
         row = {name: _text(ids, name) for name in IDENTIFIERS}
@@ -79,17 +81,19 @@ def _read_file(path: Path, provider: str | None, period: int | None):
         rows.append(row)
         for detail in child.findall("cindetails"):
             values = {name: _text(detail, name) for name in DETAILS}
-            values["CPPstartDate"] = _text(detail, "ChildProtectionPlans/CPPstartDate")
-            values["CPPendDate"] = _text(detail, "ChildProtectionPlans/CPPendDate")
-            values["element"] = number
-            values["LAchildID"] = row["LAchildID"]
+            values.update(element=number, LAchildID=row["LAchildID"])
             detail_rows.append(values)
-    kids = pd.DataFrame(rows, columns=[*IDENTIFIERS, "Ethnicity", "element"])
-    kids = kids.assign(file=str(path), provider=provider or lea, period=year)
-    columns = ["LAchildID", *DETAILS, "CPPstartDate", "CPPendDate", "element"]
-    details = pd.DataFrame(detail_rows, columns=columns).assign(
-        file=str(path), provider=provider or lea, period=year)
-    return kids, details
+            episode = {"LAchildID": row["LAchildID"],
+                       "CINreferralDate": values["CINreferralDate"], "element": number}
+            plan_rows += [{**episode, **{name: _text(plan, name) for name in PLAN_FIELDS}}
+                          for plan in detail.findall("childprotectionplans")]
+    where = {"file": str(path), "provider": provider or lea, "period": year}
+    kids = pd.DataFrame(rows, columns=[*IDENTIFIERS, "Ethnicity", "element"]).assign(**where)
+    details = pd.DataFrame(detail_rows, columns=["LAchildID", *DETAILS, "element"]
+                           ).assign(**where)
+    plans = pd.DataFrame(plan_rows, columns=["LAchildID", "CINreferralDate", *PLAN_FIELDS,
+                                             "element"]).assign(**where)
+    return kids, details, plans
 
 
 def _text(element, path: str) -> str:
@@ -100,14 +104,15 @@ def _text(element, path: str) -> str:
     return (element.findtext(path.lower()) or "").strip()
 
 
-def _records(kids: pd.DataFrame, details: pd.DataFrame) -> pd.DataFrame:
+def _records(kids: pd.DataFrame, details: pd.DataFrame, plans: pd.DataFrame
+             ) -> pd.DataFrame:
     base = pd.DataFrame({"source": "cin", "provider": kids.provider, "record_id": kids.LAchildID,
                          "period": kids.period, "file": kids.file, "row": kids.element})
     unborn = ((kids.PersonBirthDate == "") & (kids.ExpectedPersonBirthDate != "")).to_numpy()
     sex = kids.Sex.where(kids.Sex != "", kids.GenderCurrent)
     raw = {"upn": kids.UPN, "upn_unknown": kids.UPNunknown, "former_upn": kids.FormerUPN,
            "dob": kids.PersonBirthDate, "sex": sex, "ethnicity": kids.Ethnicity}
-    bad_dates = _bad_detail_dates(details)
+    bad_dates = _bad_dates(details, DETAIL_DATES) | _bad_dates(plans, PLAN_DATES)
     keys = kids.file + "|" + kids.element.astype(str)
     extra = {"unborn": unborn, "date_invalid": keys.isin(bad_dates).to_numpy(),
              "upn_duplicate": repeated_upns(kids.UPN, kids.file)}
@@ -117,11 +122,12 @@ def _records(kids: pd.DataFrame, details: pd.DataFrame) -> pd.DataFrame:
     return records
 
 
-def _bad_detail_dates(details: pd.DataFrame) -> set:
-    bad = np.zeros(len(details), dtype=bool)
-    for column in [*DETAIL_DATES, "CPPstartDate", "CPPendDate"]:
-        bad |= parse_dates(details[column], ISO)[2]
-    return set((details.file + "|" + details.element.astype(str))[bad])
+def _bad_dates(rows: pd.DataFrame, columns: list[str]) -> set:
+    """The children (file|element) with a date in ``columns`` that is not a date."""
+    bad = np.zeros(len(rows), dtype=bool)
+    for column in columns:
+        bad |= parse_dates(rows[column], ISO)[2]
+    return set((rows.file + "|" + rows.element.astype(str))[bad])
 
 
 def _without(flags: pd.Series, rows: np.ndarray, codes: set) -> np.ndarray:
@@ -139,9 +145,11 @@ def _child_content(kids: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _detail_content(details: pd.DataFrame) -> pd.DataFrame:
-    out = details.drop(columns=["element", "file"]).rename(columns={"LAchildID": "record_id"})
-    for column in [*DETAIL_DATES, "CPPstartDate", "CPPendDate"]:
+def _dated_content(rows: pd.DataFrame, dates: list[str]) -> pd.DataFrame:
+    """Content rows keyed by record, with ``dates`` parsed (a bad date is blank: the record
+    is flagged ``date_invalid``)."""
+    out = rows.drop(columns=["element", "file"]).rename(columns={"LAchildID": "record_id"})
+    for column in dict.fromkeys(["CINreferralDate", *dates]):
         out[column] = parse_dates(out[column], ISO)[0].dt.date
     front = ["provider", "period", "record_id"]
     return out[front + [c for c in out.columns if c not in front]]

@@ -217,7 +217,8 @@ def _read_until_quote_problem(path: Path, lines: list[str], start: int,
         for fields in reader:
             first, last = last + 1, start + reader.line_num
             if last > first and _odd_quotes(lines[first - 1]) and (
-                    records.header is None or _wrong_width(fields, len(records.header))):
+                    records.header is None or _wrong_width(fields, len(records.header))
+                    or _swallows_rows(lines, first, last, len(records.header))):
                 return first
             if records.header is None or not "".join(fields).strip():
                 _take(path, records, fields, first, last)  # the header, or a blank line
@@ -228,6 +229,14 @@ def _read_until_quote_problem(path: Path, lines: list[str], start: int,
     except csv.Error:
         return last + 1
     return None
+
+
+def _swallows_rows(lines: list[str], first: int, last: int, width: int) -> bool:
+    """Whether a record read from lines ``first`` to ``last`` took in whole rows: a line after
+    its first with a full row's commas. Two stray quotes can pair up into a record of the right
+    width, the rows between them its one field; a field that truly holds a line break (an
+    address) does not hold a row's worth of commas."""
+    return any(lines[index].count(",") >= width - 1 for index in range(first, last))
 
 
 def _reread_line(path: Path, lines: list[str], number: int, records: _Records) -> None:
