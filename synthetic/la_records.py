@@ -63,6 +63,9 @@ def build_registrations(rng, care: SocialCare, persons: pd.DataFrame, calendar: 
     table["abroad_code"] = table.person_id.map(abroad).fillna("").to_numpy()
     table["next_number"] = offset[table.la_index.to_numpy()] + table.groupby(
         "la_index").la_index.transform("size").to_numpy()
+    # a second registration of the same child is the case system's, kept year after year
+    table["recorded_twice"] = rng.random(len(table)) < cfg["cin_duplicate"] * m
+    table["second_number"] = np.cumsum(table.recorded_twice.to_numpy()) - 1
     return Registrations(table)
 
 

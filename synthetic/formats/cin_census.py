@@ -56,12 +56,12 @@ def _children(rng, episodes, registrations, upn_by_year, multiplier, year, y1, g
     kids = registrations.lookup(kids.sort_values(["la_index", "person_id"], ignore_index=True))
     kids["year"] = year
     kids["duplicate"] = False
-    # a child recorded twice by the same LA, under a second LAchildID
-    m = multiplier.reindex(kids.person_id).to_numpy()
-    twice = kids[rng.random(len(kids)) < cfg["cin_duplicate"] * m].copy()
+    # a child the LA's case system holds twice, under a second LAchildID: in every return
+    # that has the child, with the same episodes (the registration's error, not the year's)
+    twice = kids[kids.recorded_twice.to_numpy()].copy()
     twice["duplicate"] = True
     twice["child_id"] = duplicate_ids(geography, registrations, twice.la_index.to_numpy(),
-                                      np.arange(len(twice)) + (year - 2000) * 10000)
+                                      twice.second_number.to_numpy())
     kids = pd.concat([kids, twice]).sort_values(["la_index", "child_id"], ignore_index=True)
 
     true_dob = dates_for(kids.person_id, _true_dobs(episodes))
