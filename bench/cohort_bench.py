@@ -22,8 +22,6 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synthetic.truth_cohorts import truth_cohort
-
 from linkage.config import load_config
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.pseudonymise.keys import load_key
@@ -34,6 +32,7 @@ from linkage.release.content import content_tables, with_persons
 from linkage.release.education import education_linkage
 from linkage.sources.schema import RECORD_KEY, SOURCE_NAMES
 from linkage.spine.store import connect, current_records
+from synthetic.truth_cohorts import truth_cohort
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

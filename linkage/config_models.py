@@ -629,6 +629,10 @@ class SocialCare(Strict):
     mother_baby_looked_after: Probability
 
 
+class TruthCohorts(Strict):
+    short_break_legal_statuses: list[Upper]
+
+
 class Days(Strict):
     mean: Positive
     sd: NonNegative
@@ -639,6 +643,68 @@ class AdoptAgain(Strict):
     years: Span
     same_agency: Probability
     before_window: Probability
+
+
+class DaySpan(Strict):
+    min: Annotated[int, Field(ge=0)]
+    max: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise FieldProblem(("max",), f"must be at least min ({self.min})")
+        return self
+
+
+class ProtectionPlans(Strict):
+    second_plan_share: Probability
+    plan_gap_days: DaySpan
+    repeat_referral_share: Probability
+    repeat_gap_days: DaySpan
+    left_open_share: Probability
+    category_weights: Weights
+    category_changes: Probability
+
+
+class Reentry(Strict):
+    rate: Probability
+    exits: Annotated[list[Text], Field(min_length=1)]
+    gap_days: DaySpan
+    other_la_share: Probability
+
+
+class Uasc(Strict):
+    arrivals_per_100000: NonNegative
+    male_share: Probability
+    age_weights: Annotated[dict[Annotated[int, Field(ge=0, le=17)], NonNegative],
+                           Field(min_length=1), AfterValidator(_weights)]
+    legal_status_weights: Weights
+    ceased_before_18_share: Probability
+    ethnicity_weights: Weights
+    un_code_weights: Weights
+
+
+class AgeSpan(Strict):
+    min: Annotated[int, Field(ge=0)]
+    max: Annotated[int, Field(ge=0)]
+
+
+class Outcomes(Strict):
+    sdq_ages: AgeSpan
+    sdq_score: Days
+    sdq_missing_share: Probability
+    sdq_reason_of_age: Text
+    sdq_reason_weights: Weights
+    oc2_flag_shares: dict[Upper, Probability]
+    convicted_min_age: Annotated[int, Field(ge=0)]
+    intervention_received: Probability
+    intervention_offered: Probability
+    care_leaver_ages: Annotated[list[Annotated[int, Field(ge=16, le=25)]], Field(min_length=1)]
+    in_touch_weights: Weights
+    in_touch_with_details: list[Text]
+    activity_weights: Weights
+    accommodation_weights: Weights
+    accommodation_unsuitable: Probability
 
 
 class Adoption(Strict):
@@ -737,6 +803,11 @@ class Synthetic(Strict):
     families: SyntheticFamilies
     population: Population
     social_care: SocialCare
+    protection_plans: ProtectionPlans
+    reentry: Reentry
+    uasc: Uasc
+    outcomes: Outcomes
+    truth_cohorts: TruthCohorts
     adoption: Adoption
     attainment: SyntheticAttainment
     errors: Errors

@@ -41,6 +41,11 @@ class Calendar:
         return np.searchsorted(bounds, dates, side="right")
 
 
+def dates_of(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A frame's date column as whole days (NaT where missing)."""
+    return frame[column].to_numpy().astype("datetime64[D]")
+
+
 def dates_for(keys, dates: pd.Series) -> np.ndarray:
     """Look up each key's date in ``dates`` (indexed by key, unique); NaT where absent."""
     looked_up = dates.astype("datetime64[s]").reindex(np.asarray(keys))

@@ -73,6 +73,9 @@ def _print_summary(summary: dict, out: Path, seconds: float) -> None:
         ("looked-after children", services["looked_after"]),
         ("adopted", services["adopted"]),
         ("sibling groups on the adoption pathway", services["sibling_groups_on_adoption_pathway"]),
+        ("unaccompanied asylum-seeking children", persons["unaccompanied_asylum_seeking_children"]),
+        ("re-entries to care", services["re_entries_to_care"]),
+        ("child protection plans", services["child_protection_plans"]),
     ]
     rows += [(f"{source} records", n) for source, n in summary["records"].items()]
     for what, count in rows:

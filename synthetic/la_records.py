@@ -58,8 +58,14 @@ def build_registrations(rng, care: SocialCare, persons: pd.DataFrame, calendar: 
     table["sex"] = sex
     table["sex_error"] = sex_error
     table["ethnicity"] = people.ethnicity.to_numpy()
+    # a child who came from abroad is recorded with the UN code saying so, where no UPN
+    abroad = care.uasc.drop_duplicates("person_id").set_index("person_id").un_code
+    table["abroad_code"] = table.person_id.map(abroad).fillna("").to_numpy()
     table["next_number"] = offset[table.la_index.to_numpy()] + table.groupby(
         "la_index").la_index.transform("size").to_numpy()
+    # a second registration of the same child is the case system's, kept year after year
+    table["recorded_twice"] = rng.random(len(table)) < cfg["cin_duplicate"] * m
+    table["second_number"] = np.cumsum(table.recorded_twice.to_numpy()) - 1
     return Registrations(table)
 
 
@@ -82,7 +88,8 @@ def recorded_upns(rng, frame: pd.DataFrame, upn_by_year: pd.DataFrame, multiplie
                   cfg: dict, not_of_school_age: np.ndarray) -> pd.DataFrame:
     """The UPN an LA record carries in a year, a UN code in its place, or a mistyped one.
 
-    ``frame`` has person_id and year; returns upn, former_upn, un_code and upn_error columns.
+    ``frame`` has person_id and year (and may have abroad_code: the UN code of a child from
+    abroad); returns upn, former_upn, un_code and upn_error columns.
     """
     known = frame[["person_id", "year"]].merge(upn_by_year, on=["person_id", "year"], how="left")
     upn = known.upn.fillna("").to_numpy().astype(object)
@@ -94,6 +101,9 @@ def recorded_upns(rng, frame: pd.DataFrame, upn_by_year: pd.DataFrame, multiplie
     wrong = has & ~missing & (u > 1 - cfg["upn_wrong_check_letter"] * m)
     upn[wrong] = wrong_check_letter(upn[wrong], rng)
     un_code = np.where(has, "", np.where(not_of_school_age, "UN1", "UN2")).astype(object)
+    if "abroad_code" in frame:
+        abroad = frame.abroad_code.to_numpy()
+        un_code = np.where((un_code == "UN2") & (abroad != ""), abroad, un_code)
     un_code[missing] = np.where(rng.random(int(missing.sum())) < 0.7, "UN4", "UN5")
     upn[missing] = ""
     former[missing] = ""

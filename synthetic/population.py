@@ -134,3 +134,41 @@ def _address_histories(rng, initial_la: np.ndarray, calendar: Calendar, geograph
         fresh = geography.random_postcodes(rng, la[:, year])
         postcode[:, year] = np.where(moves, fresh, postcode[:, year - 1])
     return la, postcode
+
+
+def append_children(rng, population: Population, geography: Geography, la: np.ndarray,
+                    dob: np.ndarray, sex: np.ndarray, ethnicity: np.ndarray,
+                    surname: np.ndarray, **flags) -> pd.DataFrame:
+    """Add children born outside the simulated families (babies of looked-after mothers,
+    children arriving from abroad), each in a household of their own that stays in ``la``.
+
+    ``flags`` are extra boolean columns of the new persons (such as ``uasc``). Returns the new
+    persons, with a ``home_postcode`` column.
+    """
+    persons = population.persons
+    n = len(dob)
+    first_id = int(persons.person_id.max()) + 1
+    first_family = int(persons.family_id.max()) + 1
+    first_household = population.home_la.shape[0]
+    home = np.repeat(la[:, None], population.home_la.shape[1], axis=1)
+    postcode = np.repeat(geography.random_postcodes(rng, la)[:, None], home.shape[1], axis=1)
+    children = pd.DataFrame({
+        "person_id": np.arange(first_id, first_id + n),
+        "kind": "child",
+        "family_id": np.arange(first_family, first_family + n),
+        "household_id": np.arange(first_household, first_household + n),
+        "maternity_id": -int(persons.maternity_id.clip(upper=0).abs().max()) - 1 - np.arange(n),
+        "father": 0,
+        "dob": dob,
+        "sex": sex,
+        "ethnicity": ethnicity,
+        "forename": "",
+        "middle_name": "",
+        "surname": surname,
+        "moved_la": False,
+        **flags,
+    })
+    population.persons = pd.concat([persons, children], ignore_index=True)
+    population.home_la = np.vstack([population.home_la, home])
+    population.home_postcode = np.vstack([population.home_postcode, postcode])
+    return children.assign(home_postcode=postcode[:, 0])

@@ -37,6 +37,9 @@ def build_schooling(seed: int, population: Population, care: SocialCare, adoptio
     entry_year = school_entry_year(dob)
     years = np.array(calendar.collection_years)
     attends = rng.random(n) < pop_cfg["state_school_share"]
+    # children who arrived from abroad as UASC were never at a state school in England
+    attends &= ~children.get("uasc", pd.Series(False, index=children.index)).fillna(
+        False).to_numpy(dtype=bool)
     sixth_form = rng.random(n) < pop_cfg["sixth_form_share"]
 
     # the permanent UPN, issued at entry by a primary school in the LA the child lived in then

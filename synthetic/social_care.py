@@ -4,15 +4,16 @@ A referral covers a household's children, so siblings share CIN episodes and com
 together on the same day from the same home: the evidence later used to find sibling groups.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from synthetic.adoption import adoption_timelines
-from synthetic.calendar import DAY, Calendar, birthday, years_between
+from synthetic.calendar import DAY, Calendar, birthday, dates_of, years_between
 from synthetic.geography import Geography
-from synthetic.population import Population
+from synthetic.population import Population, append_children
+from synthetic.protection_plans import plans_of, repeat_referrals
 from synthetic.randomness import weighted_choice
 from synthetic.reference import (
     FFA_PLACEMENTS,
@@ -23,8 +24,10 @@ from synthetic.reference import (
     PRIMARY_NEED,
     PRIMARY_NEED_WEIGHTS,
 )
+from synthetic.uasc import uasc_arrivals, uasc_periods, uasc_table
 
 NAT = np.datetime64("NaT", "D")
+REENTRY_CASE_BASE = -2_000_000  # re-entries are cases of their own, below the arrivals' ids
 CLOSURE_REASON = {"E11": "RC1", "E12": "RC1", "E3": "RC5", "E41": "RC3", "E45": "RC4"}
 
 
@@ -35,14 +38,14 @@ class SocialCare:
     cla_episodes: pd.DataFrame   # the 903 episodes of each period
     adoption_route: pd.DataFrame  # children with a decision that they should be placed for adoption
     mother_child: pd.DataFrame   # looked-after mothers and their babies
+    cpp_plans: pd.DataFrame = field(default_factory=pd.DataFrame)  # plans of CIN episodes
+    uasc: pd.DataFrame = field(default_factory=pd.DataFrame)  # UASC child per LA, with DUC
+    oc2: pd.DataFrame = field(default_factory=pd.DataFrame)   # 903 OC2 rows, every year
+    oc3: pd.DataFrame = field(default_factory=pd.DataFrame)   # 903 OC3 rows, every year
 
 
 def days(values) -> np.ndarray:
     return np.round(np.asarray(values)).astype(int) * DAY
-
-
-def dates_of(frame: pd.DataFrame, column: str) -> np.ndarray:
-    return frame[column].to_numpy().astype("datetime64[D]")
 
 
 def build_social_care(rng: np.random.Generator, population: Population, calendar: Calendar,
@@ -59,16 +62,80 @@ def build_social_care(rng: np.random.Generator, population: Population, calendar
     if len(babies):
         periods = pd.concat([periods, _periods(rng, babies, calendar, config, factor)],
                             ignore_index=True)
+    arrivals = uasc_arrivals(rng, population, calendar, geography, config["uasc"], factor)
+    if len(arrivals):
+        periods = pd.concat([periods, uasc_periods(
+            rng, _periods(rng, arrivals, calendar, config, factor), calendar, config["uasc"])],
+            ignore_index=True)
+    periods = _marked_uasc(periods)
+    reentrants = _reentrants(rng, periods, population, calendar, config["reentry"])
+    if len(reentrants):
+        periods = _marked_uasc(pd.concat(
+            [periods, _periods(rng, reentrants, calendar, config, factor)], ignore_index=True))
     periods = _transfers(rng, periods, calendar, geography, care_cfg, factor)
     periods["period_id"] = np.arange(len(periods))
 
     episodes = _episodes(rng, periods, calendar, geography, care_cfg)
     entered = members.merge(entrants[["case_id", "person_id"]], how="left", indicator=True)
     not_in_care = (entered["_merge"] == "left_only").to_numpy()
-    cin = pd.concat([_cin_of_members(rng, members[not_in_care], cases, calendar, care_cfg),
-                     _cin_of_periods(rng, periods, calendar)], ignore_index=True)
+    cin, plans = _cin_with_plans(rng, members[not_in_care], cases, periods, calendar, config)
     adoption_route = periods[periods.decision_date.notna()].copy()
-    return SocialCare(cin, periods, episodes, adoption_route, mothers)
+    return SocialCare(cin, periods, episodes, adoption_route, mothers, plans,
+                      uasc_table(rng, periods, config["uasc"]))
+
+
+def _cin_with_plans(rng, members: pd.DataFrame, cases: pd.DataFrame, periods: pd.DataFrame,
+                    calendar: Calendar, config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CIN episodes (of referred children, of looked-after children, and repeat referrals of
+    children whose plan ended) and the child protection plans within them."""
+    care_cfg, plan_cfg = config["social_care"], config["protection_plans"]
+    cin = pd.concat([_cin_of_members(rng, members, cases, calendar, care_cfg),
+                     _cin_of_periods(rng, periods, calendar)], ignore_index=True)
+    again = repeat_referrals(rng, cin, calendar, plan_cfg, care_cfg["cin_duration_years"])
+    cin = pd.concat([cin, _with_cin_details(rng, again)], ignore_index=True)
+    cin["episode_id"] = np.arange(len(cin))
+    plans = plans_of(rng, cin, calendar, plan_cfg)
+    return cin, plans
+
+
+def _marked_uasc(periods: pd.DataFrame) -> pd.DataFrame:
+    """Every period marked UASC or not, with the legal status a UASC period keeps ('' for
+    others: their episodes draw theirs)."""
+    periods = periods.copy()
+    periods["uasc"] = periods.get("uasc", pd.Series(False, index=periods.index)).fillna(
+        False).astype(bool)
+    periods["legal_status"] = periods.get("legal_status", pd.Series("", index=periods.index)
+                                          ).fillna("")
+    return periods
+
+
+def _reentrants(rng, periods: pd.DataFrame, population: Population, calendar: Calendar,
+                cfg: dict) -> pd.DataFrame:
+    """Children who left care other than permanently and come back: siblings of one case
+    together, into the care of the LA where their home is by then."""
+    end = dates_of(periods, "end")
+    eligible = (periods.reason.isin(cfg["exits"]).to_numpy() & ~np.isnat(end)
+                & periods.decision_date.isna().to_numpy() & ~periods.uasc.to_numpy()
+                & (years_between(dates_of(periods, "dob"), end) < 17))
+    leaving = periods[eligible]
+    case_codes, case_of = np.unique(leaving.case_id.to_numpy(), return_inverse=True)
+    back = (rng.random(len(case_codes)) < cfg["rate"])[case_of]
+    gap = rng.integers(cfg["gap_days"]["min"], cfg["gap_days"]["max"] + 1,
+                       len(case_codes))[case_of]
+    case_end = leaving.groupby("case_id").end.transform("max").to_numpy().astype(
+        "datetime64[D]")
+    start = case_end + gap * DAY
+    back &= (start <= calendar.end) & (years_between(dates_of(leaving, "dob"), start) < 18)
+    again = leaving[back].copy()
+    again["case_id"] = REENTRY_CASE_BASE - case_of[back]
+    again["start"] = start[back]
+    household = population.persons.set_index("person_id").household_id.reindex(
+        again.person_id).to_numpy().astype(np.int64)
+    year = 1 + calendar.year_index(start[back])
+    again["la_index"] = population.home_la[household, year]
+    again["home_postcode"] = population.home_postcode[household, year]
+    columns = ["case_id", "person_id", "dob", "sex", "start", "la_index", "home_postcode"]
+    return again[columns].sort_values(["start", "person_id"], ignore_index=True)
 
 
 def _referrals(rng, population: Population, calendar: Calendar, cfg: dict) -> pd.DataFrame:
@@ -207,33 +274,11 @@ def _babies_of_looked_after_mothers(rng, population: Population, periods: pd.Dat
     n = len(mothers)
     baby_dob = low[mother] + days(rng.random(n) * span[mother])
 
-    persons = population.persons
-    mother_rows = persons.set_index("person_id").loc[mothers.person_id.to_numpy()]
-    first_id = int(persons.person_id.max()) + 1
-    first_family = int(persons.family_id.max()) + 1
-    first_household = population.home_la.shape[0]
+    mother_rows = population.persons.set_index("person_id").loc[mothers.person_id.to_numpy()]
     la = mothers.la_index.to_numpy()
-    home = np.repeat(la[:, None], population.home_la.shape[1], axis=1)
-    postcode = np.repeat(geography.random_postcodes(rng, la)[:, None], home.shape[1], axis=1)
     sex = np.where(rng.random(n) < 0.49, "F", "M")
-    babies = pd.DataFrame({
-        "person_id": np.arange(first_id, first_id + n),
-        "kind": "child",
-        "family_id": np.arange(first_family, first_family + n),
-        "household_id": np.arange(first_household, first_household + n),
-        "maternity_id": -1 - np.arange(n),
-        "father": 0,
-        "dob": baby_dob,
-        "sex": sex,
-        "ethnicity": mother_rows.ethnicity.to_numpy(),
-        "forename": "",
-        "middle_name": "",
-        "surname": mother_rows.surname.to_numpy(),
-        "moved_la": False,
-    })
-    population.persons = pd.concat([persons, babies], ignore_index=True)
-    population.home_la = np.vstack([population.home_la, home])
-    population.home_postcode = np.vstack([population.home_postcode, postcode])
+    babies = append_children(rng, population, geography, la, baby_dob, sex,
+                             mother_rows.ethnicity.to_numpy(), mother_rows.surname.to_numpy())
     pairs = pd.DataFrame({"mother_person_id": mothers.person_id.to_numpy(),
                           "child_person_id": babies.person_id.to_numpy(),
                           "child_dob": baby_dob})
@@ -243,7 +288,6 @@ def _babies_of_looked_after_mothers(rng, population: Population, periods: pd.Dat
         case_id=-1 - np.arange(int(in_care.sum())),
         start=baby_dob[in_care] + days(rng.uniform(0, 60, int(in_care.sum()))),
         la_index=la[in_care],
-        home_postcode=postcode[in_care, 0],
     )
     entrants = entrants[dates_of(entrants, "start") <= calendar.end]
     columns = ["case_id", "person_id", "dob", "sex", "start", "la_index", "home_postcode"]
@@ -334,6 +378,9 @@ def _episode_attributes(rng, ev: pd.DataFrame, periods: pd.DataFrame, calendar: 
 
     ev = ev.assign(ls=ls, place=place, pl_post=pl_post)
     ev[["ls", "place", "pl_post"]] = ev.groupby("period")[["ls", "place", "pl_post"]].ffill()
+    # a UASC period keeps one legal status throughout (mostly V2, accommodated under s20)
+    fixed = periods.legal_status.to_numpy()[p]
+    ev["ls"] = np.where(fixed != "", fixed, ev.ls.to_numpy())
     nxt = ev.groupby("period").date.shift(-1).to_numpy().astype("datetime64[D]")
     period_end = dates_of(periods, "end")[p]
     has_next = ~np.isnat(nxt)
@@ -370,8 +417,9 @@ def _cin_of_periods(rng, periods: pd.DataFrame, calendar: Calendar) -> pd.DataFr
     """Every looked-after child is in need: one CIN episode per period of care, in its LA."""
     cin = periods[["person_id", "case_id", "la_index", "dob"]].copy()
     start = dates_of(periods, "start")
-    referral = np.where(periods.transferred_in.to_numpy(), start,
-                        start - days(rng.uniform(7, 120, len(periods))))
+    # a child taken over from another LA, or arriving from abroad, is referred on the day
+    arrived = periods.transferred_in.to_numpy() | periods.uasc.to_numpy()
+    referral = np.where(arrived, start, start - days(rng.uniform(7, 120, len(periods))))
     cin["referral_date"] = np.where(referral < dates_of(periods, "dob"),
                                     dates_of(periods, "dob"), referral)
     end = dates_of(periods, "end")
@@ -391,12 +439,5 @@ def _with_cin_details(rng, cin: pd.DataFrame) -> pd.DataFrame:
     cin["referral_source"] = rng.choice(["1A", "1B", "2A", "3A", "3B", "5A", "5B", "6", "10"], n)
     cin["primary_need"] = rng.choice(PRIMARY_NEED, n, p=PRIMARY_NEED_WEIGHTS)
     referral = dates_of(cin, "referral_date")
-    closure = dates_of(cin, "closure_date")
-    cpp_start = referral + days(rng.uniform(10, 60, n))
-    cpp_end = cpp_start + days(rng.uniform(120, 400, n))
-    has_cpp = cin.cpp.to_numpy() & (np.isnat(closure) | (cpp_start < closure))
-    cin["cpp_start"] = np.where(has_cpp, cpp_start, NAT)
-    stop = np.where(np.isnat(closure), np.datetime64("9999-12-31"), closure)
-    cin["cpp_end"] = np.where(has_cpp & (cpp_end < stop), cpp_end, NAT)
     cin["assessment_start"] = referral + days(rng.uniform(0, 10, n))
     return cin

@@ -22,10 +22,11 @@ from synthetic.formats.ssda903 import write_ssda903
 from synthetic.geography import Geography, build_geography
 from synthetic.la_records import build_registrations
 from synthetic.names import NamePools
+from synthetic.outcomes import oc2_rows, oc3_rows
 from synthetic.population import Population, build_population
 from synthetic.randomness import stream
 from synthetic.school import Schooling, build_schooling
-from synthetic.social_care import SocialCare, build_social_care
+from synthetic.social_care import REENTRY_CASE_BASE, SocialCare, build_social_care
 
 Progress = Callable[[str], None]
 
@@ -78,6 +79,9 @@ def build_world(people: int, seed: int, config: dict,
     progress("social care")
     care = build_social_care(stream(seed, "social care"), population, calendar, geography,
                              config, factor)
+    outcomes_rng = stream(seed, "outcomes")
+    care.oc2 = oc2_rows(outcomes_rng, care.cla_periods, calendar, config["outcomes"])
+    care.oc3 = oc3_rows(outcomes_rng, care.cla_periods, calendar, config["outcomes"])
     progress("adoption")
     adoptions = match_households(stream(seed, "adoption"), care.adoption_route,
                                  population.persons, calendar, geography, config, names)
@@ -88,6 +92,7 @@ def build_world(people: int, seed: int, config: dict,
         columns={"household_id": "adopter_household_id"})], ignore_index=True)
     for column in ("family_id", "household_id", "maternity_id", "father", "adopter_household_id"):
         population.persons[column] = population.persons[column].astype("Int64")
+    population.persons["uasc"] = population.persons.uasc.fillna(False).astype(bool)
     _mark_transferred_as_movers(population, care)
     progress("schools")
     multiplier = group_multiplier(population.persons, config)
@@ -186,6 +191,35 @@ def _write_truth(world: World, records: pd.DataFrame, folder: Path) -> None:
     write_parquet(periods, folder / "cla_periods.parquet")
     write_parquet(world.schooling.upn_issues.drop(columns=["u", "phase"]),
                   folder / "upn_issues.parquet")
+    _write_care_truth(world, folder)
+
+
+def _write_care_truth(world: World, folder: Path) -> None:
+    """CIN episodes, plans, 903 episodes, UASC and outcomes as the returns show them, and the
+    collection years (what a truth cohort may be asked about)."""
+    care, codes = world.care, world.geography.la_codes
+    write_parquet(pd.DataFrame({"year": world.calendar.collection_years}),
+                  folder / "collection_years.parquet")
+    tables = {
+        "cin_episodes": care.cin_episodes[
+            ["person_id", "la_index", "referral_date", "closure_date"]],
+        "cpp_plans": care.cpp_plans[
+            ["person_id", "la_index", "referral_date", "start_date", "end_date"]],
+        "cla_episodes": care.cla_episodes[
+            ["person_id", "la_index", "decom", "dec", "ls", "place", "rec", "rne"]],
+        "uasc": care.uasc[["person_id", "la_index", "duc"]],
+        "outcomes_oc2": care.oc2.rename(columns={"year": "period"}),
+        "outcomes_oc3": care.oc3.rename(columns={"year": "period"}),
+    }
+    for name, frame in tables.items():
+        frame = frame.assign(la_code=[f"{c:03d}" for c in codes[frame.la_index.to_numpy()]])
+        frame = frame.drop(columns="la_index")
+        for column in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[column]):
+                frame[column] = frame[column].dt.date  # stored as a Parquet date
+        front = ["person_id", "la_code"]
+        write_parquet(frame[front + [c for c in frame.columns if c not in front]],
+                      folder / f"{name}.parquet")
 
 
 def sibling_groups(care: SocialCare, adoptions: Adoptions) -> pd.DataFrame:
@@ -228,8 +262,9 @@ def summarise(world: World, records: pd.DataFrame) -> dict:
         "collection_years": world.calendar.collection_years,
         "oversample_factor": round(world.oversample, 4),
         "persons": {
-            "children": len(children) - len(care.mother_child),
+            "children": len(children) - len(care.mother_child) - int(children.uasc.sum()),
             "babies_of_looked_after_mothers": len(care.mother_child),
+            "unaccompanied_asylum_seeking_children": int(children.uasc.sum()),
             "adopters": int((persons.kind == "adopter").sum()),
             "twin_or_multiple_births": int((twins > 1).sum()),
             "moved_la": int(children.moved_la.sum()),
@@ -246,6 +281,10 @@ def summarise(world: World, records: pd.DataFrame) -> dict:
             "sibling_groups_on_adoption_pathway": int(
                 sibling_groups(care, world.adoptions).sibling_group_id.nunique()),
             "looked_after_mothers": len(care.mother_child),
+            "re_entries_to_care": int(((care.cla_periods.case_id <= REENTRY_CASE_BASE)
+                                        & ~care.cla_periods.transferred_in).sum()),
+            "child_protection_plans": len(care.cpp_plans),
+            "plans_left_open_after_closure": int(care.cpp_plans.left_open.sum()),
         },
         "records": {k: int(v) for k, v in records.source.value_counts().sort_index().items()},
         "injected_errors": error_counts,

@@ -30,6 +30,10 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     assert synth("--people", "1500", "--seed", "3", "--out", str(second), "--quiet").exit_code == 0
     digest = tree_digest(first)
     assert len(digest) > 20
+    # the care events' files too: outcome tables, plans, episodes and UASC truth
+    assert any(name.endswith("/oc2.csv") for name in digest)
+    assert {"truth/cpp_plans.parquet", "truth/cla_episodes.parquet", "truth/uasc.parquet",
+            "truth/outcomes_oc3.parquet"} <= set(digest)
     assert digest == tree_digest(second)
 
 

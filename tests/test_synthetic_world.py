@@ -13,7 +13,7 @@ from synthetic.reference import LA_CODES, UPN_CHECK_ALPHABET
 
 UPN_SHAPE = re.compile(r"^[A-HJ-NP-RT-Z]\d{11}[0-9A-HJ-NP-RT-Z]$")
 NS_903_TABLES = {"header.csv", "episodes.csv", "ad1.csv", "placed_adoption.csv", "reviews.csv",
-                 "missing.csv", "prev_perm.csv"}
+                 "missing.csv", "prev_perm.csv", "uasc.csv", "oc2.csv", "oc3.csv"}
 
 
 def upn_check_letter(upn: str) -> str:

@@ -12,9 +12,11 @@ import pandas as pd
 from synthetic.calendar import DAY, Calendar, dates_for, format_dates, school_entry_year
 from synthetic.geography import Geography
 from synthetic.la_records import Registrations, duplicate_ids, overlapping, recorded_upns
+from synthetic.protection_plans import previous_plans
 from synthetic.social_care import SocialCare, dates_of
 
 ISO = "%Y-%m-%d"
+REVIEW_AFTER_DAYS = 90  # the first review conference of a plan, about three months in
 
 
 def write_cin(rng, out: Path, care: SocialCare, registrations: Registrations,
@@ -28,7 +30,8 @@ def write_cin(rng, out: Path, care: SocialCare, registrations: Registrations,
                                                  "closure_date", y0, y1)]
         children = _children(rng, episodes, registrations, upn_by_year, multiplier, year, y1,
                              geography, error_cfg)
-        children["xml"] = _children_xml(children, _details(episodes, y1), year)
+        plans = care.cpp_plans[overlapping(care.cpp_plans, "start_date", "end_date", y0, y1)]
+        children["xml"] = _children_xml(children, _details(episodes, plans, y1), year)
         for la_index, kids in children.groupby("la_index", sort=True):
             code = f"{geography.la_codes[la_index]:03d}"
             path = f"providers/la_{code}/cin/{year}.xml"
@@ -53,12 +56,12 @@ def _children(rng, episodes, registrations, upn_by_year, multiplier, year, y1, g
     kids = registrations.lookup(kids.sort_values(["la_index", "person_id"], ignore_index=True))
     kids["year"] = year
     kids["duplicate"] = False
-    # a child recorded twice by the same LA, under a second LAchildID
-    m = multiplier.reindex(kids.person_id).to_numpy()
-    twice = kids[rng.random(len(kids)) < cfg["cin_duplicate"] * m].copy()
+    # a child the LA's case system holds twice, under a second LAchildID: in every return
+    # that has the child, with the same episodes (the registration's error, not the year's)
+    twice = kids[kids.recorded_twice.to_numpy()].copy()
     twice["duplicate"] = True
     twice["child_id"] = duplicate_ids(geography, registrations, twice.la_index.to_numpy(),
-                                      np.arange(len(twice)) + (year - 2000) * 10000)
+                                      twice.second_number.to_numpy())
     kids = pd.concat([kids, twice]).sort_values(["la_index", "child_id"], ignore_index=True)
 
     true_dob = dates_for(kids.person_id, _true_dobs(episodes))
@@ -74,17 +77,21 @@ def _true_dobs(episodes: pd.DataFrame) -> pd.Series:
     return episodes.drop_duplicates("person_id").set_index("person_id").dob
 
 
-def _details(episodes: pd.DataFrame, y1) -> pd.DataFrame:
+def _known(frame: pd.DataFrame, column: str, y1) -> np.ndarray:
+    """A date column as the return shows it: blank when missing or after the year's end."""
+    d = dates_of(frame, column)
+    return np.where(~np.isnat(d) & (d <= y1), format_dates(d, ISO), "")
+
+
+def _details(episodes: pd.DataFrame, plans: pd.DataFrame, y1) -> pd.DataFrame:
     """CINdetails per child and LA, with anything after the year's end left out."""
     frame = episodes.sort_values(["la_index", "person_id", "referral_date"], ignore_index=True)
-    def known(column):
-        d = dates_of(frame, column)
-        return np.where(~np.isnat(d) & (d <= y1), format_dates(d, ISO), "")
     frame = frame.assign(
         referral=format_dates(dates_of(frame, "referral_date"), ISO),
-        closure=known("closure_date"), cpp_start=known("cpp_start"), cpp_end=known("cpp_end"),
-        assessment=known("assessment_start"))
+        closure=_known(frame, "closure_date", y1),
+        assessment=_known(frame, "assessment_start", y1))
     frame["reason"] = np.where(frame.closure != "", frame.closure_reason, "")
+    frame["plans"] = frame.episode_id.map(_plans_xml(plans, y1)).fillna("").to_numpy()
     xml = _details_xml(frame)
     # all of a child's CINdetails in one LA, in referral order
     keys = frame[["la_index", "person_id"]].to_numpy()
@@ -126,13 +133,6 @@ def _children_xml(kids: pd.DataFrame, details: pd.DataFrame, year: int) -> np.nd
 def _details_xml(frame: pd.DataFrame) -> np.ndarray:
     """One ``<CINdetails>`` element per CIN episode."""
     closed = frame.closure.to_numpy() != ""
-    cpp = frame.cpp_start.to_numpy() != ""
-    plans = np.where(
-        cpp,
-        "<ChildProtectionPlans>" + _element("CPPstartDate", frame.cpp_start.to_numpy())
-        + _element("CPPendDate", frame.cpp_end.to_numpy())
-        + "<InitialCategoryOfAbuse>NEG</InitialCategoryOfAbuse>"
-        "<NumberOfPreviousCPP>0</NumberOfPreviousCPP></ChildProtectionPlans>", "")
     assessments = np.where(
         frame.assessment.to_numpy() != "",
         "<Assessments>" + _element("AssessmentActualStartDate", frame.assessment.to_numpy())
@@ -142,7 +142,27 @@ def _details_xml(frame: pd.DataFrame) -> np.ndarray:
             + _element("PrimaryNeedCode", frame.primary_need.to_numpy())
             + np.where(closed, _element("CINclosureDate", frame.closure.to_numpy())
                        + _element("ReasonForClosure", frame.reason.to_numpy()), "")
-            + "<ReferralNFA>0</ReferralNFA>" + assessments + plans + "</CINdetails>")
+            + "<ReferralNFA>0</ReferralNFA>" + assessments + frame.plans.to_numpy()
+            + "</CINdetails>")
+
+
+def _plans_xml(plans: pd.DataFrame, y1) -> pd.Series:
+    """Every plan of each episode as its own ``ChildProtectionPlans`` element, in start order,
+    joined per episode (indexed by episode_id)."""
+    plans = plans.sort_values(["episode_id", "start_date"])
+    start = _known(plans, "start_date", y1)
+    review = dates_of(plans, "start_date") + REVIEW_AFTER_DAYS * DAY
+    end = dates_of(plans, "end_date")
+    reviewed = (review <= y1) & (np.isnat(end) | (review <= end))
+    xml = ("<ChildProtectionPlans>" + _element("CPPstartDate", start)
+           + _element("CPPendDate", _known(plans, "end_date", y1))
+           + _element("InitialCategoryOfAbuse", plans.initial_category.to_numpy())
+           + _element("LatestCategoryOfAbuse", plans.latest_category.to_numpy())
+           + _element("NumberOfPreviousCPP", previous_plans(plans).astype(str))
+           + np.where(reviewed, "<Reviews>" + _element(
+               "CPPreviewDate", format_dates(review, ISO)) + "</Reviews>", "")
+           + "</ChildProtectionPlans>")
+    return pd.Series(xml, index=plans.episode_id.to_numpy()).groupby(level=0).sum()
 
 
 def _write_file(path: Path, la_code: str, year: int, children_xml: np.ndarray) -> None:

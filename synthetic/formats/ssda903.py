@@ -27,6 +27,11 @@ TABLES = {
     "reviews.csv": ["CHILD", "DOB", "REVIEW", "REVIEW_CODE"],
     "missing.csv": ["CHILD", "DOB", "MISSING", "MIS_START", "MIS_END"],
     "prev_perm.csv": ["CHILD", "DOB", "PREV_PERM", "LA_PERM", "DATE_PERM"],
+    "uasc.csv": ["CHILD", "SEX", "DOB", "DUC"],
+    "oc2.csv": ["CHILD", "DOB", "SDQ_SCORE", "SDQ_REASON", "CONVICTED", "HEALTH_CHECK",
+                "IMMUNISATIONS", "TEETH_CHECK", "HEALTH_ASSESSMENT", "SUBSTANCE_MISUSE",
+                "INTERVENTION_RECEIVED", "INTERVENTION_OFFERED"],
+    "oc3.csv": ["CHILD", "DOB", "IN_TOUCH", "ACTIV", "ACCOM"],
 }
 DATE = "%d/%m/%Y"
 
@@ -47,7 +52,11 @@ def write_ssda903(rng, out: Path, care: SocialCare, adoptions: Adoptions,
         y0, y1 = calendar.year_start(year), calendar.year_end(year)
         periods = care.cla_periods[overlapping(care.cla_periods, "start", "end", y0, y1)]
         episodes = care.cla_episodes[overlapping(care.cla_episodes, "decom", "dec", y0, y1)]
-        header = _header(rng, periods, care, registrations, upn_by_year, multiplier, year,
+        oc3 = care.oc3[care.oc3.year == year]
+        # the Header lists every child of the return: looked after, or a care leaver in OC3
+        children = pd.concat([periods[["person_id", "la_index"]],
+                              oc3[["person_id", "la_index"]]]).drop_duplicates()
+        header = _header(rng, children, care, registrations, upn_by_year, multiplier, year,
                          error_cfg)
         tables["header.csv"].append(header)
         tables["episodes.csv"].append(_episodes(episodes, registrations, geography, year, y1))
@@ -57,6 +66,10 @@ def write_ssda903(rng, out: Path, care: SocialCare, adoptions: Adoptions,
         tables["reviews.csv"].append(_reviews(rng, periods, registrations, year, y0, y1))
         tables["missing.csv"].append(_missing(rng, periods, registrations, year, y0, y1))
         tables["prev_perm.csv"].append(_prev_perm(rng, periods, registrations, year, y0))
+        tables["uasc.csv"].append(_uasc(periods, care.uasc, registrations, year, y1))
+        tables["oc2.csv"].append(_with_ids(care.oc2[care.oc2.year == year], registrations,
+                                           year))
+        tables["oc3.csv"].append(_with_ids(oc3, registrations, year))
 
     truth = []
     for name, frames in tables.items():
@@ -89,15 +102,14 @@ def _with_ids(frame: pd.DataFrame, registrations: Registrations, year: int) -> p
     return frame
 
 
-def _header(rng, periods, care, registrations, upn_by_year, multiplier, year, cfg):
-    children = periods.drop_duplicates(["person_id", "la_index"])[["person_id", "la_index"]]
+def _header(rng, children, care, registrations, upn_by_year, multiplier, year, cfg):
     children = children.sort_values(["la_index", "person_id"], ignore_index=True)
     reg = registrations.lookup(children)
     frame = _with_ids(children, registrations, year)
     ye = np.datetime64(f"{year}-03-31")
     not_of_school_age = school_entry_year(care_dob(care, frame.person_id)) > year - 1
-    upn = recorded_upns(rng, frame.assign(year=year), upn_by_year, multiplier, cfg,
-                        not_of_school_age)
+    recorded = frame.assign(year=year, abroad_code=reg.abroad_code.to_numpy())
+    upn = recorded_upns(rng, recorded, upn_by_year, multiplier, cfg, not_of_school_age)
     frame["SEX"] = sex_code(reg.sex.to_numpy(), np.full(len(frame), year))
     frame["ETHNIC"] = reg.ethnicity.to_numpy()
     frame["UPN"] = np.where(upn.upn != "", upn.upn, upn.un_code)
@@ -222,4 +234,18 @@ def _prev_perm(rng, periods, registrations, year, y0):
                                     p=[0.9, 0.03, 0.04, 0.03])
     frame["LA_PERM"] = ""
     frame["DATE_PERM"] = ""
+    return frame
+
+
+def _uasc(periods, uasc: pd.DataFrame, registrations, year, y1):
+    """The UASC table: every UASC child the LA looked after in the year, with the date they
+    ceased to be UASC once it has passed."""
+    looked_after = periods[["person_id", "la_index"]].drop_duplicates()
+    rows = uasc.merge(looked_after, on=["person_id", "la_index"]).sort_values(
+        ["la_index", "person_id"], ignore_index=True)
+    frame = _with_ids(rows, registrations, year)
+    reg = registrations.lookup(rows[["person_id", "la_index"]])
+    frame["SEX"] = sex_code(reg.sex.to_numpy(), np.full(len(frame), year))
+    duc = dates_of(frame, "duc")
+    frame["DUC"] = format_dates(np.where(duc <= y1, duc, np.datetime64("NaT")), DATE)
     return frame
