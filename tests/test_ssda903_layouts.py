@@ -27,7 +27,7 @@ from linkage.sources.schema import FLAGS, SourceData
 DATA = Path(__file__).parent / "data" / "ssda903_layouts"
 DFE_XML = DATA / "dfe_xml" / "2024" / "return.xml"
 CSV_RETURN = DATA / "csv" / "2024"
-TABLES = ["ad1", "episodes", "header", "missing", "placed_adoption", "prev_perm", "reviews",
+TABLES = ["ad1", "episodes", "header", "missing", "oc2", "placed_adoption", "prev_perm", "reviews",
           "uasc"]
 HEADER = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\n"
 EPISODE_COLUMNS = ("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,"
@@ -114,7 +114,7 @@ def one_element_per_table(source: Path) -> str:
     beside HEADER, each column an element."""
     names = {"header": "HEADER", "episodes": "EPISODE", "reviews": "REVIEW", "ad1": "AD1",
              "uasc": "UASC", "missing": "MISSING", "prev_perm": "PREV_PERM",
-             "placed_adoption": "PLACED_ADOPTION"}
+             "placed_adoption": "PLACED_ADOPTION", "oc2": "OC2"}
     frames = {name: pd.read_csv(source / f"{name}.csv", dtype=str, keep_default_na=False)
               for name in names}
     root = ElementTree.Element("EXPSSDA903")
