@@ -338,7 +338,8 @@ def _cohort_tables(per_la: pd.Series, education: dict[str, int], request: Reques
     counts = per_la.to_frame("children")
     counts.index = [f"LA {code}" for code in counts.index]
     by_la = protect(counts, rules)
-    by_la.table = by_la.table.drop(index=TOTAL, errors="ignore")  # national: rounded below
+    # one column: its row total repeats it; the national total is rounded, below
+    by_la.table = by_la.table.drop(index=TOTAL, columns=TOTAL, errors="ignore")
     naive, deduplicated = int(per_la.sum()), education["children"]
     measures = {
         "sum of each LA's own count": naive,
