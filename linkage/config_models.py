@@ -579,15 +579,19 @@ class Oversample(Strict):
     max: Annotated[float, Field(ge=1)]
 
 
-class Span(Strict):
-    min: Positive
-    max: Positive
+class _Ordered(Strict):
+    """A range: ``min`` at most ``max``."""
 
     @model_validator(mode="after")
     def _ordered(self):
         if self.min > self.max:
             raise FieldProblem(("max",), f"must be at least min ({self.min})")
         return self
+
+
+class Span(_Ordered):
+    min: Positive
+    max: Positive
 
 
 class SyntheticFamilies(Strict):
@@ -645,15 +649,9 @@ class AdoptAgain(Strict):
     before_window: Probability
 
 
-class DaySpan(Strict):
+class DaySpan(_Ordered):
     min: Annotated[int, Field(ge=0)]
     max: Annotated[int, Field(ge=0)]
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.min > self.max:
-            raise FieldProblem(("max",), f"must be at least min ({self.min})")
-        return self
 
 
 class ProtectionPlans(Strict):
