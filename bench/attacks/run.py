@@ -168,19 +168,15 @@ def _bundle_rows(path: Path) -> int:
 def hash_again(world: Path, names: list[str], out: Path) -> tuple[list[Path], bytes]:
     """The named bundles of ``world`` hashed again under a new linkage key (``linkage
     keygen``), the providers' other keys from the environment; returns them and the key."""
-    from linkage.pipelines.delivery import provider_jobs
+    from linkage.pipelines.delivery import folder_entries
     from linkage.pseudonymise.bundle import write_bundle
     from linkage.pseudonymise.keys import generate_key_file
     from linkage.pseudonymise.roles import provider_keys
-    from linkage.sources import read_source
 
     generate_key_file(out / "key2")
     keys = provider_keys(out / "key2")
-    paths = []
-    for kind, code, files, name in provider_jobs(world / "providers"):
-        if name in names:
-            paths.append(write_bundle(read_source(kind, files, provider=code), keys,
-                                      out / name).path)
+    paths = [write_bundle(score.read_entry(entry), keys, out / entry.bundle).path
+             for entry in folder_entries(world) if entry.bundle in names]
     return paths, keys.linkage_key
 
 

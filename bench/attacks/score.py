@@ -19,15 +19,14 @@ from linkage.pseudonymise.bloom import normalise_name
 def plaintext_records(world: Path, key: bytes | None = None) -> pd.DataFrame:
     """The plaintext of every provider's records (the unkeyed tokens table) with
     ``person_id`` from the truth; record ids replaced by their pseudonyms when ``key`` given."""
-    from linkage.pipelines.delivery import provider_jobs
+    from linkage.pipelines.delivery import folder_entries
     from linkage.pseudonymise.bundle import linkage_schema, tokenise
-    from linkage.sources import read_source
 
     schema = linkage_schema()
     frames = []
-    for kind, code, paths, name in provider_jobs(world / "providers"):
-        table = tokenise(read_source(kind, paths, provider=code), None, schema)
-        frames.append(table.assign(bundle=name))
+    for entry in folder_entries(world):  # every source, generic ones through their mapping
+        table = tokenise(read_entry(entry), None, schema)
+        frames.append(table.assign(bundle=entry.bundle))
     plain = pd.concat(frames, ignore_index=True)
     truth = pd.read_parquet(world / "truth" / "records.parquet")
     ids = truth[[*RECORD_KEYS, "person_id"]].astype({"provider": str, "period": "int64"})
@@ -36,6 +35,14 @@ def plaintext_records(world: Path, key: bytes | None = None) -> pd.DataFrame:
     if key is not None:
         plain["record_id"] = record_pseudonyms(plain, key)
     return plain
+
+
+def read_entry(entry):
+    """A delivery entry's files read as ``linkage hash`` reads them."""
+    from linkage.sources import read_source
+
+    return read_source(entry.source, list(entry.paths), entry.mapping, entry.provider,
+                       entry.period)
 
 
 def record_pseudonyms(plain: pd.DataFrame, key: bytes) -> pd.Series:
