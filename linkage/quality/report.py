@@ -19,6 +19,7 @@ from linkage import __version__
 from linkage.atomic import write_atomically
 from linkage.config import load_config
 from linkage.quality.charts import bar_chart, histogram
+from linkage.release.ethnic_groups import EthnicGroups
 from linkage.sources.schema import CHILD_SOURCES, LA_SOURCES, RECORD_KEY
 from linkage.spine.store import connect, current_version, family_tables
 
@@ -110,21 +111,62 @@ def _unlinked(records: pd.DataFrame) -> list[dict]:
 
 
 def _match_rates(records: pd.DataFrame, dimension: str) -> list[dict]:
-    """Per group: children's social care records, and the share linked to a record of
-    another source (mostly their pupil records: what education research depends on)."""
+    """Per group, in the group's natural order: children's social care records, and the
+    share linked to a record of another source (mostly their pupil records: what education
+    research depends on), with its 95% Wilson interval. Ethnicity is shown by its GSS
+    harmonised group, never a code."""
     records = records[records.source.isin(LA_SOURCES if dimension == "la" else CARE_SOURCES)]
     values = records[dimension].fillna("unknown").astype(str).replace("", "unknown")
-    rows = records.assign(group=values).groupby("group").agg(
-        records=("person_key", "size"), rate=("cross_source", "mean"))
-    return [{"group": g, "records": int(r.records), "rate": round(r.rate, 4)}
-            for g, r in rows.iterrows()]
+    order = None
+    if dimension == "ethnicity":
+        groups = EthnicGroups.load(detailed=False)
+        values, order = groups.labels(records[dimension]), groups.order
+    rows = records.assign(group=values.to_numpy()).groupby("group").agg(
+        records=("person_key", "size"), linked=("cross_source", "sum"))
+    out = []
+    for group in _ordered(list(rows.index), dimension, order):
+        n, linked = int(rows.records[group]), int(rows.linked[group])
+        low, high = wilson_interval(linked, n)
+        out.append({"group": group, "records": n, "rate": round(linked / n, 4),
+                    "ci_low": round(low, 4), "ci_high": round(high, 4)})
+    return out
+
+
+def _ordered(groups: list[str], dimension: str, order: list[str] | None) -> list[str]:
+    """Groups in reading order: a configured order (ethnic groups), age bands by their
+    first age (5-9 before 10-15), anything else as text."""
+    if order is not None:
+        return [g for g in order if g in groups] + sorted(set(groups) - set(order))
+    if dimension == "age_band":
+        def first_age(band: str) -> tuple[float, str]:
+            if band.startswith("under"):
+                return (-1.0, band)
+            digits = band.split("-")[0].rstrip("+")
+            return (float(digits) if digits.isdigit() else math.inf, band)
+        return sorted(groups, key=first_age)
+    return sorted(groups)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default): sound for small groups
+    and for rates near 0 or 1, where the normal approximation is not."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _gap(rows: list[dict]) -> dict | None:
+    """The lowest and highest rates among groups of at least MIN_GROUP_FOR_GAP records,
+    called out only when their 95% intervals do not overlap (else it may be chance)."""
     big = [r for r in rows if r["records"] >= MIN_GROUP_FOR_GAP]
     if len(big) < 2:
         return None
     low, high = min(big, key=lambda r: r["rate"]), max(big, key=lambda r: r["rate"])
+    if low["ci_high"] >= high["ci_low"]:
+        return None
     return {"lowest": low["group"], "highest": high["group"],
             "points": float(round(100 * (high["rate"] - low["rate"]), 1))}
 
@@ -197,6 +239,13 @@ def count(n: int, rules: dict) -> str:
 
 def rate(value: float, n: int, rules: dict) -> str:
     return rules["hidden_percentage"] if n < rules["min_count"] else f"{100 * value:.1f}%"
+
+
+def interval(group: dict, rules: dict) -> str:
+    """A group's 95% interval as shown, hidden where its rate is."""
+    if group["records"] < rules["min_count"]:
+        return rules["hidden_percentage"]
+    return f"{100 * group['ci_low']:.1f}% to {100 * group['ci_high']:.1f}%"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -277,7 +326,8 @@ def _render_bias(data, rules) -> str:
     out = ["<p>The share of each group's children's social care records (903, CIN, ASG "
            "children) linked to a record of another source, mostly a pupil record. Linkage "
            "that misses some groups more than others biases the disparities researchers "
-           "measure. Gaps are called out between groups of 30 records or more.</p>"]
+           "measure. A gap is called out between the lowest and highest rates of groups of "
+           "30 records or more only when their 95% intervals do not overlap.</p>"]
     if not data.get("groups_by_custodian"):
         out.append("<p>Breakdowns by ethnicity, sex and age band need the records' content, "
                    "which only the data custodian can open: run <code>linkage report "
@@ -288,10 +338,11 @@ def _render_bias(data, rules) -> str:
             out.append(f'<p class="callout">{escape(dimension)}: the largest gap is '
                        f'{gap["points"]} percentage points, between {escape(gap["highest"])} '
                        f'and {escape(gap["lowest"])}.</p>')
-        rows = [[g["group"], count(g["records"], rules), rate(g["rate"], g["records"], rules)]
-                for g in data["groups"][dimension]]
+        rows = [[g["group"], count(g["records"], rules), rate(g["rate"], g["records"], rules),
+                 interval(g, rules)] for g in data["groups"][dimension]]
         out.append(f"<h3>{escape(dimension)}</h3>"
-                   + _table([dimension, "records", "linked to another source"], rows))
+                   + _table([dimension, "records", "linked to another source",
+                             "95% interval"], rows))
     return "".join(out)
 
 
