@@ -37,6 +37,8 @@ def test_the_report_has_every_section_and_hides_small_counts(report, linked_spin
     assert html.count("<svg") >= 4 and "<script" not in html and "http" not in html.replace(
         "http://www.w3.org/2000/svg", "")
     assert "pairwise precision" in html and "largest gap" in html
+    assert "by the true person's group" in html and "<th>ethnic group</th>" in html
+    assert "95% interval" in html and "WBRI" not in html   # labels, never codes
     spine, _ = linked_spine
     data = json.loads(runner.invoke(app, ["report", "--spine", str(spine), "--out",
                                           str(report.with_name("again.html")), "--json"]).stdout)
@@ -143,3 +145,21 @@ def test_groups_read_in_order_with_intervals_and_a_gap_only_beyond_chance():
              "ci_low": wilson_interval(k, 30)[0], "ci_high": wilson_interval(k, 30)[1]}
             for g, k in (("a", 16), ("b", 14))]
     assert _gap(near) is None
+
+
+def test_recall_and_precision_by_group_counted_by_hand():
+    from linkage.quality.evaluate import _recall_by_group
+
+    persons = pd.DataFrame({"person_id": [1, 2], "dob": ["2012-05-01", "2013-06-01"],
+                            "ethnicity": ["WBRI", "BAFR"], "sex": ["F", "M"],
+                            "moved_la": [False, False]})
+    # person 1 has records a, b, c; person 2 has d, e; the spine put d with a and b
+    joined = pd.DataFrame({"person_id": [1, 1, 1, 2, 2],
+                           "person_key": ["A", "A", "B", "A", "C"]})
+    groups = _recall_by_group(joined, persons)["ethnic_group"]
+    # White: 1 of its 3 true pairs linked (a-b); cluster A (mostly person 1) predicts 3 pairs
+    assert groups["White"] == {"true_pairs": 3, "recall": round(1 / 3, 6),
+                               "precision": round(1 / 3, 6)}
+    # Black: its one pair (d-e) missed, and no cluster stands for person 2's group
+    assert groups["Black, Black British, Caribbean or African"] == {
+        "true_pairs": 1, "recall": 0.0, "precision": None}

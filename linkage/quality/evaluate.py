@@ -135,13 +135,16 @@ def _pair_count(counts: pd.DataFrame, first: str, second: str) -> int:
 
 
 def _recall_by_group(joined: pd.DataFrame, persons: pd.DataFrame) -> dict:
+    """Pairwise recall and precision per group of the true person. A linked pair belongs to
+    its true person's group; a predicted pair to the group of its cluster's largest true
+    person (the one the cluster stands for)."""
+    from linkage.release.ethnic_groups import EthnicGroups
+
     people = persons.set_index("person_id")
     dob = pd.to_datetime(people.dob, errors="coerce")
     age = (pd.Timestamp("2025-03-31") - dob).dt.days // 365
     groups = {
-        "ethnic_group": people.ethnicity.str.slice(0, 1).map(
-            {"W": "White", "M": "Mixed", "A": "Asian", "B": "Black", "C": "Other",
-             "O": "Other", "R": "Refused", "N": "Not obtained"}),
+        "ethnic_group": EthnicGroups.load(detailed=False).labels(people.ethnicity),
         "ethnicity": people.ethnicity,
         "sex": people.sex,
         "age_band": pd.cut(age, [-1, 4, 9, 15, 17, 200],
@@ -152,13 +155,20 @@ def _recall_by_group(joined: pd.DataFrame, persons: pd.DataFrame) -> dict:
     both = joined.groupby(["person_id", "person_key"]).size()
     true_pairs = true_sizes * (true_sizes - 1) // 2
     linked_pairs = (both * (both - 1) // 2).groupby(level=0).sum()
+    largest = both.sort_values(ascending=False, kind="stable").reset_index().drop_duplicates(
+        "person_key")
+    cluster_sizes = joined.groupby("person_key").size()
+    predicted = (cluster_sizes * (cluster_sizes - 1) // 2).groupby(
+        largest.set_index("person_key").person_id).sum()
     out = {}
     for name, labels in groups.items():
-        label = labels.reindex(true_pairs.index)
-        table = pd.DataFrame({"label": label, "true": true_pairs,
-                              "linked": linked_pairs.reindex(true_pairs.index).fillna(0)})
-        summary = table.groupby("label").sum()
+        table = pd.DataFrame({"true": true_pairs,
+                              "linked": linked_pairs.reindex(true_pairs.index).fillna(0),
+                              "predicted": predicted.reindex(true_pairs.index).fillna(0)})
+        summary = table.groupby(labels.reindex(true_pairs.index).to_numpy()).sum()
         out[name] = {str(k): {"true_pairs": int(v.true),
-                              "recall": round(float(v.linked / v.true), 6) if v.true else None}
+                              "recall": round(float(v.linked / v.true), 6) if v.true else None,
+                              "precision": (round(float(v.linked / v.predicted), 6)
+                                            if v.predicted else None)}
                      for k, v in summary.iterrows()}
     return out

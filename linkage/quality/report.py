@@ -374,7 +374,37 @@ def _render_accuracy(data, rules) -> str:
              f"{a['siblings']['pair_precision']:.3f} / {a['siblings']['pair_recall']:.3f}"],
             ["mother-child precision / recall",
              f"{a['mother_child']['precision']:.3f} / {a['mother_child']['recall']:.3f}"]]
-    return "<p>Against the synthetic world's truth.</p>" + _table(["measure", "value"], rows)
+    return ("<p>Against the synthetic world's truth.</p>" + _table(["measure", "value"], rows)
+            + _render_accuracy_by_group(a.get("recall_by_group", {}), rules))
+
+
+ACCURACY_GROUPS = {"ethnic_group": "ethnic group", "age_band": "age band", "sex": "sex",
+                   "moved_la": "moved LA"}
+
+
+def _render_accuracy_by_group(by_group: dict, rules: dict) -> str:
+    """Pairwise recall and precision per group of the true person: a missed link that
+    falls on one group more than another is what biases group comparisons."""
+    out = ["<p>Pairwise recall and precision by the true person's group. Recall is of the "
+           "pairs of that group's records; a predicted pair counts for the group of the "
+           "person its cluster mostly holds.</p>"]
+    for name, title in ACCURACY_GROUPS.items():
+        groups = by_group.get(name)
+        if not groups:
+            continue
+        order = _ordered(list(groups), "age_band" if name == "age_band" else name,
+                         EthnicGroups.load(detailed=False).order
+                         if name == "ethnic_group" else None)
+        rows = [[group, count(groups[group]["true_pairs"], rules),
+                 _fraction(groups[group]["recall"]), _fraction(groups[group]["precision"])]
+                for group in order]
+        out.append(f"<h3>{escape(title)}</h3>"
+                   + _table([title, "true pairs", "recall", "precision"], rows))
+    return "".join(out)
+
+
+def _fraction(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 RENDERERS = {"summary": _render_summary, "sources": _render_sources,
