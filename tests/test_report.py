@@ -39,6 +39,7 @@ def test_the_report_has_every_section_and_hides_small_counts(report, linked_spin
     assert "pairwise precision" in html and "largest gap" in html
     assert "by the true person's group" in html and "<th>ethnic group</th>" in html
     assert "95% interval" in html and "WBRI" not in html   # labels, never codes
+    assert "<th></th>" not in html   # every table's header names its columns
     spine, _ = linked_spine
     data = json.loads(runner.invoke(app, ["report", "--spine", str(spine), "--out",
                                           str(report.with_name("again.html")), "--json"]).stdout)

@@ -270,7 +270,7 @@ def render(data: dict) -> str:
 
 
 def _render_summary(data, rules) -> str:
-    return _table(["", ""], [
+    return _table(["measure", "value"], [
         ["spine version", data["version"]], ["linked at", data["created_at"]],
         ["records", f"{data['records']:,}"], ["persons", f"{data['persons']:,}"],
         ["toolkit version", data["toolkit_version"]]]) + (
