@@ -124,8 +124,15 @@ def test_a_withdrawn_bundle_leaves_with_its_persons_retired(grown, tmp_path):
     retired = con.execute("SELECT person_key FROM key_change WHERE version = 3 AND "
                           "change = 'retire'").df()
     assert set(retired.person_key) == gone and gone  # pupils seen only in that census
+    con.close()
     kept = before.merge(after, on=["source", "provider", "record_id", "period"])
     assert (kept.person_key_x == kept.person_key_y).all()
+    from linkage.quality.report import report_data
+
+    changes = report_data(spine)["changes"]  # the report says what the version changed
+    assert changes["previous_version"] == 2 and changes["records_before"] == len(before)
+    assert changes["kinds"] == [{"change": "retire", "keys": len(gone),
+                                 "records": int(before.person_key.isin(gone).sum())}]
 
 
 def test_a_spine_that_does_not_hold_its_bundles_is_not_shrunk(grown, tmp_path):

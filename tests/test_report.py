@@ -14,7 +14,7 @@ from tests.identifiers import world_identifiers
 
 runner = CliRunner()
 SECTIONS = ["summary", "sources", "weights", "model", "unlinked", "combinations", "bias",
-            "families", "accuracy"]
+            "families", "changes", "accuracy"]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,12 @@ def test_the_report_has_every_section_and_hides_small_counts(report, linked_spin
     # the linkage unit's own report: no breakdown it cannot compute without content
     assert set(data["groups"]) == {"la", "moved_la"} and not data["groups_by_custodian"]
     assert "ethnicity" in html  # the custodian's report (the fixture) has them
+    # changes since the last version: another test may have relinked the session spine
+    changes = data["changes"]
+    if changes["previous_version"] is None:
+        assert data["version"] == 1
+    else:  # relinking the same bundles keeps every key (test_link)
+        assert changes["records_before"] == data["records"] and changes["kinds"] == []
     small = [u for u in data["unlinked"] if 0 < u["records"] < 6]
     assert small, "the world should have some small counts to hide"
     for row in small:  # a small count is never printed

@@ -51,6 +51,7 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
             f"USING (version, {', '.join(RECORD_KEY)}) "
             "WHERE r.version = ?", [version]).df()
         families = family_tables(con)
+        changes = _changes(con, version)
     finally:
         con.close()
     counts, model = json.loads(meta[1]), json.loads(meta[2])
@@ -71,6 +72,7 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
                     "threshold": counts.get("threshold_match_weight")},
         "model": _model_levels(model),
         "families": _families(families),
+        "changes": changes,
     }
     data["gaps"] = {d: _gap(rows) for d, rows in data["groups"].items()}
     if truth is not None:
@@ -185,6 +187,21 @@ def _model_levels(model: dict) -> list[dict]:
     return out
 
 
+def _changes(con, version: int) -> dict:
+    """What this version changed in the persons of the last: person keys merged, split,
+    retired or new (key_change), with the records they hold; and both versions' sizes."""
+    kinds = con.execute("SELECT change, count(*), coalesce(sum(records), 0) FROM key_change "
+                        "WHERE version = ? GROUP BY change ORDER BY change", [version]).fetchall()
+    sizes = dict(((v, (records, persons)) for v, records, persons in con.execute(
+        "SELECT version, count(*), count(DISTINCT person_key) FROM person_record "
+        "WHERE version IN (?, ?) GROUP BY version", [version - 1, version]).fetchall()))
+    before = sizes.get(version - 1)
+    return {"previous_version": version - 1 if before else None,
+            "records_before": before[0] if before else None,
+            "persons_before": before[1] if before else None,
+            "kinds": [{"change": c, "keys": int(n), "records": int(r)} for c, n, r in kinds]}
+
+
 def _families(families: dict) -> dict:
     def confidence_bins(frame: pd.DataFrame) -> list[list]:
         if frame.empty:
@@ -229,6 +246,7 @@ SECTIONS = [("summary", "Summary"), ("sources", "Match rates by source"),
             ("weights", "Match weights and threshold"), ("model", "The model: m and u"),
             ("unlinked", "Records left unlinked"), ("combinations", "Persons by sources"),
             ("bias", "Match rates by group"), ("families", "Family keys"),
+            ("changes", "Changes since the last version"),
             ("accuracy", "Accuracy against truth")]
 
 
@@ -407,7 +425,27 @@ def _fraction(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-RENDERERS = {"summary": _render_summary, "sources": _render_sources,
+def _render_changes(data, rules) -> str:
+    changes = data["changes"]
+    if changes["previous_version"] is None:
+        return ("<p>This is the spine's first version: there is no earlier version to "
+                "compare with.</p>")
+    sizes = _table(["version", "records", "persons"], [
+        [changes["previous_version"], f"{changes['records_before']:,}",
+         f"{changes['persons_before']:,}"],
+        [data["version"], f"{data['records']:,}", f"{data['persons']:,}"]])
+    if not changes["kinds"]:
+        return sizes + ("<p>Every person key of the last version was kept with the same "
+                        "records: no merge, split or retirement.</p>")
+    rows = [[c["change"], count(c["keys"], rules), count(c["records"], rules)]
+            for c in changes["kinds"]]
+    return (sizes + "<p>Person keys this version changed (the spine's <code>key_change"
+            "</code> table: a merge joins persons, a split divides one, a retirement ends a "
+            "person whose records were withdrawn).</p>"
+            + _table(["change", "person keys", "records"], rows))
+
+
+RENDERERS = {"summary": _render_summary, "changes": _render_changes, "sources": _render_sources,
              "weights": _render_weights, "model": _render_model,
              "unlinked": _render_unlinked, "combinations": _render_combinations,
              "bias": _render_bias, "families": _render_families,
