@@ -649,16 +649,18 @@ class AdoptAgain(Strict):
     before_window: Probability
 
 
-class DaySpan(_Ordered):
+class WholeSpan(_Ordered):
+    """A range of whole numbers (days, years of age)."""
+
     min: Annotated[int, Field(ge=0)]
     max: Annotated[int, Field(ge=0)]
 
 
 class ProtectionPlans(Strict):
     second_plan_share: Probability
-    plan_gap_days: DaySpan
+    plan_gap_days: WholeSpan
     repeat_referral_share: Probability
-    repeat_gap_days: DaySpan
+    repeat_gap_days: WholeSpan
     left_open_share: Probability
     category_weights: Weights
     category_changes: Probability
@@ -667,7 +669,7 @@ class ProtectionPlans(Strict):
 class Reentry(Strict):
     rate: Probability
     exits: Annotated[list[Text], Field(min_length=1)]
-    gap_days: DaySpan
+    gap_days: WholeSpan
     other_la_share: Probability
 
 
@@ -682,13 +684,8 @@ class Uasc(Strict):
     un_code_weights: Weights
 
 
-class AgeSpan(Strict):
-    min: Annotated[int, Field(ge=0)]
-    max: Annotated[int, Field(ge=0)]
-
-
 class Outcomes(Strict):
-    sdq_ages: AgeSpan
+    sdq_ages: WholeSpan
     sdq_score: Days
     sdq_missing_share: Probability
     sdq_reason_of_age: Text

@@ -148,14 +148,44 @@ def _minus(left: pd.DataFrame, right: pd.DataFrame, unit: list[str]) -> pd.DataF
     return merged.loc[merged["_merge"] == "left_only", unit].reset_index(drop=True)
 
 
-def cla_any_point(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    care = truth.care
-    return _units(care, _overlaps(care.decom, care.dec, _year_start(period), _day(period)), unit)
+Cohort = Callable[[Truth, int, list[str]], pd.DataFrame]
+# Each kind of event as (rows, start, end): looked after, in need, on a plan.
+EVENTS: dict[str, Callable[[Truth], tuple[pd.DataFrame, pd.Series, pd.Series]]] = {
+    "cla": lambda t: (t.care, t.care.decom, t.care.dec),
+    "cin": lambda t: (t.need, t.need.referral_date, t.need.closure_date),
+    "cpp": lambda t: (t.plans, t.plans.start, t.plans.end),
+}
 
 
-def cla_31mar(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    care = truth.care
-    return _units(care, _open_at(care.decom, care.dec, _day(period)), unit)
+def _in_year(kind: str) -> Cohort:
+    """Units with an event of ``kind`` overlapping the year."""
+    def cohort(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
+        rows, start, end = EVENTS[kind](truth)
+        return _units(rows, _overlaps(start, end, _year_start(period), _day(period)), unit)
+    return cohort
+
+
+def _at_day(kind: str) -> Cohort:
+    """Units with an event of ``kind`` open at 31 March."""
+    def cohort(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
+        rows, start, end = EVENTS[kind](truth)
+        return _units(rows, _open_at(start, end, _day(period)), unit)
+    return cohort
+
+
+def _in_six_years(kind: str) -> Cohort:
+    """Units with an event of ``kind`` overlapping the six collection years to 31 March."""
+    def cohort(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
+        rows, start, end = EVENTS[kind](truth)
+        low = _year_start(period - LOOK_BACK_YEARS + 1)
+        return _units(rows, _overlaps(start, end, low, _day(period)), unit)
+    return cohort
+
+
+cla_any_point, cla_31mar, ever_cla_6y = _in_year("cla"), _at_day("cla"), _in_six_years("cla")
+cin_any_point, cin_31mar, ever_cin_6y = _in_year("cin"), _at_day("cin"), _in_six_years("cin")
+cpp_any_point, on_plan_31mar, ever_cpp_6y = (_in_year("cpp"), _at_day("cpp"),
+                                             _in_six_years("cpp"))
 
 
 def cla_12m_31mar(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
@@ -168,12 +198,6 @@ def cla_12m_31mar(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
 
 def cla_under_12m_31mar(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
     return _minus(cla_31mar(truth, period, unit), cla_12m_31mar(truth, period, unit), unit)
-
-
-def ever_cla_6y(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    care = truth.care
-    low = _year_start(period - LOOK_BACK_YEARS + 1)
-    return _units(care, _overlaps(care.decom, care.dec, low, _day(period)), unit)
 
 
 def _spells(care: pd.DataFrame, unit: list[str]) -> pd.DataFrame:
@@ -191,41 +215,6 @@ def _spells(care: pd.DataFrame, unit: list[str]) -> pd.DataFrame:
         **{c: (c, "first") for c in unit}, start=("decom", "min"), end=("reach", "max"))
     spells["end"] = spells.end.where(spells.end != far)
     return spells.reset_index(drop=True)
-
-
-def cin_any_point(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    need = truth.need
-    return _units(need, _overlaps(need.referral_date, need.closure_date, _year_start(period),
-                                  _day(period)), unit)
-
-
-def cin_31mar(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    need = truth.need
-    return _units(need, _open_at(need.referral_date, need.closure_date, _day(period)), unit)
-
-
-def ever_cin_6y(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    need = truth.need
-    low = _year_start(period - LOOK_BACK_YEARS + 1)
-    return _units(need, _overlaps(need.referral_date, need.closure_date, low, _day(period)),
-                  unit)
-
-
-def cpp_any_point(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    plans = truth.plans
-    return _units(plans, _overlaps(plans.start, plans.end, _year_start(period), _day(period)),
-                  unit)
-
-
-def on_plan_31mar(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    plans = truth.plans
-    return _units(plans, _open_at(plans.start, plans.end, _day(period)), unit)
-
-
-def ever_cpp_6y(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
-    plans = truth.plans
-    low = _year_start(period - LOOK_BACK_YEARS + 1)
-    return _units(plans, _overlaps(plans.start, plans.end, low, _day(period)), unit)
 
 
 def cppo_31mar(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
@@ -248,7 +237,6 @@ def uasc_any_point(truth: Truth, period: int, unit: list[str]) -> pd.DataFrame:
     return _units(care, keep.to_numpy(), unit)
 
 
-Cohort = Callable[[Truth, int, list[str]], pd.DataFrame]
 COHORTS: dict[str, Cohort] = {
     "cin_31mar": cin_31mar,
     "cino_31mar": cino_31mar,
