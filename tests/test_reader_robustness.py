@@ -136,6 +136,31 @@ def test_cin_content_is_read_in_any_layout(tmp_path):
     assert str(plans.CINreferralDate.iloc[0]) == "2023-06-01"
 
 
+def test_every_plan_of_an_episode_is_read_in_the_census_layout(tmp_path):
+    """CINdetails holds 0..n ChildProtectionPlans groups, each with its own Reviews (the
+    census guide's layout): every plan is a row, tied to its episode by the referral date."""
+    plans = "".join(
+        f"<ChildProtectionPlans><CPPstartDate>{start}</CPPstartDate>{end}"
+        f"<InitialCategoryOfAbuse>PHY</InitialCategoryOfAbuse>"
+        f"<LatestCategoryOfAbuse>{latest}</LatestCategoryOfAbuse>"
+        f"<NumberOfPreviousCPP>{previous}</NumberOfPreviousCPP>"
+        f"<Reviews><CPPreviewDate>{review}</CPPreviewDate></Reviews></ChildProtectionPlans>"
+        for start, end, latest, previous, review in (
+            ("2023-07-01", "<CPPendDate>2023-10-01</CPPendDate>", "NEG", 0, "2023-08-01"),
+            ("2024-01-05", "", "EMO", 1, "2024-02-01")))
+    one_plan = ("<ChildProtectionPlans><CPPstartDate>2023-07-01</CPPstartDate>"
+                "</ChildProtectionPlans>")
+    xml = cin_xml(children=1).replace(one_plan, plans)
+    path = tmp_path / "2024.xml"
+    path.write_text(xml, encoding="utf-8")
+    read = read_source("cin", [path]).content["child_protection_plans"]
+    assert read.CPPstartDate.astype(str).tolist() == ["2023-07-01", "2024-01-05"]
+    assert read.LatestCategoryOfAbuse.tolist() == ["NEG", "EMO"]
+    assert read.NumberOfPreviousCPP.tolist() == ["0", "1"]
+    assert read.CPPendDate.isna().tolist() == [False, True]
+    assert read.CINreferralDate.astype(str).eq("2023-06-01").all()
+
+
 @pytest.mark.parametrize("xml", [cin_xml(children=0), with_cased_names(
     cin_xml(), lambda name: "Kid" if name == "Child" else name)], ids=["empty", "other name"])
 def test_a_cin_file_without_a_child_is_refused_by_check_and_hash(tmp_path, linkage_key, xml):
