@@ -116,9 +116,12 @@ def entered_care(inputs: TableInputs, dates: pd.Series) -> pd.Series:
     starts = episodes[episodes.get("RNE", pd.Series("", index=episodes.index)).isin(
         config["care_start_rne"])][["person_key", "DECOM"]].dropna().sort_values("DECOM")
     wanted = dates.dropna().rename("date").rename_axis("person_key").reset_index()
-    # merge_asof wants one resolution on both sides (files parse to ns or us)
+    # merge_asof wants one type on both sides: dates of one resolution (files parse to ns or
+    # us), keys as text (an empty index has no string type of its own)
     wanted["date"] = wanted.date.astype("datetime64[ns]")
     starts["DECOM"] = starts.DECOM.astype("datetime64[ns]")
+    wanted["person_key"] = wanted.person_key.astype("string")
+    starts["person_key"] = starts.person_key.astype("string")
     found = pd.merge_asof(wanted.sort_values("date"), starts, left_on="date",
                           right_on="DECOM", by="person_key", direction="backward")
     entry = found.set_index("person_key").DECOM
