@@ -149,3 +149,17 @@ def test_every_cohort_gives_an_extract_with_every_table(linked_spine, world_bund
         assert {"tables/cohort_national.csv", "tables/children_and_adopters_waiting.csv",
                 "tables/routes_out_of_care.csv"} <= set(built["csv"]), name
         assert len(built["parquet"]["persons"]) == built["operator"]["deduplicated"], name
+
+
+def test_an_episode_begun_after_the_child_ceased_to_be_uasc_is_not_uasc_time():
+    episodes = rows("person_key provider record_id period DECOM DEC LS",
+                    ("u1", "201", "a", 2024, "2023-06-01", None, "V2"),   # after DUC
+                    ("u2", "201", "b", 2023, "2022-01-01", "2023-05-01", "V2"),
+                    ("u2", "202", "c", 2024, "2023-09-01", None, "V2"))   # new LA, later
+    uasc = rows("person_key provider record_id period DUC",
+                ("u1", "201", "a", 2024, "2023-05-01"),
+                ("u2", "201", "b", 2023, "2023-04-20"), ("u2", "202", "c", 2024, "2023-04-20"))
+    members, _ = cohort(care_events(episodes, CIN.iloc[:0], PLANS.iloc[:0], uasc),
+                        "uasc_any_point", 2024, pd.Series(dtype=str))
+    # u2 was UASC in LA 201 until 20 April 2023, within the year; u1 only before its episode
+    assert set(members) == {"u2"}

@@ -129,7 +129,10 @@ def _uasc_episodes(ep: pd.DataFrame, uasc: pd.DataFrame, low, high) -> pd.DataFr
     LA's own UASC table says so, up to the day the child ceased to be UASC."""
     rows = ep.merge(uasc[["provider", "record_id", "DUC"]], on=["provider", "record_id"])
     ceased_first = rows.DUC.notna() & (rows.DEC.isna() | (rows.DUC < rows.DEC))
-    return rows[_overlaps(rows.DECOM, rows.DEC.mask(ceased_first, rows.DUC), low, high)]
+    # an episode that began after the child ceased to be UASC holds no UASC time
+    began_as_uasc = rows.DUC.isna() | (rows.DECOM <= rows.DUC)
+    return rows[began_as_uasc & _overlaps(rows.DECOM, rows.DEC.mask(ceased_first, rows.DUC),
+                                          low, high)]
 
 
 def _looked_after_a_year(ep: pd.DataFrame, by: list[str], day) -> pd.Series:
