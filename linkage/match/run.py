@@ -42,6 +42,7 @@ from linkage.match.model import (
     settings,
 )
 from linkage.match.rules import ModelError, blocking_rules, training_rules
+from linkage.quality.profile import presence_patterns
 from linkage.sources.schema import RECORD_KEY
 
 DEFAULT_MEMORY_LIMIT = "6GB"  # DuckDB's share; the rest of a run needs about 1 GB more
@@ -61,6 +62,8 @@ class LinkResult:
     weight_bins: list = field(default_factory=list)  # [whole match weight, pairs] kept
     blocking: list = field(default_factory=list)     # each rule used and the pairs it made
     pairs: Path | None = None   # every pair scored, as its agreement pattern (``pair_patterns``)
+    # per source, records by which model columns they hold (``quality.profile``)
+    identifier_patterns: list = field(default_factory=list)
 
 
 def threshold_match_weight() -> float:
@@ -322,6 +325,7 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
                        previous: pd.DataFrame | None = None) -> LinkResult:
     con = db_api.duckdb_con
     records, columns, size, kinds = _register(db_api, tokens, kinds)
+    patterns = identifier_patterns(con, kinds)
     if model_path is not None:
         linker = Linker(records, saved_model(model_path, columns), log_level=logging.ERROR)
         blocking = []
@@ -351,7 +355,14 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
     linker.table_management.delete_tables_created_by_splink_from_db()
     clusters = clustered(con, size, previous)
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins,
-                      blocking, pairs)
+                      blocking, pairs, patterns)
+
+
+def identifier_patterns(con: duckdb.DuckDBPyConnection, kinds: dict[str, str]) -> list[dict]:
+    """Per source, the registered records by which tokens, name filters and care-event dates
+    they hold (the report's completeness and unlinkables), counted in DuckDB."""
+    return presence_patterns(con, "linking_records", [
+        c for c, kind in kinds.items() if kind in ("token", "bloom", "event")])
 
 
 def pairs_file() -> Path:

@@ -24,6 +24,7 @@ from linkage.match.run import (
     clustered,
     duckdb_api,
     fit,
+    identifier_patterns,
     kept_pairs_sql,
     model_plan,
     pair_patterns_sql,
@@ -113,6 +114,7 @@ def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
     try:
         # records numbered by rid, as on DuckDB
         registered, columns, size, kinds = _register(db_api, tokens, kinds)
+        patterns = identifier_patterns(con, kinds)
         frame = _spark_frame(con, columns)
         spark = spark_session()
         spark.sparkContext.setLogLevel("ERROR")
@@ -150,7 +152,8 @@ def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
         con.unregister("spark_edges")
         clusters = clustered(con, size, previous)
         return LinkResult(_with_confidence(con, clusters), model, int(pairs_scored),
-                          weight_bins, blocking, pairs.parent / "parts" / "*.parquet")
+                          weight_bins, blocking, pairs.parent / "parts" / "*.parquet",
+                          patterns)
     finally:
         con.close()
 

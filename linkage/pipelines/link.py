@@ -187,6 +187,7 @@ def _written(spine: Path, result: LinkResult, opened: list, holding: Holdings,
             "blocking_rules": result.blocking,
             "match_weights": result.weight_bins,
             "threshold_match_weight": threshold_match_weight(),
+            "identifier_patterns": result.identifier_patterns,
             "key_changes": changes.change.value_counts().to_dict(),
             "bundles": holding.summary(),
             "model": ("given" if model is not None else
