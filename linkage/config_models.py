@@ -1052,6 +1052,32 @@ class DeliveryPlan(Strict):
         return self
 
 
+# ---------------------------------------------------------------- model_explanations.yaml
+
+Sentence = Annotated[str, Field(min_length=10, max_length=600)]
+
+
+class GenericExplanations(Strict):
+    """The sentences for a comparison the file does not name, by level kind."""
+
+    missing: Sentence     # the null level: one record or the other lacks the field
+    other: Sentence       # the else level: all other comparisons (disagreement)
+    agreement: Sentence   # any agreement level; {label} is the level's label
+
+
+class ComparisonExplanation(Strict):
+    meaning: Sentence                           # what the comparison compares
+    levels: dict[str, Sentence] = {}           # by level label; "missing", "other" too
+
+
+class ModelExplanations(Strict):
+    """configs/model_explanations.yaml: a sentence per comparison of the model and per level
+    kind, shown beside the trained m, u and weight in the quality report."""
+
+    generic: GenericExplanations
+    comparisons: dict[Annotated[str, AfterValidator(_lower_case)], ComparisonExplanation]
+
+
 MODELS: dict[str, type[BaseModel]] = {
     "attack_limits.yaml": AttackLimits,
     "codebook.yaml": Codebook,
@@ -1060,6 +1086,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "evaluation.yaml": Evaluation,
     "families.yaml": Families,
     "linkage_schema.yaml": LinkageSchema,
+    "model_explanations.yaml": ModelExplanations,
     "release.yaml": Release,
     "sources.yaml": Sources,
     "synthetic.yaml": Synthetic,

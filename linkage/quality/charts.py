@@ -1,58 +1,153 @@
-"""Small inline SVG charts: a report that works offline needs no script and no CDN."""
+"""The report's charts: Altair (Vega-Lite) specifications rendered to inline SVG by vl-convert,
+offline, so the page needs no script and no CDN.
 
+Every chart has axes with titles and labels its marks with their values. The data are small
+frames the report has already aggregated (and disclosure-controlled: a suppressed count is
+drawn as an empty bar, its label "c"). vl-convert renders the same specification to the same
+SVG, so the page is deterministic.
+"""
+
+import re
 from html import escape
 
-WIDTH, BAR_HEIGHT, LABEL_WIDTH = 760, 18, 330
+import altair as alt
+import pandas as pd
+import vl_convert
+
+WIDTH = 560          # the plotting area; labels and titles come beside it
+# Liberation Sans has Arial's metrics: labels measured by vl-convert fit in a browser
+FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
+BLUE, RED, INK, ORANGE = "#1d70b8", "#d4351c", "#0b0c0c", "#f47738"
 
 
-def bar_chart(title: str, bars: list[tuple[str, float]], unit: str = "",
-              marker: float | None = None) -> str:
-    """Horizontal bars, one per (label, value); values of 0 or more."""
-    top = max((v for _, v in bars), default=0) or 1
-    height = BAR_HEIGHT * len(bars) + 30
-    rows = []
-    for i, (label, value) in enumerate(bars):
-        y = 24 + i * BAR_HEIGHT
-        length = (WIDTH - LABEL_WIDTH - 80) * value / top
-        rows.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 12}" text-anchor="end">{escape(label)}</text>'
-            f'<rect class="bar" x="{LABEL_WIDTH}" y="{y + 2}" width="{length:.1f}" '
-            f'height="{BAR_HEIGHT - 4}"><title>{escape(label)}: {value:g}{unit}</title></rect>'
-            f'<text x="{LABEL_WIDTH + length + 4:.1f}" y="{y + 12}">{value:g}{unit}</text>')
-    return _svg(title, height, "".join(rows))
+def _configured(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    return (chart.configure(font=FONT, background="white")
+            .configure_axis(labelFontSize=11, titleFontSize=12, labelLimit=340,
+                            titleFontWeight="normal")
+            # a browser's font can be a little wider than vl-convert measured
+            .configure_axisY(titlePadding=14)
+            .configure_title(fontSize=13, anchor="start", fontWeight="bold")
+            .configure_legend(labelFontSize=11, titleFontSize=12, orient="bottom",
+                              labelLimit=300)
+            .configure_view(stroke=None))
 
 
-def histogram(title: str, bins: list[tuple[float, int]], threshold: float | None = None,
-              x_label: str = "") -> str:
-    """Vertical bars over numeric bins (bin start, count), with an optional threshold line."""
-    if not bins:
-        return _svg(title, 60, '<text x="10" y="40">no data</text>')
-    low, high = bins[0][0], bins[-1][0] + 1
-    top = max(c for _, c in bins) or 1
-    plot_w, plot_h, left, base = WIDTH - 60, 160, 40, 190
-
-    def x(value: float) -> float:
-        return left + plot_w * (value - low) / (high - low)
-
-    width = plot_w / max(len(bins), 1)
-    parts = [f'<rect class="bar" x="{x(start):.1f}" y="{base - plot_h * c / top:.1f}" '
-             f'width="{max(width - 1, 1):.1f}" height="{plot_h * c / top:.1f}">'
-             f'<title>{start:g} to {start + 1:g}: {c:,}</title></rect>' for start, c in bins]
-    if threshold is not None and low <= threshold <= high:
-        parts.append(f'<line class="threshold" x1="{x(threshold):.1f}" y1="{base - plot_h}" '
-                     f'x2="{x(threshold):.1f}" y2="{base}"/>'
-                     f'<text x="{x(threshold) + 4:.1f}" y="{base - plot_h + 10}">threshold '
-                     f'{threshold:g}</text>')
-    parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" '
-                 f'y2="{base}"/><text x="{left}" y="{base + 16}">{low:g}</text>'
-                 f'<text x="{left + plot_w}" y="{base + 16}" text-anchor="end">{high:g}</text>'
-                 f'<text x="{left + plot_w / 2:.0f}" y="{base + 16}" text-anchor="middle">'
-                 f'{escape(x_label)}</text>')
-    return _svg(title, base + 24, "".join(parts))
+def svg(chart: alt.TopLevelMixin, description: str) -> str:
+    """The chart as an inline SVG in a figure: ``description`` is its accessible name and
+    caption."""
+    text = vl_convert.vegalite_to_svg(_configured(chart).to_dict())
+    if "xlink:" not in text:  # an unused namespace would be the page's only outside address
+        text = text.replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "")
+    text = re.sub(r'^<svg ', f'<svg role="img" aria-label="{escape(description)}" ',
+                  text, count=1)
+    text = text.replace('class="marks"', 'class="chart marks"', 1)
+    return (f'<figure>{text}<figcaption>{escape(description)}</figcaption></figure>')
 
 
-def _svg(title: str, height: int, body: str) -> str:
-    return (f'<figure><svg class="chart" role="img" width="{WIDTH}" height="{height}" '
-            f'viewBox="0 0 {WIDTH} {height}" xmlns="http://www.w3.org/2000/svg">'
-            f'<title>{escape(title)}</title>{body}</svg>'
-            f'<figcaption>{escape(title)}</figcaption></figure>')
+def bars(frame: pd.DataFrame, category: str, value: str, *, title: str, value_title: str,
+         category_title: str, label: str, order: list[str] | None = None,
+         low: str | None = None, high: str | None = None, percent: bool = False,
+         domain: tuple[float, float] | None = None,
+         label_at: str | None = None) -> alt.LayerChart:
+    """Horizontal bars, one per category in ``order``, each labelled by its ``label``
+    column (placed at the bar's end, the interval's end, or the ``label_at`` column); with
+    ``low`` and ``high`` columns, an error bar for the interval."""
+    order = order if order is not None else list(frame[category])
+    scale = alt.Scale(domain=list(domain)) if domain else alt.Undefined
+    axis = alt.Axis(format=".0%") if percent else alt.Axis(format=",.0f")
+    y = alt.Y(f"{category}:N", sort=order, title=category_title)
+    base = alt.Chart(frame).encode(y=y)
+    layers = [base.mark_bar(color=BLUE, height={"band": 0.7}).encode(
+        x=alt.X(f"{value}:Q", title=value_title, scale=scale, axis=axis))]
+    end = value
+    if low and high:
+        layers.append(base.mark_rule(color=INK, strokeWidth=1.5).encode(
+            x=alt.X(f"{low}:Q"), x2=f"{high}:Q"))
+        layers.append(base.mark_tick(color=INK, thickness=1.5, size=10).encode(
+            x=alt.X(f"{low}:Q")))
+        layers.append(base.mark_tick(color=INK, thickness=1.5, size=10).encode(
+            x=alt.X(f"{high}:Q")))
+        end = high
+    end = label_at or end
+    layers.append(base.mark_text(align="left", dx=5, fontSize=11, color="#1b1b1b").encode(
+        x=alt.X(f"{end}:Q"), text=f"{label}:N"))
+    return alt.layer(*layers).properties(
+        title=title, width=WIDTH - 120, height=alt.Step(22))
+
+
+def histogram(frame: pd.DataFrame, *, title: str, x_title: str, y_title: str,
+              threshold: float | None = None, threshold_label: str = "",
+              domain: tuple[float, float] | None = None) -> alt.LayerChart:
+    """Vertical bars over bins (``start``, ``end``, ``count``, ``label``), with the
+    threshold as a red rule when given; ``domain`` fixes the x axis."""
+    base = alt.Chart(frame)
+    scale = alt.Scale(domain=list(domain)) if domain else alt.Undefined
+    layers = [base.mark_bar(color=BLUE, stroke="white", strokeWidth=0.5, clip=True).encode(
+        x=alt.X("start:Q", title=x_title, bin="binned", scale=scale), x2="end:Q",
+        y=alt.Y("count:Q", title=y_title, axis=alt.Axis(format=",.0f")),
+        tooltip=["label:N"])]
+    if threshold is not None:
+        rule = pd.DataFrame({"at": [threshold], "text": [threshold_label]})
+        layers.append(alt.Chart(rule).mark_rule(color=RED, strokeWidth=2).encode(x="at:Q"))
+        layers.append(alt.Chart(rule).mark_text(align="left", dx=4, dy=-4, baseline="bottom",
+                                                color=RED, fontSize=11).encode(
+            x="at:Q", y=alt.value(0), text="text:N"))
+    return alt.layer(*layers).properties(title=title, width=WIDTH, height=180)
+
+
+def curves(frame: pd.DataFrame, *, title: str, x_title: str, threshold: float,
+           threshold_label: str) -> alt.LayerChart:
+    """Lines of ``value`` against ``threshold`` per ``measure`` (precision, recall, expected
+    or measured: the ``measure`` column names it), with the chosen threshold as a red rule."""
+    lines = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=14)).encode(
+        x=alt.X("threshold:Q", title=x_title),
+        y=alt.Y("value:Q", title="share of pairs", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format=".0%")),
+        color=alt.Color("measure:N", title=None,
+                        scale=alt.Scale(range=[BLUE, ORANGE, "#00703c", "#912b88"])),
+        strokeDash=alt.StrokeDash("measure:N", legend=None))
+    rule = pd.DataFrame({"at": [threshold], "text": [threshold_label]})
+    layers = [lines,
+              alt.Chart(rule).mark_rule(color=RED, strokeWidth=2).encode(x="at:Q"),
+              alt.Chart(rule).mark_text(align="left", dx=4, dy=4, baseline="top", color=RED,
+                                        fontSize=11).encode(x="at:Q", y=alt.value(0),
+                                                            text="text:N")]
+    return alt.layer(*layers).properties(title=title, width=WIDTH, height=220)
+
+
+def grid(frame: pd.DataFrame, row: str, column: str, value: str, label: str, *, title: str,
+         row_title: str, column_title: str, column_order: list[str] | None = None
+         ) -> alt.LayerChart:
+    """A table of shaded cells (``value`` from 0 to 1), each labelled by ``label``."""
+    base = alt.Chart(frame).encode(
+        x=alt.X(f"{column}:N", title=column_title, sort=column_order,
+                axis=alt.Axis(orient="top", labelAngle=-35, labelLimit=160)),
+        y=alt.Y(f"{row}:N", title=row_title))
+    cells = base.mark_rect(stroke="white").encode(
+        color=alt.Color(f"{value}:Q", title="share holding it",
+                        scale=alt.Scale(domain=[0, 1], scheme="blues"),
+                        legend=alt.Legend(format=".0%")))
+    text = base.mark_text(fontSize=10).encode(
+        text=f"{label}:N",
+        color=alt.condition(f"datum.{value} > 0.6", alt.value("white"), alt.value("black")))
+    return alt.layer(cells, text).properties(title=title, width=alt.Step(58),
+                                             height=alt.Step(24))
+
+
+def grouped_bars(frame: pd.DataFrame, category: str, measure: str, value: str, label: str, *,
+                 order: list[str], title: str, category_title: str,
+                 value_title: str) -> alt.LayerChart:
+    """Horizontal bars of several measures (``measure``) per category, side by side, each
+    labelled; values are shares from 0 to 1."""
+    base = alt.Chart(frame).encode(
+        y=alt.Y(f"{category}:N", sort=order, title=category_title),
+        yOffset=alt.YOffset(f"{measure}:N"))
+    layers = [base.mark_bar(height={"band": 0.9}).encode(
+                  x=alt.X(f"{value}:Q", title=value_title, scale=alt.Scale(domain=[0, 1]),
+                          axis=alt.Axis(format=".0%")),
+                  color=alt.Color(f"{measure}:N", title=None,
+                                  scale=alt.Scale(range=[BLUE, ORANGE]))),
+              base.mark_text(align="left", dx=4, fontSize=10).encode(
+                  x=alt.X(f"{value}:Q"), text=f"{label}:N")]
+    return alt.layer(*layers).properties(title=title, width=WIDTH - 120,
+                                         height=alt.Step(14))
