@@ -1054,7 +1054,16 @@ class DeliveryPlan(Strict):
 
 # ---------------------------------------------------------------- model_explanations.yaml
 
-Sentence = Annotated[str, Field(min_length=10, max_length=600)]
+Sentence = Annotated[str, Field(min_length=1, max_length=600)]
+
+
+def _comparison_name(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+        raise ValueError(f"must be a comparison's name as the model has it: lower-case "
+                         f"letters, digits and _ (found {value!r})")
+    return value
 
 
 class GenericExplanations(Strict):
@@ -1075,7 +1084,8 @@ class ModelExplanations(Strict):
     kind, shown beside the trained m, u and weight in the quality report."""
 
     generic: GenericExplanations
-    comparisons: dict[Annotated[str, AfterValidator(_lower_case)], ComparisonExplanation]
+    comparisons: dict[Annotated[str, AfterValidator(_comparison_name)],
+                      ComparisonExplanation]
 
 
 MODELS: dict[str, type[BaseModel]] = {

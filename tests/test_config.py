@@ -30,8 +30,8 @@ from tests.output import said
 
 runner = CliRunner()
 FILES = ["attack_limits.yaml", "codebook.yaml", "disclosure.yaml", "ethnic_groups.yaml",
-         "evaluation.yaml", "families.yaml", "linkage_schema.yaml", "release.yaml",
-         "sources.yaml", "synthetic.yaml", "tables.yaml"]
+         "evaluation.yaml", "families.yaml", "linkage_schema.yaml", "model_explanations.yaml",
+         "release.yaml", "sources.yaml", "synthetic.yaml", "tables.yaml"]
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +101,8 @@ def test_callers_get_their_own_copy():
 
 # (file, key, value, what the message says after "<file>: ")
 WRONG_TYPES = [
+    ("model_explanations.yaml", "generic.missing", 5,
+     "generic.missing: must be text (found 5)"),
     ("ethnic_groups.yaml", "detailed_max_suppressed_share", "0.2",
      "detailed_max_suppressed_share: must be a number (found text '0.2')"),
     ("tables.yaml", "month_bands", "6", "month_bands: must be a list"),
@@ -151,6 +153,10 @@ WRONG_VALUES = [
     ("attack_limits.yaml", "exact_forename_beyond_chance", 1.5,
      "exact_forename_beyond_chance: must be at most 1 (found 1.5)"),
     ("disclosure.yaml", "min_count", 0, "min_count: must be at least 1 (found 0)"),
+    ("model_explanations.yaml", "comparisons.upn.meaning", "",
+     "comparisons.upn.meaning: must not be empty"),
+    ("model_explanations.yaml", "comparisons.Postcode", {"meaning": "the postcode"},
+     "comparisons: key 'Postcode': Value error, must be a comparison's name"),
     ("disclosure.yaml", "min_count", -3, "min_count: must be at least 1 (found -3)"),
     ("disclosure.yaml", "national_rounding", 0, "national_rounding: must be at least 1 (found 0)"),
     ("disclosure.yaml", "min_count", 3, "min_count: must be at least min_count_floor 6 (found 3)"),

@@ -7,6 +7,8 @@ drawn as an empty bar, its label "c"). vl-convert renders the same specification
 SVG, so the page is deterministic.
 """
 
+import hashlib
+import json
 import re
 from html import escape
 
@@ -35,13 +37,28 @@ def _configured(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 def svg(chart: alt.TopLevelMixin, description: str) -> str:
     """The chart as an inline SVG in a figure: ``description`` is its accessible name and
     caption."""
-    text = vl_convert.vegalite_to_svg(_configured(chart).to_dict())
+    spec = _configured(chart).to_dict()
+    text = _stable_ids(vl_convert.vegalite_to_svg(spec), spec)
     if "xlink:" not in text:  # an unused namespace would be the page's only outside address
         text = text.replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "")
     text = re.sub(r'^<svg ', f'<svg role="img" aria-label="{escape(description)}" ',
                   text, count=1)
     text = text.replace('class="marks"', 'class="chart marks"', 1)
     return (f'<figure>{text}<figcaption>{escape(description)}</figcaption></figure>')
+
+
+def _stable_ids(text: str, spec: dict) -> str:
+    """vl-convert numbers clip paths and gradients with a counter of its process, so the
+    same chart drawn after others would differ: each id is named instead by the chart's
+    specification and its place in the chart (unique on the page, the same on every run)."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    names: dict[str, str] = {}
+    for found in re.findall(r'id="((?:clip|gradient_)\d+)"', text):
+        names.setdefault(found, f"v{digest}-{len(names)}")
+    for old, new in names.items():
+        text = text.replace(f'id="{old}"', f'id="{new}"').replace(f"url(#{old})",
+                                                                     f"url(#{new})")
+    return text
 
 
 def bars(frame: pd.DataFrame, category: str, value: str, *, title: str, value_title: str,

@@ -14,6 +14,7 @@ import duckdb
 
 from linkage.match.explain import level_table, prior_weight
 from linkage.match.model import BLOOM_SUFFIX
+from linkage.sources.schema import RECORD_KEY
 
 # counts' key for the patterns (old spines lack it)
 PATTERNS_KEY = "identifier_patterns"
@@ -68,7 +69,8 @@ def best_weights(patterns: list[dict], model: dict) -> list[float]:
     """For each pattern, the best match weight a record holding those columns could reach:
     the record compared with a perfect copy of itself, as Splink's unlinkables chart does.
     Each comparison's own SQL is run in DuckDB on one made-up record per pattern (a
-    placeholder where the pattern holds a column, NULL where not), so a comparison the
+    placeholder where the pattern holds a column or it is the record key, NULL where not),
+    so a comparison the
     record cannot fill counts 0 and one it fills counts its strongest level it can reach
     (date of birth and sex agreeing needs the sex too). The weight is the prior plus those
     levels' weights; term-frequency adjustments are left out (they lower common values)."""
@@ -79,8 +81,9 @@ def best_weights(patterns: list[dict], model: dict) -> list[float]:
     profiled = sorted({c for row in patterns for c in row["present"]})
     read = comparison_columns(model)
     derived_names = set(derived_columns(sorted(read | set(profiled))))
-    # a column the model reads but the patterns do not profile (the record key) is held
+    # every record holds its key; any other column no pattern holds, no record holds
     base = sorted((read | set(profiled)) - derived_names - {"source"})
+    always = set(RECORD_KEY)
 
     def value(column: str, held: bool) -> str:
         if not held:
@@ -91,7 +94,7 @@ def best_weights(patterns: list[dict], model: dict) -> list[float]:
 
     rows = " UNION ALL ".join(
         f"SELECT {i} AS pattern, '{row['source']}' AS source, " + ", ".join(
-            f"{value(c, c in row['present'] or c not in profiled)} AS {c}" for c in base)
+            f"{value(c, c in row['present'] or c in always)} AS {c}" for c in base)
         for i, row in enumerate(patterns))
     derived = derived_columns(base)
     extra = "".join(f", {sql} AS {name}" for name, sql in derived.items())

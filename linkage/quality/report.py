@@ -267,7 +267,9 @@ def _curves(con: duckdb.DuckDBPyConnection, version: int, counts: dict,
         measured = f", sum(coalesce({same}, false)::INT) AS true_pairs" if truth_sql else ""
         bins = con.execute(f"""
             SELECT floor(s.match_weight / {CURVE_STEP}) * {CURVE_STEP} AS threshold,
-                   count(*) AS pairs, sum(s.match_probability) AS expected
+                   count(*) AS pairs,
+                   -- summed as exact decimals: a float sum's order (threads) changes its bits
+                   CAST(sum(CAST(s.match_probability AS DECIMAL(38, 15))) AS DOUBLE) AS expected
                    {measured}
             FROM scored_pair s {truth_sql}
             GROUP BY 1 ORDER BY 1""").df()
