@@ -255,8 +255,9 @@ def _curves(con: duckdb.DuckDBPyConnection, version: int, counts: dict,
             threshold: float | None, truth_records: pd.DataFrame | None) -> dict:
     """Expected precision and recall of the pairs at or above each threshold (in match
     weight), and with truth the measured ones. From the spine's scored pairs when it keeps
-    them (exact: each pair's own probability); else from the whole-weight bins of counts,
-    each bin's pairs taken at its middle weight (an approximation), and no measured curve."""
+    them (exact: each pair's own probability, in steps of CURVE_STEP from the threshold);
+    else from the whole-weight bins of counts, each bin's pairs taken at its middle weight
+    (an approximation), and no measured curve."""
     if threshold is None:
         return {"source": None, "rows": []}
     if scored_pairs_kept(con) and con.execute(
@@ -265,8 +266,11 @@ def _curves(con: duckdb.DuckDBPyConnection, version: int, counts: dict,
         truth_sql, true_total = _truth_pairs(con, version, truth_records)
         same = "tl.person_id = tr.person_id"
         measured = f", sum(coalesce({same}, false)::INT) AS true_pairs" if truth_sql else ""
+        # steps from the configured threshold, so that it is one of the curves' points
+        at = float(threshold)
         bins = con.execute(f"""
-            SELECT floor(s.match_weight / {CURVE_STEP}) * {CURVE_STEP} AS threshold,
+            SELECT round(floor((s.match_weight - {at}) / {CURVE_STEP}) * {CURVE_STEP} + {at}, 6)
+                   AS threshold,
                    count(*) AS pairs,
                    -- summed as exact decimals: a float sum's order (threads) changes its bits
                    CAST(sum(CAST(s.match_probability AS DECIMAL(38, 15))) AS DOUBLE) AS expected
@@ -297,7 +301,8 @@ def _curves(con: duckdb.DuckDBPyConnection, version: int, counts: dict,
 
 
 def _at_threshold(rows: pd.DataFrame, threshold: float) -> dict | None:
-    """The curves' values at the step nearest below the configured threshold."""
+    """The curves' values at the configured threshold (from scored pairs, one of the
+    steps), or at the whole-weight bin just below it."""
     below = rows[rows.threshold <= threshold]
     return below.iloc[-1].to_dict() if not below.empty else None
 
