@@ -138,7 +138,7 @@ def test_groups_read_in_order_with_intervals_and_a_gap_only_beyond_chance():
         "person_key": [f"p{i}" for i in range(200)], "source": "ssda903",
         "age_band": ["10-15"] * 50 + ["5-9"] * 50 + ["1-4"] * 49 + ["under 1"] + ["18+"] * 50,
         "ethnicity": ["WBRI"] * 100 + ["BAFR"] * 60 + ["CHNE"] * 40,
-        "cross_source": [True] * 45 + [False] * 5 + [True] * 25 + [False] * 125})
+        "cross_source": [True] * 45 + [False] * 5 + [True] * 25 + [False] * 125, "n": 1})
     con = duckdb.connect()  # the rates are counted by DuckDB, as on the spine
     con.register("records", records)
     bands = _match_rates(con, "age_band", "records")

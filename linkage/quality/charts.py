@@ -37,7 +37,8 @@ def _configured(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 def svg(chart: alt.TopLevelMixin, description: str) -> str:
     """The chart as an inline SVG in a figure: ``description`` is its accessible name and
     caption."""
-    spec = _configured(chart).to_dict()
+    # the specification is checked by the tests; checking it on every run costs a second
+    spec = _configured(chart).to_dict(validate=False)
     text = _stable_ids(vl_convert.vegalite_to_svg(spec), spec)
     if "xlink:" not in text:  # an unused namespace would be the page's only outside address
         text = text.replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "")

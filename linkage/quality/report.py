@@ -54,16 +54,16 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
         meta = con.execute("SELECT created_at, counts, model FROM spine_version "
                            "WHERE version = ?", [version]).fetchall()[0]
         counts, model = json.loads(meta[1]), json.loads(meta[2])
-        _stage_records(con, version, groups)
+        sources = _stage_records(con, version, groups)
         dimensions = DIMENSIONS if groups is not None else LINKAGE_UNIT_DIMENSIONS
         records, persons = con.execute(
-            "SELECT count(*), count(DISTINCT person_key) FROM report_records").fetchall()[0]
+            "SELECT sum(records), count(*) FROM report_persons").fetchall()[0]
         threshold = counts.get("threshold_match_weight")
         data = {
             "version": version, "created_at": meta[0], "toolkit_version": __version__,
             "records": int(records), "persons": int(persons),
             "sources": _by_source(con),
-            "combinations": _combinations(con),
+            "combinations": _combinations(con, sources),
             "unlinked": _unlinked(con, version),
             "groups": {d: _match_rates(con, d) for d in dimensions},
             "groups_by_custodian": groups is not None,
@@ -82,7 +82,8 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
                                  truth_frames[0] if truth_frames else None)
         if truth_frames is not None:
             linked = con.execute(
-                f"SELECT person_key, {', '.join(RECORD_KEY)} FROM report_records").df()
+                f"SELECT person_key, {', '.join(RECORD_KEY)} FROM person_record "
+                "WHERE version = ?", [version]).df()
             data["accuracy"] = _accuracy(linked, family_tables(con, version), truth,
                                          truth_frames)
     finally:
@@ -92,17 +93,25 @@ def report_data(spine: Path, truth: Path | None = None, groups: pd.DataFrame | N
 
 
 def _stage_records(con: duckdb.DuckDBPyConnection, version: int,
-                   groups: pd.DataFrame | None) -> None:
-    """Two temporary tables on the spine's connection: ``report_persons`` (per person: its
-    records, sources and the LAs whose returns hold it) and ``report_records`` (per record:
-    its source, LA, whether it is linked to any record or to another source, whether its
-    person moved LA, and with ``groups`` its ethnicity, sex and age band)."""
+                   groups: pd.DataFrame | None) -> list[str]:
+    """Two small temporary tables on the spine's connection, from one pass over the version's
+    records each: ``report_persons`` (per person: its records, its sources as a bit mask,
+    and whether LA returns of two LAs hold it) and ``report_cube`` (records counted by source,
+    LA, moved or not, linked or not, linked to another source or not, and with ``groups`` by
+    ethnicity, sex and age band). Every later figure sums one of them. Returns the sources,
+    in the order of their bits."""
+    v = int(version)
+    sources = [row[0] for row in con.execute(
+        f"SELECT DISTINCT source FROM person_record WHERE version = {v} ORDER BY 1").fetchall()]
+    bit = " ".join(f"WHEN '{name}' THEN {1 << i}" for i, name in enumerate(sources))
     la = _sql_list(LA_SOURCES)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE report_persons AS
-        SELECT person_key, count(*) AS records, count(DISTINCT source) AS sources,
-               count(DISTINCT CASE WHEN source IN {la} THEN provider END) AS las,
-               string_agg(DISTINCT source, ' + ' ORDER BY source) AS combination
-        FROM person_record WHERE version = {int(version)} GROUP BY person_key""")
+        SELECT person_key, count(*) AS records,
+               bit_or(CASE source {bit} END) AS sources,
+               -- two LAs' returns: a child who moved (min and max differ; no count DISTINCT)
+               coalesce(min(CASE WHEN source IN {la} THEN provider END)
+                        <> max(CASE WHEN source IN {la} THEN provider END), false) AS moved
+        FROM person_record WHERE version = {v} GROUP BY person_key""")
     group_columns, join = "", ""
     if groups is not None:
         con.register("custodian_groups", groups[[*RECORD_KEY, "ethnicity", "sex", "age_band"]]
@@ -110,59 +119,69 @@ def _stage_records(con: duckdb.DuckDBPyConnection, version: int,
         group_columns = ", g.ethnicity, g.sex, g.age_band"
         join = ("LEFT JOIN custodian_groups g ON g.source = r.source AND g.provider = "
                 "r.provider AND g.period = r.period AND g.record_id = r.record_id")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE report_records AS
-        SELECT r.person_key, r.source, r.provider, r.period, r.record_id,
-               p.records > 1 AS linked, p.sources > 1 AS cross_source,
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE report_cube AS
+        SELECT r.source,
                CASE WHEN r.source IN {la} THEN r.provider ELSE '{NOT_LA}' END AS la,
-               CASE WHEN p.las > 1 THEN '{MOVED}' ELSE '{STAYED}' END AS moved_la
-               {group_columns}
+               CASE WHEN p.moved THEN '{MOVED}' ELSE '{STAYED}' END AS moved_la,
+               p.records > 1 AS linked, bit_count(p.sources) > 1 AS cross_source
+               {group_columns}, count(*) AS n
         FROM person_record r JOIN report_persons p USING (person_key) {join}
-        WHERE r.version = {int(version)}""")
+        WHERE r.version = {v} GROUP BY ALL""")
     if groups is not None:
         con.unregister("custodian_groups")
+    return sources
 
 
 def _by_source(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    rows = con.execute("""SELECT source, count(*), sum(linked::INT), sum(cross_source::INT)
-        FROM report_records GROUP BY source ORDER BY source""").fetchall()
+    rows = con.execute("""SELECT source, sum(n), sum(n * linked::INT),
+               sum(n * cross_source::INT)
+        FROM report_cube GROUP BY source ORDER BY source""").fetchall()
     out = []
     for source, n, linked, cross in rows:
-        low, high = wilson_interval(int(cross), int(n))
-        out.append({"source": source, "records": int(n), "linked": round(linked / n, 4),
-                    "cross_source": round(cross / n, 4), "cross_source_records": int(cross),
+        n, linked, cross = int(n), int(linked), int(cross)
+        low, high = wilson_interval(cross, n)
+        out.append({"source": source, "records": n, "linked": round(linked / n, 4),
+                    "cross_source": round(cross / n, 4), "cross_source_records": cross,
                     "ci_low": round(low, 4), "ci_high": round(high, 4)})
     return out
 
 
-def _combinations(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    rows = con.execute("SELECT combination, count(*) AS n FROM report_persons "
-                       "GROUP BY combination ORDER BY n DESC, combination").fetchall()
-    return [{"sources": c, "persons": int(n)} for c, n in rows]
+def _combinations(con: duckdb.DuckDBPyConnection, sources: list[str]) -> list[dict]:
+    """Persons by the combination of their sources (counted by bit mask in DuckDB, then the
+    few masks named)."""
+    rows = con.execute("SELECT sources, count(*) FROM report_persons GROUP BY 1").fetchall()
+    named = [(" + ".join(s for i, s in enumerate(sources) if mask >> i & 1), int(n))
+             for mask, n in rows]
+    return [{"sources": c, "persons": n} for c, n in sorted(named, key=lambda r: (-r[1], r[0]))]
 
 
 def _unlinked(con: duckdb.DuckDBPyConnection, version: int) -> list[dict]:
     """Records alone in their person, by source and the first quality flag of their file."""
+    v = int(version)
+    # only flagged records can give a reason: the join probes just their few rows
     rows = con.execute(f"""
-        SELECT r.source, coalesce(nullif(split_part(coalesce(f.flags, ''), ';', 1), ''),
+        SELECT r.source, coalesce(nullif(split_part(f.flags, ';', 1), ''),
                                   'no problem recorded') AS reason, count(*)
-        FROM report_records r LEFT JOIN record_profile f ON f.version = {int(version)}
-             AND f.source = r.source AND f.provider = r.provider AND f.period = r.period
+        FROM person_record r
+             JOIN (SELECT person_key FROM report_persons WHERE records = 1) USING (person_key)
+             LEFT JOIN (SELECT * FROM record_profile WHERE version = {v} AND flags <> '') f
+             ON f.source = r.source AND f.provider = r.provider AND f.period = r.period
              AND f.record_id = r.record_id
-        WHERE NOT r.linked GROUP BY ALL ORDER BY 1, 2""").fetchall()
+        WHERE r.version = {v} GROUP BY ALL ORDER BY 1, 2""").fetchall()
     return [{"source": s, "reason": reason, "records": int(n)} for s, reason, n in rows]
 
 
 def _match_rates(con: duckdb.DuckDBPyConnection, dimension: str,
-                 table: str = "report_records") -> list[dict]:
+                 table: str = "report_cube") -> list[dict]:
     """Per group, in the group's natural order: children's social care records, and the
     share linked to a record of another source (mostly their pupil records: what education
     research depends on), with its 95% Wilson interval. Ethnicity is shown by its GSS
     harmonised group, never a code: codes are counted in DuckDB, then their few rows given
-    their labels and summed."""
+    their labels and summed. ``table`` counts records in its column ``n``."""
     sources = _sql_list(LA_SOURCES if dimension == "la" else CARE_SOURCES)
     counts = con.execute(f"""
         SELECT coalesce(nullif(CAST({dimension} AS VARCHAR), ''), 'unknown') AS "group",
-               count(*) AS records, sum(cross_source::INT) AS linked
+               sum(n) AS records, sum(n * cross_source::INT) AS linked
         FROM {table} WHERE source IN {sources} GROUP BY 1""").df()
     order = None
     if dimension == "ethnicity":
@@ -331,13 +350,15 @@ def _truth_pairs(con: duckdb.DuckDBPyConnection, version: int,
 
 def _changes(con: duckdb.DuckDBPyConnection, version: int) -> dict:
     """What this version changed in the persons of the last: person keys merged, split,
-    retired or new (key_change), with the records they hold; and both versions' sizes."""
+    retired or new (key_change), with the records they hold; and the last version's size
+    (this version's is the report's own)."""
     kinds = con.execute("SELECT change, count(*), coalesce(sum(records), 0) FROM key_change "
                         "WHERE version = ? GROUP BY change ORDER BY change", [version]).fetchall()
-    sizes = dict(((v, (records, persons)) for v, records, persons in con.execute(
-        "SELECT version, count(*), count(DISTINCT person_key) FROM person_record "
-        "WHERE version IN (?, ?) GROUP BY version", [version - 1, version]).fetchall()))
-    before = sizes.get(version - 1)
+    before = None
+    if version > 1:
+        before = con.execute("SELECT count(*), count(DISTINCT person_key) FROM person_record "
+                             "WHERE version = ?", [version - 1]).fetchall()[0]
+        before = before if before[0] else None
     return {"previous_version": version - 1 if before else None,
             "records_before": before[0] if before else None,
             "persons_before": before[1] if before else None,
