@@ -359,3 +359,16 @@ def test_the_page_template_ships_inside_the_package():
 
     template = files("linkage.quality") / "templates" / "report.html.j2"
     assert template.is_file() and "<script" not in template.read_text()
+
+
+def test_every_chart_specification_is_valid_vega_lite(linked_spine, world_dir, keyring,
+                                                      monkeypatch):
+    from linkage.pseudonymise.keys import load_key
+    from linkage.quality import charts
+    from linkage.quality.page import render
+    from linkage.quality.report import report_data
+
+    monkeypatch.setattr(charts, "VALIDATE", True)  # the report skips the check for speed
+    spine, _ = linked_spine
+    data = report_data(spine, world_dir / "truth", None, load_key(keyring.linkage_key))
+    assert len(charts_of(render(data))) >= 10

@@ -19,6 +19,9 @@ import vl_convert
 WIDTH = 560          # the plotting area; labels and titles come beside it
 # Liberation Sans has Arial's metrics: labels measured by vl-convert fit in a browser
 FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
+# checking each specification against Vega-Lite's schema costs a second a report; the tests
+# turn it on (tests/test_report.py)
+VALIDATE = False
 BLUE, RED, INK, ORANGE = "#1d70b8", "#d4351c", "#0b0c0c", "#f47738"
 
 
@@ -37,8 +40,7 @@ def _configured(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 def svg(chart: alt.TopLevelMixin, description: str) -> str:
     """The chart as an inline SVG in a figure: ``description`` is its accessible name and
     caption."""
-    # the specification is checked by the tests; checking it on every run costs a second
-    spec = _configured(chart).to_dict(validate=False)
+    spec = _configured(chart).to_dict(validate=VALIDATE)
     text = _stable_ids(vl_convert.vegalite_to_svg(spec), spec)
     if "xlink:" not in text:  # an unused namespace would be the page's only outside address
         text = text.replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "")
@@ -123,7 +125,7 @@ def curves(frame: pd.DataFrame, *, title: str, x_title: str, threshold: float,
                 axis=alt.Axis(format=".0%")),
         color=alt.Color("measure:N", title=None,
                         scale=alt.Scale(range=[BLUE, ORANGE, "#00703c", "#912b88"])),
-        strokeDash=alt.StrokeDash("measure:N", legend=None))
+        strokeDash=alt.StrokeDash("measure:N", title=None))
     rule = pd.DataFrame({"at": [threshold], "text": [threshold_label]})
     layers = [lines,
               alt.Chart(rule).mark_rule(color=RED, strokeWidth=2).encode(x="at:Q"),

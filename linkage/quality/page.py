@@ -281,11 +281,9 @@ def level_sentence(level: dict, explanations: dict) -> str:
     if weight is None or level["m"] is None:
         return text
     ratio = 2 ** abs(weight)
-    fact = (f"Here m is {100 * level['m']:.2f}% and u {100 * level['u']:.4f}%: a pair at this "
-            f"level is {ratio:,.1f} times likelier to be one person than two"
-            if weight >= 0 else
-            f"Here m is {100 * level['m']:.2f}% and u {100 * level['u']:.4f}%: a pair at this "
-            f"level is {ratio:,.1f} times likelier to be two people than one")
+    shares = (f"Here m is {_percent(level['m'])} and u {_percent(level['u'])}: a pair at "
+              f"this level is {ratio:,.1f} times likelier to be")
+    fact = f"{shares} one person than two" if weight >= 0 else f"{shares} two people than one"
     return f"{text} {fact} ({weight:+.2f} bits)."
 
 
@@ -305,7 +303,7 @@ def _render_model(data, rules) -> list[dict]:
                      f"The comparison {comparison}, built from the linkage schema's default "
                      "for its kind; configs/model_explanations.yaml does not describe it."))
         out.append(table(["level", "m", "u", "weight (bits)", "what it means"],
-                         [[m["level"], _probability(m["m"], 4), _probability(m["u"], 6),
+                         [[m["level"], _probability(m["m"]), _probability(m["u"]),
                            "" if m["weight"] is None else f"{m['weight']:+.2f}",
                            level_sentence(m, explanations)] for m in rows],
                          text_columns=(0, 4)))
@@ -488,8 +486,14 @@ def _render_accuracy_by_group(by_group: dict, rules: dict) -> list[dict]:
     return out
 
 
-def _probability(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+def _probability(value: float | None) -> str:
+    """m or u to four significant figures: u of a strong level is far below 0.0001."""
+    return "" if value is None else f"{value:.4g}"
+
+
+def _percent(value: float) -> str:
+    """A share as a percentage to three significant figures (0.00042%, 99.9%)."""
+    return f"{100 * value:.3g}%"
 
 
 def _fraction(value: float | None) -> str:
