@@ -456,9 +456,11 @@ def report(
     """Write the linkage quality report: one HTML file that works offline.
 
     Match rates by source and by group (LA and movers; with the custodian's key and the
-    bundles, also ethnicity, sex and age band) with the largest gaps called out, the
-    match-weight distribution and threshold, the model's m and u, records left unlinked and
-    why, persons by sources, and family keys. Counts of 1 to 5 are hidden.
+    bundles, also ethnicity, sex and age band) with their 95% intervals and the largest gaps
+    called out, each identifier's completeness by source and the records that cannot link,
+    the match-weight distribution, precision and recall against the threshold, the model's
+    m and u with a sentence per level, records left unlinked and why, persons by sources,
+    and family keys. Counts of 1 to 5 are hidden.
     """
     from linkage.pseudonymise.bundle import BundleError, open_bundles
     from linkage.pseudonymise.keys import KeyError_, load_key
