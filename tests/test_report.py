@@ -372,3 +372,15 @@ def test_every_chart_specification_is_valid_vega_lite(linked_spine, world_dir, k
     spine, _ = linked_spine
     data = report_data(spine, world_dir / "truth", None, load_key(keyring.linkage_key))
     assert len(charts_of(render(data))) >= 10
+
+
+def test_a_share_never_gives_away_a_small_count():
+    from linkage.config import load_config
+    from linkage.quality.page import _share_label
+
+    rules = load_config("disclosure.yaml")
+    assert _share_label(3, 1000, rules) == "x"          # 0.3% of 1,000 would tell 3
+    assert _share_label(4, 5, rules) == "x"             # a whole under the minimum count
+    assert _share_label(6, 1_000_000, rules) == "<1%"   # not a rounded 0%
+    assert _share_label(0, 1000, rules) == "0%" and _share_label(500, 1000, rules) == "50%"
+    assert _share_label(20, 731, rules, digits=1) == "2.7%"

@@ -16,6 +16,7 @@ import altair as alt
 import pandas as pd
 import vl_convert
 
+CURVES_HEIGHT = 220
 WIDTH = 560          # the plotting area; labels and titles come beside it
 # Liberation Sans has Arial's metrics: labels measured by vl-convert fit in a browser
 FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
@@ -129,10 +130,11 @@ def curves(frame: pd.DataFrame, *, title: str, x_title: str, threshold: float,
     rule = pd.DataFrame({"at": [threshold], "text": [threshold_label]})
     layers = [lines,
               alt.Chart(rule).mark_rule(color=RED, strokeWidth=2).encode(x="at:Q"),
-              alt.Chart(rule).mark_text(align="left", dx=4, dy=4, baseline="top", color=RED,
-                                        fontSize=11).encode(x="at:Q", y=alt.value(0),
-                                                            text="text:N")]
-    return alt.layer(*layers).properties(title=title, width=WIDTH, height=220)
+              # at the foot of the line, below the curves (near 0 only at high thresholds)
+              alt.Chart(rule).mark_text(align="left", dx=4, dy=-4, baseline="bottom",
+                                        color=RED, fontSize=11).encode(
+                  x="at:Q", y=alt.value(CURVES_HEIGHT), text="text:N")]
+    return alt.layer(*layers).properties(title=title, width=WIDTH, height=CURVES_HEIGHT)
 
 
 def grid(frame: pd.DataFrame, row: str, column: str, value: str, label: str, *, title: str,

@@ -149,9 +149,12 @@ def _render_identifiers(data, rules) -> list[dict]:
              "never its value). An identifier a source never holds cannot link its records; "
              "one held by few records links few.")]
     if not complete.empty:
-        complete["label"] = [
-            rules["hidden_percentage"] if n < rules["min_count"] else f"{100 * s:.0f}%"
-            for s, n in zip(complete.share, complete.records, strict=True)]
+        complete["label"] = [_share_label(held, n, rules) for held, n in
+                             zip(complete.holding, complete.records, strict=True)]
+        # a hidden share is drawn as an empty cell, so its shade does not tell it either
+        complete["share"] = [0.0 if label == rules["hidden_percentage"] else share
+                             for label, share in zip(complete.label, complete.share,
+                                                     strict=True)]
         columns = sorted(set(complete.column))
         out.append(chart(charts.grid(
             complete, "source", "column", "share", "label",
@@ -172,7 +175,8 @@ def _render_identifiers(data, rules) -> list[dict]:
               "other sources hold: more identifiers, not a lower threshold, would link it."),
             table(["source", "records", "unlinkable", "share"],
                   [[u["source"], count(u["records"], rules), count(u["unlinkable"], rules),
-                    rate(u["share"], u["records"], rules)] for u in unlinkable])]
+                    _share_label(u["unlinkable"], u["records"], rules, digits=1)]
+                   for u in unlinkable])]
     frame = pd.DataFrame([{"source": u["source"], "share": u["share"] if u["records"] >=
                            rules["min_count"] and not 0 < u["unlinkable"] < rules["min_count"]
                            else 0.0,
@@ -187,6 +191,19 @@ def _render_identifiers(data, rules) -> list[dict]:
                          "Share of each source's records that could not link even to a "
                          "perfect copy of themselves"))
     return out
+
+
+def _share_label(part: int, whole: int, rules: dict, digits: int = 0) -> str:
+    """A share as shown: hidden (x) when its whole is under the minimum count or its part a
+    suppressed count (1 to 5: the share and the whole would give it away); below the last
+    digit shown, "<" rather than a rounded 0."""
+    if whole < rules["min_count"] or 0 < part < rules["min_count"]:
+        return rules["hidden_percentage"]
+    share = 100 * part / whole
+    smallest = 10 ** -digits
+    if 0 < share < smallest / 2:
+        return f"<{smallest:g}%"
+    return f"{share:.{digits}f}%"
 
 
 def _bins_frame(bins: list, rules: dict, width: float = 1.0) -> pd.DataFrame:
@@ -245,7 +262,7 @@ def _render_threshold(data, rules) -> list[dict]:
                          "the threshold")]
     at = curves.get("at_threshold")
     if at:
-        cells = [["threshold step", f"{at['threshold']:g}"],
+        cells = [["threshold (match weight)", f"{at['threshold']:g}"],
                  ["pairs at or above", count(int(at["pairs"]), rules)],
                  ["expected precision", f"{at['expected_precision']:.4f}"],
                  ["expected recall", f"{at['expected_recall']:.4f}"]]
@@ -487,13 +504,17 @@ def _render_accuracy_by_group(by_group: dict, rules: dict) -> list[dict]:
 
 
 def _probability(value: float | None) -> str:
-    """m or u to four significant figures: u of a strong level is far below 0.0001."""
-    return "" if value is None else f"{value:.4g}"
+    """m or u: six decimals, or three significant figures below 0.001 (a strong level's u
+    is far below it)."""
+    if value is None:
+        return ""
+    return f"{value:.6f}" if value >= 0.001 else f"{value:.3g}"
 
 
 def _percent(value: float) -> str:
-    """A share as a percentage to three significant figures (0.00042%, 99.9%)."""
-    return f"{100 * value:.3g}%"
+    """A share as a percentage: three significant figures (0.00042%, 12.5%), more where it
+    is within 0.1 points of 100% (99.9996%, never a rounded 100%)."""
+    return f"{100 * value:.4f}%" if value > 0.999 else f"{100 * value:.3g}%"
 
 
 def _fraction(value: float | None) -> str:
