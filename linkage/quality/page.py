@@ -51,23 +51,29 @@ def render(data: dict) -> str:
 # blocks ---------------------------------------------------------------------------------------
 
 def p(text: str) -> dict:
+    """A paragraph block."""
     return {"kind": "p", "text": text}
 
 
 def note(text: str) -> dict:
+    """A paragraph block in grey: a side remark."""
     return {"kind": "note", "text": text}
 
 
 def h3(text: str) -> dict:
+    """A sub-heading block."""
     return {"kind": "h3", "text": text}
 
 
 def table(headers: list[str], rows: list[list], text_columns: tuple[int, ...] = ()) -> dict:
+    """A table block; ``text_columns`` (by index) are prose, left-aligned and wrapped."""
     return {"kind": "table", "headers": headers, "rows": [[str(c) for c in r] for r in rows],
             "text_columns": set(text_columns)}
 
 
 def chart(figure, description: str) -> dict:
+    """A chart block: the Altair ``figure`` rendered to inline SVG, ``description`` its
+    accessible name and caption."""
     return {"kind": "chart", "svg": charts.svg(figure, description)}
 
 
@@ -82,6 +88,7 @@ def shown(n: int, rules: dict) -> int:
 
 
 def rate(value: float, n: int, rules: dict) -> str:
+    """A rate as shown: hidden (x) over fewer than the minimum count of records."""
     return rules["hidden_percentage"] if n < rules["min_count"] else f"{100 * value:.1f}%"
 
 

@@ -407,7 +407,7 @@ def _accuracy(linked: pd.DataFrame, families: dict, truth: Path,
 def write_report(spine: Path, out: Path, truth: Path | None = None,
                  groups: pd.DataFrame | None = None, key: bytes | None = None) -> dict:
     """Gather, render and write the report (atomically); returns its data."""
-    from linkage.quality.page import render
+    from linkage.quality.page import render  # the page reads this module's ordering
 
     data = report_data(spine, truth, groups, key)
     write_atomically(out, render(data))
