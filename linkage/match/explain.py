@@ -91,6 +91,16 @@ def gamma_sql(model: dict, comparison: str, weight_column: str) -> str:
     return f"CAST(CASE {whens} END AS TINYINT)"
 
 
+def level_label(label: str, gamma: int) -> str:
+    """A level's label for a reader: the null level's and the else level's labels are
+    Splink's SQL and its "All other comparisons"; they say what the level means instead."""
+    if gamma == -1:
+        return "not compared: missing on one side (names: or birthdays differ)"
+    if gamma == 0:
+        return "disagree: no agreement level reached"
+    return label
+
+
 def waterfall(pair: dict, model: dict) -> dict:
     """The waterfall of one scored pair (a row of ``scored_pair``): the prior, then each
     comparison's level, weight and term-frequency adjustment, their sum, and Splink's own
@@ -106,7 +116,8 @@ def waterfall(pair: dict, model: dict) -> dict:
         tf = float(pair.get(f"tf_{comparison}") or 0.0)
         weight = float(level.weight) + tf
         total += weight
-        steps.append({"comparison": comparison, "level": level.label, "gamma": int(gamma),
+        steps.append({"comparison": comparison, "level": level_label(level.label, gamma),
+                      "gamma": int(gamma),
                       "level_weight": round(float(level.weight), 6),
                       "term_frequency_weight": round(tf, 6), "weight": round(weight, 6)})
     threshold = match_settings()["threshold"]
