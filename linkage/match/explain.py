@@ -101,11 +101,13 @@ def level_label(label: str, gamma: int) -> str:
     return label
 
 
-def waterfall(pair: dict, model: dict) -> dict:
+def waterfall(pair: dict, model: dict, levels: pd.DataFrame | None = None) -> dict:
     """The waterfall of one scored pair (a row of ``scored_pair``): the prior, then each
     comparison's level, weight and term-frequency adjustment, their sum, and Splink's own
-    match weight and probability beside it."""
-    levels = level_table(model).set_index(["comparison", "gamma"])
+    match weight and probability beside it. ``levels``: the model's ``level_table``
+    indexed by comparison and gamma, when many pairs are explained."""
+    if levels is None:
+        levels = level_table(model).set_index(["comparison", "gamma"])
     steps, total = [], prior_weight(model)
     for comparison in (c["output_column_name"] for c in model["comparisons"]):
         gamma = pair.get(f"gamma_{comparison}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from linkage.match.explain import waterfall
+from linkage.match.explain import level_table, waterfall
 from linkage.match.model import match_settings
 from linkage.match.run import UNIQUE_ID_SQL as UNIQUE_ID
 from linkage.match.run import kept_pairs_sql
@@ -118,6 +118,7 @@ def _explained(chosen: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> list[d
     every = chosen if others is None else pd.concat([chosen, others], ignore_index=True)
     by_number = every.set_index("record_number")
     scored = {(int(p["record_l"]), int(p["record_r"])): p for p in pairs.to_dict("records")}
+    levels = level_table(model).set_index(["comparison", "gamma"])
     wanted = (sorted(scored) if others is not None else
               list(combinations(sorted(chosen.record_number.astype(int)), 2)))
     if len(wanted) > MAX_PAIRS:
@@ -132,7 +133,7 @@ def _explained(chosen: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> list[d
                  "scored": pair is not None}
         if pair is not None:
             entry["kept"] = bool(pair["kept"])
-            entry["waterfall"] = waterfall(pair, model)
+            entry["waterfall"] = waterfall(pair, model, levels)
         entry["verdict"] = verdict(entry)
         out.append(entry)
     return out
