@@ -245,6 +245,11 @@ def link_command(
     retrain: bool = typer.Option(False, "--retrain", help="Train a new model and decide every "
                                                           "person afresh (keys kept by "
                                                           "majority overlap)."),
+    decisions: list[Path] = typer.Option(None, "--decisions", help="A clerical review's "
+                                                                   "decisions (JSON from "
+                                                                   "linkage review, or CSV "
+                                                                   "record_l, record_r, "
+                                                                   "decision); repeatable."),
     unit_key: Path | None = typer.Option(None, "--unit-key",
                                          help="The linkage unit's private key (default: "
                                               "LINKAGE_UNIT_KEY)."),
@@ -271,7 +276,9 @@ def link_command(
     decrypted in memory only. The first link trains the model (u by random sampling, m by
     EM); later links reuse it unless new bundles bring new columns, --model is given or
     --retrain asks for a relink from scratch. It is saved beside the spine as
-    SPINE.model.json.
+    SPINE.model.json. --decisions applies a clerical review (linkage review): a match puts
+    its two records in one person, a non-match keeps them apart; the spine keeps them and
+    applies them again at every later link.
     """
     import duckdb
 
@@ -282,6 +289,7 @@ def link_command(
     from linkage.pseudonymise.encryption import EncryptionError
     from linkage.pseudonymise.keys import KeyError_
     from linkage.pseudonymise.roles import unit_keys
+    from linkage.review.decisions import DecisionError
     from linkage.spine.lock import SpineBusy
     from linkage.spine.store import SpineError
 
@@ -294,6 +302,7 @@ def link_command(
             fail(str(problem))
     spine_file(spine, must_exist=False)
     existing(bundles or [], "a bundle", folder=True)
+    existing(decisions or [], "a decisions file", folder=False)
 
     started = time.perf_counter()
 
@@ -309,9 +318,9 @@ def link_command(
     try:
         keys = unit_keys(unit_key, register)
         summary = link(spine, bundles or [], keys, model, seed, progress, wait, backend,
-                       Change(replace, withdraw or [], retrain))
+                       Change(replace, withdraw or [], retrain, decisions or []))
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
-            SparkMissing, SparkModelError, ModelError) as problem:
+            SparkMissing, SparkModelError, ModelError, DecisionError) as problem:
         fail(str(problem))
     except duckdb.Error as problem:  # writing the spine: a full disk, a read-only file
         fail(database_error_message(spine, problem))
