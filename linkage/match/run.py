@@ -26,6 +26,7 @@ from splink.internals.exceptions import EMTrainingException
 from linkage.match.anchors import ANCHORS, anchor_records, anchored_edges
 from linkage.match.cluster import cluster
 from linkage.match.decided import Decided, decided_tables, override_anchors
+from linkage.match.explain import gamma_sql, tf_comparisons
 from linkage.match.model import (
     ADOPTION_SEX_DOB,
     BLOOM_SUFFIX,
@@ -60,6 +61,7 @@ class LinkResult:
     pairs_scored: int
     weight_bins: list = field(default_factory=list)  # [whole match weight, pairs] kept
     blocking: list = field(default_factory=list)     # each rule used and the pairs it made
+    pairs: Path | None = None   # every pair scored, as its agreement pattern (``pair_patterns``)
 
 
 def threshold_match_weight() -> float:
@@ -336,6 +338,11 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
                         log_level=logging.ERROR)
     predictions = linker.inference.predict(
         threshold_match_probability=match_settings()["score_floor"])
+    model = linker.misc.save_model_to_json()
+    model.pop("linker_uid", None)
+    pairs = pairs_file()
+    con.execute(f"COPY ({pair_patterns_sql(predictions.physical_name, model)}) TO "
+                f"'{pairs}' (FORMAT parquet)").fetchall()
     con.execute(f"""CREATE OR REPLACE TABLE cluster_edges AS
         SELECT rid_l, rid_r, match_probability, match_weight,
                prelink_l = prelink_r AS prelinked FROM {predictions.physical_name}
@@ -345,13 +352,31 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
     weight_bins = [[int(b), int(n)] for b, n in con.execute(
         f"SELECT floor(match_weight), count(*) FROM {predictions.physical_name} "
         "GROUP BY 1 ORDER BY 1").fetchall()]
-    model = linker.misc.save_model_to_json()
-    model.pop("linker_uid", None)
     predictions.drop_table_from_database_and_remove_from_cache()
     linker.table_management.delete_tables_created_by_splink_from_db()
     clusters = clustered(con, size, previous, decided)
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins,
-                      blocking)
+                      blocking, pairs)
+
+
+def pairs_file() -> Path:
+    """A new file for a run's scored pairs, until the spine takes them in. It holds record
+    numbers and agreement levels only, no token, but is removed as soon as it is read."""
+    return Path(tempfile.mkdtemp(prefix="linkage-pairs-")) / "scored_pairs.parquet"
+
+
+def pair_patterns_sql(predictions: str, model: dict) -> str:
+    """Each scored pair as the spine keeps it (``scored_pair``): its two records' numbers,
+    Splink's match weight and probability, whether it is a pre-link, and per comparison the
+    level it fell in (gamma, read back from the weight Splink gave it) and, where term
+    frequencies adjust it, the adjustment in bits. The same SQL runs on DuckDB and Spark."""
+    columns = ["rid_l AS record_l", "rid_r AS record_r", "match_weight", "match_probability",
+               "prelink_l = prelink_r AS prelinked"]
+    for name in (c["output_column_name"] for c in model["comparisons"]):
+        columns.append(f"{gamma_sql(model, name, f'mw_{name}')} AS gamma_{name}")
+    columns += [f"CAST(mw_tf_adj_{name} AS DOUBLE) AS tf_{name}"
+                for name in tf_comparisons(model)]
+    return f"SELECT {', '.join(columns)} FROM {predictions} ORDER BY rid_l, rid_r"
 
 
 def clustered(con: duckdb.DuckDBPyConnection, size: int,
@@ -389,7 +414,7 @@ def saved_model(model_path: Path | dict, columns: set[str] | None = None) -> dic
         raise ModelError(f"{where} compares {', '.join(missing)}, which these bundles do not "
                          f"carry; {fix}")
     retained = model.get("additional_columns_to_retain", [])
-    return {**model, "additional_columns_to_retain": retained + [
+    return {**model, **scoring_columns(), "additional_columns_to_retain": retained + [
         c for c in RETAINED if c not in retained]}
 
 
@@ -408,8 +433,10 @@ def model_columns_read(model: dict) -> set[str]:
 
 def scoring_columns() -> dict:
     """What scoring keeps beside each pair, whatever the model says."""
+    # the intermediate columns are each comparison's level and term-frequency adjustment:
+    # the pair's agreement pattern, which the spine keeps so that a link can be explained
     return {"additional_columns_to_retain": RETAINED,
-            "retain_intermediate_calculation_columns": False, "retain_matching_columns": False}
+            "retain_intermediate_calculation_columns": True, "retain_matching_columns": False}
 
 
 @dataclass
@@ -627,7 +654,8 @@ def _with_confidence(con, clusters: np.ndarray) -> pd.DataFrame:
         WITH best AS (SELECT rid, max(p) AS p FROM (
             SELECT rid_l AS rid, match_probability AS p FROM cluster_edges UNION ALL
             SELECT rid_r AS rid, match_probability AS p FROM cluster_edges) GROUP BY rid)
-        SELECT r.unique_id, c.cluster_id, {", ".join(f"r.{k}" for k in RECORD_KEY)},
+        SELECT r.unique_id, c.cluster_id, r.rid AS record_number,
+               {", ".join(f"r.{k}" for k in RECORD_KEY)},
                round(coalesce(best.p, 1.0), 6) AS link_confidence
         FROM linking_records r JOIN record_cluster c USING (rid) LEFT JOIN best USING (rid)
         ORDER BY r.rid""").df()

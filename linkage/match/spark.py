@@ -26,6 +26,8 @@ from linkage.match.run import (
     fit,
     kept_pairs_sql,
     model_plan,
+    pair_patterns_sql,
+    pairs_file,
     saved_model,
     scoring_columns,
 )
@@ -140,13 +142,15 @@ def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
             "GROUP BY 1 ORDER BY 1").collect()]
         model = linker.misc.save_model_to_json()
         model.pop("linker_uid", None)
+        pairs = pairs_file()
+        spark.sql(pair_patterns_sql(name, model)).write.parquet(str(pairs.parent / "parts"))
         con.register("spark_edges", edges.sort_values(["rid_l", "rid_r"], ignore_index=True))
         con.execute("CREATE OR REPLACE TABLE cluster_edges AS SELECT * FROM spark_edges"
                     ).fetchall()
         con.unregister("spark_edges")
         clusters = clustered(con, size, previous, decided)
         return LinkResult(_with_confidence(con, clusters), model, int(pairs_scored),
-                          weight_bins, blocking)
+                          weight_bins, blocking, pairs.parent / "parts" / "*.parquet")
     finally:
         con.close()
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,7 +182,19 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
              + (f" ({len(holding.added)} bundles added to the spine's)" if adding else ""))
     result = _scored(opened, chosen, previous if adding else None, backend,
                      Decided(decisions.must, decisions.cannot) if decisions else None)
+    try:
+        return _written(spine, result, opened, holding, previous, model, chosen, seed,
+                        progress, decisions)
+    finally:
+        if result.pairs is not None:  # the run's own folder (``pairs_file``)
+            shutil.rmtree(next(p for p in result.pairs.parents
+                               if p.name.startswith("linkage-pairs-")), ignore_errors=True)
 
+
+def _written(spine: Path, result: LinkResult, opened: list, holding: Holdings,
+             previous: pd.DataFrame, model: Path | None, chosen, seed: int | None,
+             progress: Progress, decisions: Resolved) -> dict:
+    """The scored and clustered records written as the spine's new version."""
     progress("updating the spine")
     con = connect(spine)
     try:
@@ -190,7 +203,8 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
         secret = spine_secret(con, seed)
         rng = np.random.default_rng(int.from_bytes(
             hashlib.sha256(f"{secret}|{version}".encode()).digest()[:8], "big"))
-        clusters = result.clusters[["cluster_id", *RECORD_KEY, "link_confidence"]]
+        clusters = result.clusters[["cluster_id", *RECORD_KEY, "link_confidence",
+                                    "record_number"]]
         keys, changes = assign_keys(clusters[["cluster_id", *RECORD_KEY]], previous, rng, taken)
         records = clusters.assign(person_key=clusters.cluster_id.map(keys))
         retired = retired_persons(previous, records)
@@ -225,13 +239,15 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
             raise SpineError(f"{spine}: {counts['records_in']:,} records in the bundles but "
                              f"{counts['records']:,} linked; the spine was not changed")
         progress(f"writing version {version}")
-        write_version(con, records[["person_key", *RECORD_KEY, "link_confidence"]], changes,
+        write_version(con, records[["person_key", *RECORD_KEY, "link_confidence",
+                                    "record_number"]], changes,
                       inputs, result.model, counts, families.tables(),
                       [b.token_table([*RECORD_KEY, "flags"])
                        for b in opened],
                       audit={"command": "link", "inputs": inputs,
                              "config_sha256": config_fingerprint(), "outputs": counts},
-                      held=holding.new_parts(), decisions=decisions.in_force)
+                      held=holding.new_parts(), pairs=result.pairs,
+                      decisions=decisions.in_force)
     finally:
         con.close()
     # the model is also kept in the version itself; this copy is for --model

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS mother_child_link (version INTEGER, mother_person_key
 CREATE TABLE IF NOT EXISTS review_decision (version INTEGER, record_l VARCHAR,
     record_r VARCHAR, decision VARCHAR, file_sha256 VARCHAR, decided_in_version INTEGER,
     applied BOOLEAN);
+ALTER TABLE person_record ADD COLUMN IF NOT EXISTS record_number BIGINT;
 """
 FAMILY_TABLES = ["adopter_household", "child_adopter_link", "sibling_group",
                  "mother_child_link"]
@@ -232,11 +233,12 @@ def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
 def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
                   model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None,
                   tokens: list | None = None, audit: dict | None = None,
-                  held: list[HeldPart] | None = None,
+                  held: list[HeldPart] | None = None, pairs: Path | None = None,
                   decisions: pd.DataFrame | None = None) -> int:
     """Add a version, with its family tables, the profile of each record (from the
     bundles' linkage parts, ``tokens``: Arrow tables), the sealed linkage parts of its
-    bundles not held yet (``held``) and the review decisions in force (``decisions``:
+    bundles not held yet (``held``), its scored pairs (``pairs``, a Parquet file of
+    agreement patterns) and the review decisions in force (``decisions``:
     DECISION_COLUMNS), in one transaction; returns its number."""
     version = current_version(con) + 1
     known = set(con.execute("SELECT person_key FROM person").df().person_key)
@@ -255,7 +257,8 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
             con.execute("UPDATE person SET retired_version = ? WHERE retired_version IS NULL "
                         "AND person_key IN (SELECT person_key FROM retired)", [version])
         rows = records.assign(version=version)[
-            ["version", "person_key", *RECORD_KEY, "link_confidence"]]
+            ["version", "person_key", *RECORD_KEY, "link_confidence",
+             *(["record_number"] if "record_number" in records else [])]]
         con.register("new_records", rows)
         # by name: the table's declared column order is not RECORD_KEY's
         columns = ", ".join(rows.columns)
@@ -271,6 +274,7 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
             con.execute("INSERT INTO held_bundle VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         [part.sha256, part.manifest, json.dumps(part.signature),
                          part.linkage_part])
+        _keep_pairs(con, version, pairs)
         if decisions is not None and len(decisions):
             con.register("new_decisions", decisions[DECISION_COLUMNS].astype(
                 {"decided_in_version": "Int64", "applied": bool}))
@@ -289,6 +293,24 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
         con.execute("ROLLBACK")
         raise
     return version
+
+
+def _keep_pairs(con, version: int, pairs: Path | None) -> None:
+    """The version's scored pairs replace the last version's: ``scored_pair`` explains and
+    reviews the latest version only, so the spine does not grow with every delivery. Its
+    columns follow the version's model (a level column per comparison). A version with no
+    pairs (scored on a backend that kept none) leaves no table."""
+    con.execute("DROP TABLE IF EXISTS scored_pair")
+    if pairs is not None:
+        source = str(pairs).replace("'", "''")
+        con.execute(f"CREATE TABLE scored_pair AS SELECT {int(version)} AS version, * "
+                    f"FROM read_parquet('{source}') ORDER BY record_l, record_r")
+
+
+def scored_pairs_kept(con) -> bool:
+    """Whether the spine holds the latest version's scored pairs."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                            "'scored_pair'").fetchall()[0][0])
 
 
 def _insert(con, table: str, frame: pd.DataFrame) -> None:
