@@ -497,6 +497,48 @@ def report(
         err.print(f"report on spine version {data['version']} written to {out}")
 
 
+@app.command(name="review")
+def review_command(
+    spine: Path = typer.Option(..., "--spine", help="The spine whose latest version to review."),
+    out: Path = typer.Option(..., "--out", help="The HTML page to write."),
+    within: float | None = typer.Option(None, "--within",
+                                        help="Pairs within this many bits of the threshold "
+                                             "(default: configs/review.yaml)."),
+    limit: int | None = typer.Option(None, "--limit", min=1,
+                                     help="At most this many pairs of each kind (default: "
+                                          "configs/review.yaml)."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+    as_json: bool = typer.Option(False, "--json", help="Print the page's summary as JSON."),
+) -> None:
+    """Write the clerical review page: one HTML file that works offline.
+
+    It shows the pairs whose match weight is near the threshold, closest first, and persons
+    whose records disagree, each by its agreement pattern (every comparison's level and bits,
+    with the prior, summing to the match weight), whether it is in one person now, and each
+    record's source, provider, period, person and family context; never an identifier, token
+    or key. A reviewer marks Match or Non-match and saves the decisions, which the next
+    `linkage link --decisions FILE` applies. Reads the spine only: no key is needed.
+    """
+    from linkage.pipelines.review import review
+    from linkage.spine.store import SpineError
+
+    if within is not None and not 0 < within <= 64:
+        fail(f"--within {within}: must be more than 0 and at most 64 bits")
+    spine_file(spine, must_exist=True)
+    new_file(out, "the review page")
+    try:
+        summary = review(spine, out, within, limit)
+    except SpineError as problem:
+        fail(str(problem))
+    if as_json:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    elif not quiet:
+        shown = summary["shown"]
+        err.print(f"review page of spine version {summary['version']} written to {out}: "
+                  f"{shown['near_threshold']} pairs near the threshold, "
+                  f"{shown['persons_disagreeing']} persons whose records disagree")
+
+
 def _status(message: str, quiet: bool):
     """A spinner on stderr while ``message`` is under way (nothing when quiet)."""
     from contextlib import nullcontext
