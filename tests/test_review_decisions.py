@@ -164,3 +164,28 @@ def test_match_chains_that_join_a_non_match_are_refused(spine, tmp_path):
     output = relink(spine, "--decisions", first, "--decisions", second, code=1)
     assert f"{second}: decision 1: decision: the same pair is decided the other way in {first}" \
         in output
+
+
+def test_a_held_decision_on_withdrawn_records_is_set_aside(linked_spine, tmp_path):
+    spine = tmp_path / "spine.duckdb"
+    shutil.copy(linked_spine[0], spine)
+    join, _ = pick_pairs(spine)
+    relink(spine, "--decisions", decisions_file(tmp_path / "d.json", [(*join, "match")]))
+    source, provider, period, _ = join[0].split("|")
+    con = duckdb.connect(str(spine), read_only=True)
+    try:
+        inputs = json.loads(con.execute("SELECT inputs FROM spine_version ORDER BY version "
+                                        "DESC LIMIT 1").fetchone()[0])
+    finally:
+        con.close()
+    bundle = next(i["bundle"] for i in inputs if i["source"].replace("-", "_") == source
+                  and provider in i["provider"] and int(period) in i["periods"])
+    summary = relink(spine, "--withdraw", bundle)   # not an error: counted, kept, not applied
+    assert summary["decisions"]["set_aside"] == 1 and summary["decisions"]["match"] == 0
+    con = duckdb.connect(str(spine), read_only=True)
+    try:
+        held = con.execute("SELECT record_l, record_r, applied FROM review_decision "
+                           "WHERE version = ?", [summary["version"]]).fetchall()
+    finally:
+        con.close()
+    assert held == [(*join, False)]
