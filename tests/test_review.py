@@ -176,6 +176,7 @@ def test_a_review_round_in_chromium_changes_the_next_link_as_decided(page, spine
             button.click()
         counter = browser.find_element(By.ID, "counter").text
         assert counter.startswith(f"2 of {len(pairs)} decided (1 match, 1 non-match, 1 skip")
+        heads = [p.find_element(By.CSS_SELECTOR, ".head").text for p in (apart, together)]
         joined = (apart.get_attribute("data-record-l"), apart.get_attribute("data-record-r"))
         split = (together.get_attribute("data-record-l"),
                  together.get_attribute("data-record-r"))
@@ -204,7 +205,12 @@ def test_a_review_round_in_chromium_changes_the_next_link_as_decided(page, spine
     touched = set(before[list(joined + split)])
     others = before.index[~before.isin(touched)]
     assert (after[others] == before[others]).all()   # nobody else moved
-    print(json.dumps({"joined_persons_before": 2, "split_person_records":
-                      int((before == before[split[0]]).sum()),
-                      "key_changes": result["key_changes"], "persons_before": before.nunique(),
-                      "persons_after": after.nunique()}))
+    sizes = after.value_counts()
+    print(json.dumps({  # the round's figures, for the record (pytest -s shows them)
+        "pairs": len(pairs), "decided": heads,
+        "merged_from_records": [int((before == before[r]).sum()) for r in joined],
+        "merged_into_records": int(sizes[after[joined[0]]]),
+        "split_from_records": int((before == before[split[0]]).sum()),
+        "split_into_records": [int(sizes[after[r]]) for r in split],
+        "key_changes": result["key_changes"], "persons_before": int(before.nunique()),
+        "persons_after": int(after.nunique()), "records": len(after)}))
