@@ -94,7 +94,7 @@ def _near_threshold(con, threshold: float, within: float) -> pd.DataFrame:
 
 def _disagreeing(con, model: dict, threshold: float, near: pd.DataFrame) -> pd.DataFrame:
     """One pair per person whose records disagree (its weakest such pair), weakest first;
-    persons already shown by a pair near the threshold are left out."""
+    a pair sharing a record with a pair near the threshold is left out (shown there)."""
     compared = {c["output_column_name"] for c in model["comparisons"]}
     named = [c for c in review_settings()["disagreeing_comparisons"] if c in compared]
     differ = " OR ".join(f"p.gamma_{c} = 0" for c in named) or "false"
