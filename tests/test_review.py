@@ -205,6 +205,12 @@ def test_a_review_round_in_chromium_changes_the_next_link_as_decided(page, spine
     touched = set(before[list(joined + split)])
     others = before.index[~before.isin(touched)]
     assert (after[others] == before[others]).all()   # nobody else moved
+    # the next page leaves the decided pairs out: the spine applies them at every link
+    second = write_page(spine, tmp_path / "second.html")
+    html = (tmp_path / "second.html").read_text()
+    assert second["version"] == 2 and second["found"]["already_decided"] == 2
+    for pair in (joined, split):
+        assert f'data-record-l="{pair[0]}" data-record-r="{pair[1]}"' not in html
     sizes = after.value_counts()
     print(json.dumps({  # the round's figures, for the record (pytest -s shows them)
         "pairs": len(pairs), "decided": heads,

@@ -7,8 +7,9 @@ comparison the review names (two dates of birth, two UPNs), or a record with no 
 at or above the threshold to the rest of its person (joined by a pre-link or an earlier
 version). Each pair comes with its agreement pattern (``explain.waterfall``), whether it is in
 one person now, and each record's context: source, provider, period, its person's records by
-source and its family memberships. Records are named by unique id only in the hidden
-reference a decisions file needs.
+source and its family memberships. Pairs the spine holds a decision on are left out (they are
+applied at every link). Records are named by unique id only in the hidden reference a
+decisions file needs.
 """
 
 import hashlib
@@ -61,6 +62,7 @@ def review_pairs(con, spine: str, within: float, limit: int) -> ReviewPairs:
                                    [version]).fetchone()[0])
     threshold = threshold_match_weight()
     _records_table(con, version)
+    decided = _decided_table(con, version)
     near = _near_threshold(con, threshold, within)
     disagree = _disagreeing(con, model, threshold, near)
     chosen = pd.concat([near.head(limit).assign(kind=NEAR),
@@ -68,7 +70,8 @@ def review_pairs(con, spine: str, within: float, limit: int) -> ReviewPairs:
     context = _context(con, version, chosen)
     pairs = [_pair(row, model, context) for row in chosen.to_dict("records")]
     return ReviewPairs(version, threshold, within, pairs,
-                       {"near_threshold": len(near), "persons_disagreeing": len(disagree)})
+                       {"near_threshold": len(near), "persons_disagreeing": len(disagree),
+                        "already_decided": decided})
 
 
 def _records_table(con, version: int) -> None:
@@ -78,16 +81,36 @@ def _records_table(con, version: int) -> None:
                period FROM person_record WHERE version = {int(version)}""").fetchall()
 
 
+# scored pairs with their records' unique ids, less those the spine holds a decision on
 PAIR_SQL = """SELECT p.*, l.unique_id AS record_l_id, r.unique_id AS record_r_id,
            l.person_key = r.person_key AS in_one_person
     FROM scored_pair p JOIN review_records l ON l.record_number = p.record_l
-    JOIN review_records r ON r.record_number = p.record_r"""
+    JOIN review_records r ON r.record_number = p.record_r
+    WHERE NOT EXISTS (SELECT 1 FROM review_decided d
+                      WHERE d.record_l = l.unique_id AND d.record_r = r.unique_id)"""
+
+
+def _decided_table(con, version: int) -> int:
+    """The pairs the spine holds a decision on (a spine linked before reviews had none);
+    returns how many of them are scored pairs, which the page leaves out: decided once,
+    they are applied at every link and need no second look."""
+    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                      "'review_decision'").fetchone()[0]
+    source = (f"SELECT record_l, record_r FROM review_decision WHERE version = {int(version)}"
+              " AND applied" if has else
+              "SELECT NULL::VARCHAR AS record_l, NULL::VARCHAR AS record_r WHERE false")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE review_decided AS {source}").fetchall()
+    return con.execute("""SELECT count(*) FROM scored_pair p
+        JOIN review_records l ON l.record_number = p.record_l
+        JOIN review_records r ON r.record_number = p.record_r
+        SEMI JOIN review_decided d ON d.record_l = l.unique_id AND d.record_r = r.unique_id
+        """).fetchone()[0]
 
 
 def _near_threshold(con, threshold: float, within: float) -> pd.DataFrame:
     """Pairs within ``within`` bits of the threshold, closest first (ties: record order)."""
     return con.execute(f"""{PAIR_SQL}
-        WHERE abs(p.match_weight - ?) <= ?
+        AND abs(p.match_weight - ?) <= ?
         ORDER BY abs(p.match_weight - ?), p.record_l, p.record_r""",
                        [threshold, within, threshold]).df().assign(reason="")
 
@@ -101,7 +124,7 @@ def _disagreeing(con, model: dict, threshold: float, near: pd.DataFrame) -> pd.D
     reasons = " ".join(f"WHEN p.gamma_{c} = 0 THEN '{c.replace('_', ' ')} differs inside "
                        "one person'" for c in named)
     frame = con.execute(f"""
-        WITH inside AS ({PAIR_SQL} WHERE l.person_key = r.person_key),
+        WITH inside AS ({PAIR_SQL} AND l.person_key = r.person_key),
         lonely AS (  -- records with no pair at or above the threshold inside their person
             SELECT rid FROM (SELECT record_l AS rid, match_weight FROM inside UNION ALL
                              SELECT record_r, match_weight FROM inside)
