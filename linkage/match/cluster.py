@@ -123,7 +123,7 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int,
     ``must`` and ``cannot`` (rid_l, rid_r) are a reviewer's must-links and cannot-links
     (``decided``).
     """
-    edges = _with_must_links(con, edges, must, cannot)
+    edges = _with_must_links(con, edges, must)
     pairs = con.execute(f"SELECT rid_l, rid_r FROM {edges}").fetchnumpy()
     components = connected_components(size, pairs["rid_l"], pairs["rid_r"])
     del pairs
@@ -160,7 +160,7 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int,
 FORCED_WEIGHT = 1e6  # a must-link outweighs any scored pair (as an anchor chain does)
 
 
-def _with_must_links(con, edges: str, must: str | None, cannot: str | None) -> str:
+def _with_must_links(con, edges: str, must: str | None) -> str:
     """The edges with a ``forced`` flag: a reviewer's must-links added (joined first, and
     never refused by a conflict), and the view's name."""
     rows = [f"SELECT rid_l, rid_r, match_weight, prelinked, false AS forced FROM {edges}"]
