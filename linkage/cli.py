@@ -539,6 +539,73 @@ def review_command(
                   f"{shown['persons_disagreeing']} persons whose records disagree")
 
 
+@app.command()
+def explain(
+    records: list[str] = typer.Argument(None, help="Records by their unique id, "
+                                                   "source|provider|period|record_id (as the "
+                                                   "spine's person_record holds them; quote "
+                                                   "each: | is the shell's pipe)."),
+    spine: Path = typer.Option(..., "--spine", help="The spine whose latest version to "
+                                                    "explain."),
+    person: str | None = typer.Option(None, "--person", help="Explain every record of this "
+                                                             "person key instead."),
+    html: Path | None = typer.Option(None, "--html", help="Also write an offline HTML view: "
+                                                          "each pair's waterfall as a chart."),
+    as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
+) -> None:
+    """Why records were linked or left apart: the waterfall of match weights of each pair.
+
+    One record: every pair scored with it. Two or more: each pair among them. --person: each
+    pair of one person's records. For each pair, the prior, then each comparison's agreement
+    level and weight in bits (term-frequency adjustment apart), summing to the pair's match
+    weight and probability; whether clustering considered it; whether the two are one person
+    now. Read from the spine alone: agreement levels, never a value.
+    """
+    from linkage.pipelines.explain import ExplainError
+    from linkage.pipelines.explain import explain as explained
+    from linkage.quality.explain_page import explain_page
+    from linkage.spine.store import SpineError
+
+    spine_file(spine, must_exist=True)
+    if html is not None:
+        new_file(html, "the HTML view")
+    if records and person is not None:
+        fail("give records or --person, not both")
+    try:
+        result = explained(spine, records or [], person)
+    except (ExplainError, SpineError) as problem:
+        fail(str(problem))
+    if html is not None:
+        from linkage.atomic import write_atomically
+
+        write_atomically(html, explain_page(result))
+    if as_json:
+        sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+        return
+    _print_explanation(result)
+
+
+def _print_explanation(result: dict) -> None:
+    console = Console()
+    for pair in result["pairs"]:
+        console.print(f"[bold]{pair['record_l']}[/bold] and [bold]{pair['record_r']}[/bold]: "
+                      f"{pair['verdict']}", highlight=False)
+        steps = pair.get("waterfall")
+        if not steps:
+            continue
+        table = Table(show_edge=False)
+        for column in ("comparison", "level", "weight (bits)"):
+            table.add_column(column, justify="right" if "weight" in column else "left")
+        table.add_row("prior", "two records picked at random", f"{steps['prior_weight']:+.2f}")
+        for step in steps["comparisons"]:
+            tf = step["term_frequency_weight"]
+            table.add_row(step["comparison"], step["level"] + (
+                f" (term frequency {tf:+.2f})" if tf else ""), f"{step['weight']:+.2f}")
+        table.add_row("match weight", f"probability {steps['match_probability']:.4f}",
+                      f"{steps['match_weight']:+.2f}")
+        console.print(table)
+
+
 def _status(message: str, quiet: bool):
     """A spinner on stderr while ``message`` is under way (nothing when quiet)."""
     from contextlib import nullcontext

@@ -392,12 +392,12 @@ def clustered(con: duckdb.DuckDBPyConnection, size: int,
     return cluster(con, "linking_records", anchored_edges(con), size, ANCHORS, must, cannot)
 
 
-def kept_pairs_sql() -> str:
+def kept_pairs_sql(prelinked: str = "prelink_l = prelink_r") -> str:
     """The scored pairs clustering considers: those at or above the threshold, and pre-links
-    (one provider record across periods), which hold unless the evidence strongly contradicts
-    them and are considered first."""
+    (one provider record across periods: ``prelinked``), which hold unless the evidence
+    strongly contradicts them and are considered first."""
     match = match_settings()
-    return (f"match_probability >= {match['threshold']} OR (prelink_l = prelink_r AND "
+    return (f"match_probability >= {match['threshold']} OR ({prelinked} AND "
             f"match_probability >= {match['prelink_floor']})")
 
 

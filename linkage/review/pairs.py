@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from linkage.config import load_config
-from linkage.match.explain import waterfall
+from linkage.match.explain import level_table, waterfall
 from linkage.match.run import UNIQUE_ID_SQL, threshold_match_weight
 from linkage.spine.store import SpineError, current_version, scored_pairs_kept
 
@@ -68,7 +68,8 @@ def review_pairs(con, spine: str, within: float, limit: int) -> ReviewPairs:
     chosen = pd.concat([near.head(limit).assign(kind=NEAR),
                         disagree.head(limit).assign(kind=DISAGREE)], ignore_index=True)
     context = _context(con, version, chosen)
-    pairs = [_pair(row, model, context) for row in chosen.to_dict("records")]
+    levels = level_table(model).set_index(["comparison", "gamma"])  # once for every pair
+    pairs = [_pair(row, model, levels, context) for row in chosen.to_dict("records")]
     return ReviewPairs(version, threshold, within, pairs,
                        {"near_threshold": len(near), "persons_disagreeing": len(disagree),
                         "already_decided": decided})
@@ -181,9 +182,9 @@ def _context(con, version: int, chosen: pd.DataFrame) -> pd.DataFrame:
     return frame.set_index("record_number")
 
 
-def _pair(row: dict, model: dict, context: pd.DataFrame) -> dict:
+def _pair(row: dict, model: dict, levels: pd.DataFrame, context: pd.DataFrame) -> dict:
     """One pair as the page shows it: no token, no key, no record id on show."""
-    steps = waterfall(row, model)
+    steps = waterfall(row, model, levels)
     for step in steps["comparisons"]:
         step["comparison"] = step["comparison"].replace("_", " ")
         if step["gamma"] == -1:  # the model's label for it is the SQL of a missing value

@@ -304,7 +304,7 @@ def _keep_pairs(con, version: int, pairs: Path | None) -> None:
     if pairs is not None:
         source = str(pairs).replace("'", "''")
         con.execute(f"CREATE TABLE scored_pair AS SELECT {int(version)} AS version, * "
-                    f"FROM read_parquet('{source}') ORDER BY record_l, record_r")
+                    f"FROM read_parquet('{source}')")  # written in record order
 
 
 def scored_pairs_kept(con) -> bool:
