@@ -189,3 +189,21 @@ def test_a_held_decision_on_withdrawn_records_is_set_aside(linked_spine, tmp_pat
     finally:
         con.close()
     assert held == [(*join, False)]
+
+
+def test_match_chains_through_a_held_non_match_are_refused(linked_spine, tmp_path):
+    spine = tmp_path / "spine.duckdb"
+    shutil.copy(linked_spine[0], spine)
+    (a, b), (c, _) = pick_pairs(spine)
+    relink(spine, "--decisions", decisions_file(tmp_path / "first.json", [(a, b, "non-match")]))
+    chain = decisions_file(tmp_path / "chain.json", [(a, c, "match"), (c, b, "match")])
+    output = relink(spine, "--decisions", chain, code=1)
+    assert (f"{chain}: decision 1: decision: match, but it chains two records a decision the "
+            "spine holds calls a non-match") in output
+    # the same pair decided again replaces the held decision: then the chain is consistent
+    both = decisions_file(tmp_path / "both.json", [(a, c, "match"), (c, b, "match"),
+                                                   (a, b, "match")])
+    summary = relink(spine, "--decisions", both)
+    assert summary["decisions"]["replaced"] == 1
+    after = persons(spine)
+    assert after[a] == after[b] == after[c]
