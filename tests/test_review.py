@@ -211,6 +211,14 @@ def test_a_review_round_in_chromium_changes_the_next_link_as_decided(page, spine
     assert second["version"] == 2 and second["found"]["already_decided"] == 2
     for pair in (joined, split):
         assert f'data-record-l="{pair[0]}" data-record-r="{pair[1]}"' not in html
+    # explain says why: the reviewer's decision, whatever the evidence
+    for pair, outcome in ((joined, "one person: a reviewer decided match"),
+                          (split, "kept apart: a reviewer decided non-match")):
+        explained = CliRunner().invoke(app, ["explain", "--spine", str(spine), "--json",
+                                             *pair])
+        assert explained.exit_code == 0, explained.output
+        (entry,) = json.loads(explained.stdout)["pairs"]
+        assert entry["verdict"].startswith(outcome)
     sizes = after.value_counts()
     print(json.dumps({  # the round's figures, for the record (pytest -s shows them)
         "pairs": len(pairs), "decided": heads,
