@@ -86,7 +86,8 @@ def test_the_walk_through_runs_command_by_command(tmp_path):
         entry.bundle for entry in entries)
     assert any(entry.source == "generic" for entry in entries)  # the attainment files
     for written in ("world/world.json", "register/provider.pub", "spine.duckdb",
-                    "request.yaml", "extracts/P0001/manifest.json", "report.html"):
+                    "request.yaml", "extracts/P0001/manifest.json", "report.html",
+                    "why.html"):
         assert (tmp_path / written).is_file(), written
     assert "pairwise precision" in run.stdout  # evaluate printed its scores
 

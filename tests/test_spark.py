@@ -50,6 +50,26 @@ def test_spark_and_duckdb_give_identical_persons(small_bundles, tmp_path):
     assert on_spark["persons"] == on_duckdb["persons"]
     assert persons(tmp_path / "spark.duckdb") == persons(tmp_path / "duckdb.duckdb")
     assert on_spark["families"] == on_duckdb["families"]
+    # and the same agreement patterns, so explain and review read the same on either
+    assert patterns(tmp_path / "spark.duckdb") == patterns(tmp_path / "duckdb.duckdb")
+
+
+def patterns(spine) -> list[tuple]:
+    """Each scored pair's records and levels (weights to 6 places: the backends' sums may
+    differ in their last bits)."""
+    con = duckdb.connect(str(spine), read_only=True)
+    columns = [c for (c,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE "
+                                         "table_name = 'scored_pair'").fetchall()]
+    levels = ", ".join(c for c in columns if c.startswith("gamma_"))
+    rows = con.execute(f"SELECT r.source, r.provider, r.period, r.record_id, s.source, "
+                       f"s.provider, s.period, s.record_id, round(match_weight, 6), "
+                       f"prelinked, {levels} FROM scored_pair p "
+                       "JOIN person_record r ON r.record_number = p.record_l "
+                       "JOIN person_record s ON s.record_number = p.record_r "
+                       "ORDER BY ALL").fetchall()
+    con.close()
+    assert rows
+    return rows
 
 
 def test_an_unknown_backend_is_refused(small_bundles, tmp_path):

@@ -91,11 +91,23 @@ def gamma_sql(model: dict, comparison: str, weight_column: str) -> str:
     return f"CAST(CASE {whens} END AS TINYINT)"
 
 
-def waterfall(pair: dict, model: dict) -> dict:
+def level_label(label: str, gamma: int) -> str:
+    """A level's label for a reader: the null level's and the else level's labels are
+    Splink's SQL and its "All other comparisons"; they say what the level means instead."""
+    if gamma == -1:
+        return "not compared: missing on one side (names: or birthdays differ)"
+    if gamma == 0:
+        return "disagree: no agreement level reached"
+    return label
+
+
+def waterfall(pair: dict, model: dict, levels: pd.DataFrame | None = None) -> dict:
     """The waterfall of one scored pair (a row of ``scored_pair``): the prior, then each
     comparison's level, weight and term-frequency adjustment, their sum, and Splink's own
-    match weight and probability beside it."""
-    levels = level_table(model).set_index(["comparison", "gamma"])
+    match weight and probability beside it. ``levels``: the model's ``level_table``
+    indexed by comparison and gamma, when many pairs are explained."""
+    if levels is None:
+        levels = level_table(model).set_index(["comparison", "gamma"])
     steps, total = [], prior_weight(model)
     for comparison in (c["output_column_name"] for c in model["comparisons"]):
         gamma = pair.get(f"gamma_{comparison}")
@@ -106,7 +118,8 @@ def waterfall(pair: dict, model: dict) -> dict:
         tf = float(pair.get(f"tf_{comparison}") or 0.0)
         weight = float(level.weight) + tf
         total += weight
-        steps.append({"comparison": comparison, "level": level.label, "gamma": int(gamma),
+        steps.append({"comparison": comparison, "level": level_label(level.label, gamma),
+                      "gamma": int(gamma),
                       "level_weight": round(float(level.weight), 6),
                       "term_frequency_weight": round(tf, 6), "weight": round(weight, 6)})
     threshold = match_settings()["threshold"]
