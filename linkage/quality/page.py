@@ -265,8 +265,8 @@ def _render_threshold(data, rules) -> list[dict]:
              "at or above a threshold, the mean match probability is the expected precision "
              "(the share that are one person), and their summed probability over that of all "
              "scored pairs the expected recall. Computed " + how + "."),
-           chart(figure, "Expected (and, with truth, measured) precision and recall against "
-                         "the threshold")]
+           chart(figure, ("Expected and measured" if curves["measured"] else "Expected")
+                 + " precision and recall against the threshold")]
     at = curves.get("at_threshold")
     if at:
         cells = [["threshold (match weight)", f"{at['threshold']:g}"],
@@ -511,17 +511,23 @@ def _render_accuracy_by_group(by_group: dict, rules: dict) -> list[dict]:
 
 
 def _probability(value: float | None) -> str:
-    """m or u: six decimals, or three significant figures below 0.001 (a strong level's u
-    is far below it)."""
+    """m or u: six decimals, three significant figures below 0.001 (a strong level's u is
+    far below it), and within a millionth of 1 how far below 1 it is."""
     if value is None:
         return ""
+    if value > 0.999999:  # not a rounded 1: say how far below it
+        return f"1 - {1 - value:.3g}"
     return f"{value:.6f}" if value >= 0.001 else f"{value:.3g}"
 
 
 def _percent(value: float) -> str:
     """A share as a percentage: three significant figures (0.00042%, 12.5%), more where it
     is within 0.1 points of 100% (99.9996%, never a rounded 100%)."""
-    return f"{100 * value:.4f}%" if value > 0.999 else f"{100 * value:.3g}%"
+    if value > 0.999:  # enough decimals to show the first two digits of its distance to 100%
+        gap = 100 * (1 - value)
+        decimals = 4 if gap <= 0 else max(4, 1 - math.floor(math.log10(gap)))
+        return f"{100 * value:.{decimals}f}%"
+    return f"{100 * value:.3g}%"
 
 
 def _fraction(value: float | None) -> str:

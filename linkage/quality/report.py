@@ -253,7 +253,8 @@ def _model_levels(model: dict) -> list[dict]:
             continue
         kind = "other" if row.gamma == 0 else "agreement"
         out.append({"comparison": row.comparison, "level": row.label, "gamma": int(row.gamma),
-                    "kind": kind, "m": round(float(row.m), 6), "u": round(float(row.u), 8),
+                    # six significant figures: a strong level's u can be 1e-8
+                    "kind": kind, "m": float(f"{row.m:.6g}"), "u": float(f"{row.u:.6g}"),
                     "weight": (round(math.log2(row.m / row.u), 2)
                                if row.m > 0 and row.u > 0 else None)})
     return out
