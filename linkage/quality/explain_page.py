@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from linkage.quality.svg import chart_svg
+from linkage.quality.charts import svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHARTED_PAIRS = 20  # pairs drawn as charts (each takes a fifth of a second); tables give all
@@ -73,8 +73,10 @@ def explain_page(explanation: dict) -> str:
     scored = [i for i, p in enumerate(explanation["pairs"]) if p.get("waterfall")]
     charted = set(scored[:CHARTED_PAIRS])
     pairs = [{**p, "label_l": letters[p["record_l"]], "label_r": letters[p["record_r"]],
-              "chart": chart_svg(waterfall_chart(p["waterfall"],
-                                                 explanation["threshold_probability"]))
+              "chart": svg(waterfall_chart(p["waterfall"],
+                                           explanation["threshold_probability"]),
+                           f"Match weights of records {letters[p['record_l']]} and "
+                           f"{letters[p['record_r']]}")
               if i in charted else ""} for i, p in enumerate(explanation["pairs"])]
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     return env.get_template("explain.html.j2").render(
