@@ -354,10 +354,12 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
                       blocking, pairs)
 
 
-def pairs_file() -> Path:
-    """A new file for a run's scored pairs, until the spine takes them in. It holds record
-    numbers and agreement levels only, no token, but is removed as soon as it is read."""
-    return Path(tempfile.mkdtemp(prefix="linkage-pairs-")) / "scored_pairs.parquet"
+def pairs_file(folder: Path | None = None) -> Path:
+    """A new file for a run's scored pairs, until the spine takes them in, in a new folder
+    under ``folder`` (by default the temporary folder). It holds record numbers and agreement
+    levels only, no token, but is removed as soon as it is read."""
+    made = tempfile.mkdtemp(prefix="linkage-pairs-", dir=folder)
+    return Path(made) / "scored_pairs.parquet"
 
 
 def pair_patterns_sql(predictions: str, model: dict) -> str:

@@ -59,9 +59,10 @@ def _chosen_model(model: Path | None, adding: bool, spine_model: tuple | None,
 
 
 def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | None,
-            backend: str) -> LinkResult:
+            backend: str, spark_master: str | None = None) -> LinkResult:
     """The bundles' linkage parts, decrypted in memory (only the columns the model can use),
-    scored and clustered; ``previous`` holds the spine's persons fixed."""
+    scored and clustered; ``previous`` holds the spine's persons fixed. ``spark_master``:
+    the Spark backend's master (None: LINKAGE_SPARK_MASTER, else local mode)."""
     kinds = column_kinds([bundle.manifest for bundle in opened])
     declared = declarations([bundle.manifest for bundle in opened])
     wanted = set(model_columns(kinds))
@@ -71,7 +72,7 @@ def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | No
         from linkage.match.spark import train_and_predict_spark
 
         return train_and_predict_spark(tokens, model, kinds=kinds, declared=declared,
-                                       previous=previous)
+                                       previous=previous, master=spark_master)
     return train_and_predict(tokens, model, kinds=kinds, declared=declared, previous=previous)
 
 
@@ -111,7 +112,8 @@ class Change:
 
 def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None = None,
          seed: int | None = None, progress: Progress = lambda _: None,
-         wait: float = 0.0, backend: str = "duckdb", change: Change | None = None) -> dict:
+         wait: float = 0.0, backend: str = "duckdb", change: Change | None = None,
+         spark_master: str | None = None) -> dict:
     """Link the bundles given, with those the spine holds, into a new version of the spine;
     returns the version's summary.
 
@@ -120,14 +122,17 @@ def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | 
     leave the spine only when ``change`` says so (``holdings``). The spine is locked for the
     whole run (a second run waits up to ``wait`` seconds, then refuses), and the new version
     is written in one transaction: a run that fails or is killed leaves the previous version
-    as it was.
+    as it was. ``spark_master`` names the master of ``backend="spark"`` (a cluster's URL;
+    None: LINKAGE_SPARK_MASTER, else the process's session or local mode).
     """
     with spine_lock(spine, wait):
-        return _link(spine, bundles, keys, model, seed, progress, backend, change or Change())
+        return _link(spine, bundles, keys, model, seed, progress, backend, change or Change(),
+                     spark_master)
 
 
 def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: Path | None,
-          seed: int | None, progress: Progress, backend: str, change: Change) -> dict:
+          seed: int | None, progress: Progress, backend: str, change: Change,
+          spark_master: str | None = None) -> dict:
     progress("opening bundles")
     given = open_bundles(bundle_paths, keys)
     held, previous, spine_model = _spine_state(spine)
@@ -141,7 +146,7 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
     records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
     progress(f"linking {records_in:,} records on {backend}"
              + (f" ({len(holding.added)} bundles added to the spine's)" if adding else ""))
-    result = _scored(opened, chosen, previous if adding else None, backend)
+    result = _scored(opened, chosen, previous if adding else None, backend, spark_master)
     try:
         return _written(spine, result, opened, holding, previous, model, chosen, seed,
                         progress)
