@@ -284,6 +284,7 @@ def link_command(
         SparkClusterError,
         SparkMissing,
         SparkModelError,
+        check_reachable,
         master_in_force,
         require_pyspark,
     )
@@ -303,6 +304,8 @@ def link_command(
         try:
             require_pyspark()  # before opening any bundle
             spark_master = master_in_force(spark_master)
+            if spark_master is not None:
+                check_reachable(spark_master)
         except (SparkMissing, SparkClusterError) as problem:
             fail(str(problem))
     spine_file(spine, must_exist=False)

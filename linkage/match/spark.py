@@ -140,8 +140,10 @@ def spark_session(master: str | None = None):
                .config("spark.cores.max", str(cluster["max_cores"])))
     if not os.environ.get("PYSPARK_PYTHON"):
         # executors start their own Python workers: they must run this Python, with its
-        # pyspark and numpy, not whatever python3 the workers' PATH finds
-        builder = builder.config("spark.pyspark.python", sys.executable)
+        # pyspark and numpy, not whatever python3 the workers' PATH finds. pyspark names
+        # them from this variable when the context starts (spark.pyspark.python is read
+        # only by spark-submit)
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     try:
         spark = builder.getOrCreate()
     except Exception as problem:  # py4j's errors carry a Java trace; the first line suffices
