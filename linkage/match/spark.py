@@ -138,6 +138,11 @@ def spark_session(master: str | None = None):
                .config("spark.executor.cores", str(cluster["executor_cores"]))
                .config("spark.executor.memory", cluster["executor_memory"])
                .config("spark.cores.max", str(cluster["max_cores"])))
+    if os.environ.get("SPARK_LOCAL_IP"):
+        # the address executors call the driver back on, even when this process's JVM was
+        # started before the variable was set
+        builder = (builder.config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
+                   .config("spark.driver.bindAddress", os.environ["SPARK_LOCAL_IP"]))
     if not os.environ.get("PYSPARK_PYTHON"):
         # executors start their own Python workers: they must run this Python, with its
         # pyspark and numpy, not whatever python3 the workers' PATH finds. pyspark names

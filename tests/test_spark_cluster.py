@@ -1,0 +1,119 @@
+"""`linkage link --backend spark --spark-master URL` on a real Spark standalone cluster: a
+master and two workers started on this machine from the installed pyspark (each worker one
+core and 2 GiB, all on 127.0.0.1), giving the same persons as DuckDB."""
+
+import json
+import time
+import urllib.request
+
+import duckdb
+import pytest
+
+from linkage.cli import app
+from linkage.match.standalone import StandaloneCluster, free_port
+from synthetic.world import build_world, load_config, write_world
+from tests.conftest import hash_world
+from tests.output import said
+from tests.test_spark import link, patterns, persons, runner
+
+
+@pytest.fixture(scope="module")
+def world_bundles(tmp_path_factory, linkage_key):
+    root = tmp_path_factory.mktemp("spark_cluster_world")
+    write_world(build_world(1500, 4, load_config()), root / "world")
+    return hash_world(root / "world", root / "bundles", linkage_key)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A master and two workers; every JVM is stopped when the module's tests are done, pass
+    or fail. A slow machine gets three minutes to start them."""
+    with pytest.MonkeyPatch.context() as patch:
+        # the driver (this process) listens on the loopback only, as the cluster does
+        patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+        with StandaloneCluster(workers=2, worker_cores=1, worker_memory="2g",
+                               start_timeout=180,
+                               folder=tmp_path_factory.mktemp("spark_cluster")) as running:
+            yield running
+
+
+def scored_pairs(spine) -> int:
+    con = duckdb.connect(str(spine), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM scored_pair").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_the_cluster_gives_the_same_persons_as_duckdb(world_bundles, cluster, tmp_path):
+    started = time.perf_counter()
+    on_duckdb = link(tmp_path / "duckdb.duckdb", world_bundles)
+    duckdb_seconds = time.perf_counter() - started
+    assert cluster.state()["completedapps"] == []
+
+    started = time.perf_counter()
+    on_cluster = link(tmp_path / "cluster.duckdb", world_bundles, "--backend", "spark",
+                      "--spark-master", cluster.master_url,
+                      "--model", str(tmp_path / "duckdb.duckdb.model.json"))
+    cluster_seconds = time.perf_counter() - started
+    print(f"link of {on_duckdb['records']:,} records: DuckDB {duckdb_seconds:.1f} s, "
+          f"the standalone cluster {cluster_seconds:.1f} s")
+
+    assert on_cluster["pairs_scored"] == on_duckdb["pairs_scored"] > 0
+    assert on_cluster["persons"] == on_duckdb["persons"]
+    assert persons(tmp_path / "cluster.duckdb") == persons(tmp_path / "duckdb.duckdb")
+    assert on_cluster["families"] == on_duckdb["families"]
+    # the executors' Parquet parts all reached the folder DuckDB read on the driver
+    assert scored_pairs(tmp_path / "cluster.duckdb") == on_cluster["pairs_scored"]
+    assert patterns(tmp_path / "cluster.duckdb") == patterns(tmp_path / "duckdb.duckdb")
+
+    # and it ran on the cluster: the master saw the application finish, and each worker
+    # hosted one of its executors (the driver runs no task when it has a master)
+    state = cluster.state()
+    [application] = state["completedapps"]
+    assert application["name"] == "linkage" and application["state"] == "FINISHED"
+    hosts = [worker for worker in state["workers"]
+             if application["id"] in {e["appid"] for e in worker_state(worker)
+                                      ["finishedexecutors"]}]
+    assert len(hosts) == 2, f"executors of {application['id']} ran on {len(hosts)} workers"
+
+
+def worker_state(worker: dict) -> dict:
+    """A worker's own account (its web UI's JSON): the executors it ran."""
+    with urllib.request.urlopen(worker["webuiaddress"] + "/json/", timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_a_master_that_cannot_be_reached_is_one_line_and_exit_1(world_bundles, tmp_path):
+    nobody = f"spark://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--backend",
+                                  "spark", "--spark-master", nobody,
+                                  *map(str, world_bundles)])
+    assert result.exit_code == 1
+    assert f"cannot reach the Spark master {nobody} (is it running" in said(result)
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+@pytest.mark.parametrize("master", ["127.0.0.1:7077", "spark:/127.0.0.1:7077", "locale"])
+def test_a_malformed_master_is_refused(world_bundles, tmp_path, master):
+    result = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--backend",
+                                  "spark", "--spark-master", master,
+                                  *map(str, world_bundles)])
+    assert result.exit_code == 1 and "not a Spark master URL" in said(result)
+
+
+def test_the_master_comes_from_the_environment(world_bundles, tmp_path, monkeypatch):
+    nobody = f"spark://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("LINKAGE_SPARK_MASTER", nobody)
+    result = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"), "--backend",
+                                  "spark", *map(str, world_bundles)])
+    assert result.exit_code == 1 and f"cannot reach the Spark master {nobody}" in said(result)
+
+
+def test_spark_master_needs_the_spark_backend(world_bundles, tmp_path):
+    result = runner.invoke(app, ["link", "--spine", str(tmp_path / "s.duckdb"),
+                                  "--spark-master", "spark://127.0.0.1:7077",
+                                  *map(str, world_bundles)])
+    assert result.exit_code == 1 and "only with --backend spark" in said(result)
+
