@@ -26,15 +26,19 @@ def world_bundles(tmp_path_factory, linkage_key):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A master and two workers; every JVM is stopped when the module's tests are done, pass
-    or fail. A slow machine gets three minutes to start them."""
+    """A master and two workers, starting while the world is built and linked on DuckDB (the
+    test waits with ``wait_until_started``); every JVM is stopped when the module's tests are
+    done, pass or fail. A slow machine gets three minutes to start them."""
     with pytest.MonkeyPatch.context() as patch:
         # the driver (this process) listens on the loopback only, as the cluster does
         patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-        with StandaloneCluster(workers=2, worker_cores=1, worker_memory="2g",
-                               start_timeout=180,
-                               folder=tmp_path_factory.mktemp("spark_cluster")) as running:
-            yield running
+        starting = StandaloneCluster(workers=2, worker_cores=1, worker_memory="2g",
+                                     start_timeout=180,
+                                     folder=tmp_path_factory.mktemp("spark_cluster"))
+        try:
+            yield starting.start_in_background()
+        finally:
+            starting.stop()
 
 
 def scored_pairs(spine) -> int:
@@ -45,10 +49,11 @@ def scored_pairs(spine) -> int:
         con.close()
 
 
-def test_the_cluster_gives_the_same_persons_as_duckdb(world_bundles, cluster, tmp_path):
+def test_the_cluster_gives_the_same_persons_as_duckdb(cluster, world_bundles, tmp_path):
     started = time.perf_counter()
     on_duckdb = link(tmp_path / "duckdb.duckdb", world_bundles)
     duckdb_seconds = time.perf_counter() - started
+    cluster.wait_until_started()
     assert cluster.state()["completedapps"] == []
 
     started = time.perf_counter()

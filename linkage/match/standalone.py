@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -62,8 +63,32 @@ class StandaloneCluster:
         self.webui_port = free_port()
         self.master_url = f"spark://{HOST}:{self.port}"
         self._processes: list[tuple[subprocess.Popen, Path]] = []
+        self._starting: threading.Thread | None = None
+        self._start_failure: BaseException | None = None
 
     # ------------------------------------------------------------------ starting
+
+    def start_in_background(self) -> "StandaloneCluster":
+        """Begin :meth:`start` in a thread and return at once, so that other work (building
+        a world, a DuckDB link) overlaps the JVMs' start; :meth:`wait_until_started` then
+        waits for it and raises what it raised."""
+        def starting() -> None:
+            try:
+                self.start()
+            except BaseException as problem:  # handed to the waiting thread
+                self._start_failure = problem
+
+        self._starting = threading.Thread(target=starting, name="spark-cluster-start",
+                                          daemon=True)
+        self._starting.start()
+        return self
+
+    def wait_until_started(self) -> None:
+        """Return once a :meth:`start_in_background` has finished; raise its failure."""
+        if self._starting is not None:
+            self._starting.join()
+        if self._start_failure is not None:
+            raise self._start_failure
 
     def start(self) -> "StandaloneCluster":
         """Start the master, then the workers, and return once every worker is registered
@@ -139,6 +164,9 @@ class StandaloneCluster:
         """Stop the workers, then the master (SIGTERM to each one's process group, SIGKILL
         for any still there after ``timeout`` seconds), and remove the cluster's folder if
         this object made it."""
+        starting = self._starting
+        if starting is not None and starting is not threading.current_thread():
+            starting.join()  # a start still under way ends within start_timeout
         for process, _ in reversed(self._processes):
             _signal(process, signal.SIGTERM)
         deadline = time.monotonic() + timeout
