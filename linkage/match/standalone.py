@@ -209,6 +209,14 @@ def main() -> None:
     parser.add_argument("--worker-cores", type=int, default=1)
     parser.add_argument("--worker-memory", default="2g")
     options = parser.parse_args()
+
+    def interrupted(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and a plain kill too, go through the with-block's stop: no JVM left behind
+    # (SIGINT is ignored by default in a job started in the background)
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     with StandaloneCluster(options.workers, options.worker_cores,
                            options.worker_memory) as cluster:
         print(f"{cluster.master_url}  (web UI http://{HOST}:{cluster.webui_port}/; "
