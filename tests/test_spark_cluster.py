@@ -5,6 +5,7 @@ core and 2 GiB, all on 127.0.0.1), giving the same persons as DuckDB."""
 import json
 import time
 import urllib.request
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -54,7 +55,7 @@ def test_the_cluster_gives_the_same_persons_as_duckdb(cluster, world_bundles, tm
     on_duckdb = link(tmp_path / "duckdb.duckdb", world_bundles)
     duckdb_seconds = time.perf_counter() - started
     cluster.wait_until_started()
-    assert cluster.state()["completedapps"] == []
+    earlier = {app["id"] for app in cluster.state()["completedapps"]}
 
     started = time.perf_counter()
     on_cluster = link(tmp_path / "cluster.duckdb", world_bundles, "--backend", "spark",
@@ -75,7 +76,7 @@ def test_the_cluster_gives_the_same_persons_as_duckdb(cluster, world_bundles, tm
     # and it ran on the cluster: the master saw the application finish, and each worker
     # hosted one of its executors (the driver runs no task when it has a master)
     state = cluster.state()
-    [application] = state["completedapps"]
+    [application] = [app for app in state["completedapps"] if app["id"] not in earlier]
     assert application["name"] == "linkage" and application["state"] == "FINISHED"
     hosts = [worker for worker in state["workers"]
              if application["id"] in {e["appid"] for e in worker_state(worker)
@@ -122,3 +123,41 @@ def test_spark_master_needs_the_spark_backend(world_bundles, tmp_path):
                                   *map(str, world_bundles)])
     assert result.exit_code == 1 and "only with --backend spark" in said(result)
 
+
+
+def test_a_cluster_with_no_room_for_an_executor_is_given_up_in_one_line(cluster, world_bundles,
+                                                                        tmp_path):
+    """The master accepts the run but no worker offers 4 GiB: after executor_wait_seconds the
+    run stops with what to check, instead of waiting for ever."""
+    site = tmp_path / "site"
+    site.mkdir()
+    settings = (Path(__file__).resolve().parent.parent / "configs" / "spark.yaml").read_text()
+    settings = settings.replace("executor_memory: 2g", "executor_memory: 4g")
+    settings = settings.replace("executor_wait_seconds: 120", "executor_wait_seconds: 5")
+    (site / "spark.yaml").write_text(settings)
+    cluster.wait_until_started()
+    result = runner.invoke(app, ["--config", str(site), "link", "--spine",
+                                 str(tmp_path / "s.duckdb"), "--backend", "spark",
+                                 "--spark-master", cluster.master_url,
+                                 *map(str, world_bundles)])
+    assert result.exit_code == 1, result.output
+    assert (f"no executor joined the run on {cluster.master_url} within 5 s" in said(result))
+    assert "Traceback" not in result.output
+    assert not cluster.state()["activeapps"], "the refused run is still on the master"
+
+
+def test_scored_pairs_that_never_reached_the_driver_stop_the_run(tmp_path):
+    """Executors of a multi-machine cluster without a shared folder write their parts to their
+    own disks: the driver finds fewer pairs than were scored and must not write the spine."""
+    from linkage.match.spark import SparkClusterError, _check_parts_arrived
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT range AS record_l FROM range(3)) TO '{parts}/part-0.parquet' "
+                "(FORMAT parquet)")
+    _check_parts_arrived(con, parts, 3)
+    with pytest.raises(SparkClusterError, match="wrote 5 scored pairs but 3 reached"):
+        _check_parts_arrived(con, parts, 5)
+    with pytest.raises(SparkClusterError, match=r"set shared_folder in configs/spark\.yaml"):
+        _check_parts_arrived(con, tmp_path / "nothing", 5)
