@@ -1,8 +1,9 @@
 """The same model on Splink's Spark backend, for data that outgrows one machine.
 
-Scoring runs on Spark (local mode here; a cluster's session elsewhere); the scored pairs kept
-come back to clustering, which is the same as on DuckDB. Bloom filters travel as arrays of
-64-bit words, since Spark has no bit-string type; only the Dice SQL differs between the two.
+Scoring runs on Spark (local mode by default; a cluster's master with ``--spark-master``, sized
+by configs/spark.yaml); the scored pairs kept come back to clustering, which is the same as on
+DuckDB. Bloom filters travel as arrays of 64-bit words, since Spark has no bit-string type;
+only the Dice SQL differs between the two.
 Given a model trained on DuckDB (``--model``), Spark applies exactly its parameters.
 """
 
