@@ -98,12 +98,15 @@ class StandaloneCluster:
                          "--host", HOST, "--port", str(self.port),
                          "--webui-port", str(self.webui_port))
             self._wait_for(lambda state: state.get("status") == "ALIVE", "the master")
+            # the master's own word for its address (it moves up a port if this one was
+            # taken between free_port and its start)
+            self.master_url = self.state()["url"]
             for number in range(1, self.workers + 1):
                 work = self.folder / f"worker-{number}"
                 work.mkdir(parents=True, exist_ok=True)
                 self._launch(f"worker-{number}", "org.apache.spark.deploy.worker.Worker",
-                             "--host", HOST, "--port", str(free_port()),
-                             "--webui-port", str(free_port()),
+                             # 0: ports of the JVM's choosing, found in the master's JSON
+                             "--host", HOST, "--port", "0", "--webui-port", "0",
                              "--cores", str(self.worker_cores),
                              "--memory", self.worker_memory,
                              "--work-dir", str(work), self.master_url)
