@@ -245,6 +245,11 @@ def link_command(
     retrain: bool = typer.Option(False, "--retrain", help="Train a new model and decide every "
                                                           "person afresh (keys kept by "
                                                           "majority overlap)."),
+    decisions: list[Path] = typer.Option(None, "--decisions", help="A clerical review's "
+                                                                   "decisions (JSON from "
+                                                                   "linkage review, or CSV "
+                                                                   "record_l, record_r, "
+                                                                   "decision); repeatable."),
     unit_key: Path | None = typer.Option(None, "--unit-key",
                                          help="The linkage unit's private key (default: "
                                               "LINKAGE_UNIT_KEY)."),
@@ -275,7 +280,9 @@ def link_command(
     decrypted in memory only. The first link trains the model (u by random sampling, m by
     EM); later links reuse it unless new bundles bring new columns, --model is given or
     --retrain asks for a relink from scratch. It is saved beside the spine as
-    SPINE.model.json.
+    SPINE.model.json. --decisions applies a clerical review (linkage review): a match puts
+    its two records in one person, a non-match keeps them apart; the spine keeps them and
+    applies them again at every later link.
     """
     import duckdb
 
@@ -293,6 +300,7 @@ def link_command(
     from linkage.pseudonymise.encryption import EncryptionError
     from linkage.pseudonymise.keys import KeyError_
     from linkage.pseudonymise.roles import unit_keys
+    from linkage.review.decisions import DecisionError
     from linkage.spine.lock import SpineBusy
     from linkage.spine.store import SpineError
 
@@ -310,6 +318,7 @@ def link_command(
             fail(str(problem))
     spine_file(spine, must_exist=False)
     existing(bundles or [], "a bundle", folder=True)
+    existing(decisions or [], "a decisions file", folder=False)
 
     started = time.perf_counter()
 
@@ -325,9 +334,10 @@ def link_command(
     try:
         keys = unit_keys(unit_key, register)
         summary = link(spine, bundles or [], keys, model, seed, progress, wait, backend,
-                       Change(replace, withdraw or [], retrain), spark_master)
+                       Change(replace, withdraw or [], retrain, decisions or []), spark_master)
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
-            SparkMissing, SparkModelError, SparkClusterError, ModelError) as problem:
+            SparkMissing, SparkModelError, SparkClusterError, ModelError,
+            DecisionError) as problem:
         fail(str(problem))
     except duckdb.Error as problem:  # writing the spine: a full disk, a read-only file
         fail(database_error_message(spine, problem))
@@ -502,6 +512,48 @@ def report(
         sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
     elif not quiet:
         err.print(f"report on spine version {data['version']} written to {out}")
+
+
+@app.command(name="review")
+def review_command(
+    spine: Path = typer.Option(..., "--spine", help="The spine whose latest version to review."),
+    out: Path = typer.Option(..., "--out", help="The HTML page to write."),
+    within: float | None = typer.Option(None, "--within",
+                                        help="Pairs within this many bits of the threshold "
+                                             "(default: configs/review.yaml)."),
+    limit: int | None = typer.Option(None, "--limit", min=1,
+                                     help="At most this many pairs of each kind (default: "
+                                          "configs/review.yaml)."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+    as_json: bool = typer.Option(False, "--json", help="Print the page's summary as JSON."),
+) -> None:
+    """Write the clerical review page: one HTML file that works offline.
+
+    It shows the pairs whose match weight is near the threshold, closest first, and persons
+    whose records disagree, each by its agreement pattern (every comparison's level and bits,
+    with the prior, summing to the match weight), whether it is in one person now, and each
+    record's source, provider, period, person and family context; never an identifier, token
+    or key. A reviewer marks Match or Non-match and saves the decisions, which the next
+    `linkage link --decisions FILE` applies. Reads the spine only: no key is needed.
+    """
+    from linkage.pipelines.review import review
+    from linkage.spine.store import SpineError
+
+    if within is not None and not 0 < within <= 64:
+        fail(f"--within {within}: must be more than 0 and at most 64 bits")
+    spine_file(spine, must_exist=True)
+    new_file(out, "the review page")
+    try:
+        summary = review(spine, out, within, limit)
+    except SpineError as problem:
+        fail(str(problem))
+    if as_json:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    elif not quiet:
+        shown = summary["shown"]
+        err.print(f"review page of spine version {summary['version']} written to {out}: "
+                  f"{shown['near_threshold']} pairs near the threshold, "
+                  f"{shown['persons_disagreeing']} persons whose records disagree")
 
 
 @app.command()

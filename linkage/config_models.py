@@ -236,6 +236,16 @@ class Evaluation(Strict):
     truth_min_coverage: Annotated[float, Field(gt=0, le=1)]
 
 
+# ---------------------------------------------------------------- review.yaml
+
+class Review(Strict):
+    """configs/review.yaml: which pairs the clerical review page offers."""
+
+    within_bits: Annotated[float, Field(gt=0, le=64)]
+    limit: Annotated[int, Field(ge=1, le=100_000)]
+    disagreeing_comparisons: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]]
+
+
 # ---------------------------------------------------------------- families.yaml
 
 class DateWeights(Strict):
@@ -1107,6 +1117,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "families.yaml": Families,
     "linkage_schema.yaml": LinkageSchema,
     "release.yaml": Release,
+    "review.yaml": Review,
     "sources.yaml": Sources,
     "spark.yaml": Spark,
     "synthetic.yaml": Synthetic,

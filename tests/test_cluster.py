@@ -121,3 +121,53 @@ def test_forenames_conflict_only_within_one_salt(salts, expected):
     records, edges = twins([0, 1, 2])
     records["dob_salt"] = pd.array(salts, dtype="Int64")
     assert run(records, edges) == expected
+
+
+def decided_run(records: pd.DataFrame, edges: pd.DataFrame, must: list, cannot: list
+                ) -> list[int]:
+    """``run`` with a reviewer's must-links and cannot-links (pairs of rids)."""
+    con = duckdb.connect()
+    con.register("r", records.assign(surname_bloom=None))
+    derived = "".join(f", {sql} AS {name}" for name, sql in derived_columns(
+        ["forename_bloom", "surname_bloom"]).items())
+    con.execute(f"CREATE TABLE recs AS SELECT *{derived} FROM (SELECT * REPLACE "
+                "(CAST(forename_bloom AS BIT) AS forename_bloom, CAST(surname_bloom AS BIT) "
+                "AS surname_bloom) FROM r)").fetchall()
+    con.register("e", edges)
+    con.execute("CREATE TABLE edges AS SELECT * FROM e").fetchall()
+    names = []
+    for table, pairs in (("must", must), ("cannot", cannot)):
+        frame = pd.DataFrame(pairs or [(0, 0)], columns=["rid_l", "rid_r"]).head(len(pairs))
+        con.register(f"{table}_frame", frame.astype("int64"))
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM {table}_frame").fetchall()
+        names.append(table if pairs else None)
+    return cluster(con, "recs", "edges", len(records), must=names[0],
+                   cannot=names[1]).tolist()
+
+
+def chain() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three school records: 0 and 1 agree strongly, 1 and 2 less; 2 has another UPN."""
+    records = pd.DataFrame({
+        "rid": [0, 1, 2], "source": "school_census", "provider": "DfE",
+        "period": [2020, 2021, 2022], "record_id": ["a", "b", "c"],
+        "upn": pd.array([7, None, 8], dtype="Int64"),
+        "former_upn": pd.array([None, None, None], dtype="Int64"),
+        "forename_bloom": [JACK, JACK, JACK]})
+    edges = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "match_weight": [20.0, 9.0],
+                          "prelinked": False})
+    return records, edges
+
+
+def test_a_cannot_link_breaks_a_chain_and_a_must_link_overrides_a_conflict():
+    records, edges = chain()
+    assert decided_run(records, edges, [], []) == [0, 0, 2]          # two UPNs: kept apart
+    # a must-link holds whatever the UPNs say
+    assert decided_run(records, edges, [(0, 2)], []) == [0, 0, 0]
+    # a cannot-link between 0 and 1 keeps them apart even through 2 (1-2 still joins)
+    no_upn = records.assign(upn=pd.array([None, None, None], dtype="Int64"))
+    assert decided_run(no_upn, edges, [], []) == [0, 0, 0]
+    assert decided_run(no_upn, edges, [], [(0, 1)]) == [0, 1, 1]
+    assert decided_run(no_upn, edges, [], [(0, 2)]) == [0, 0, 2]     # the weaker pair gives
+    # with no pair scored at all, a must-link alone joins two records
+    alone = edges.iloc[:0]
+    assert decided_run(records, alone, [(1, 2)], []) == [0, 1, 1]

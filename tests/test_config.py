@@ -31,7 +31,7 @@ from tests.output import said
 runner = CliRunner()
 FILES = ["attack_limits.yaml", "codebook.yaml", "disclosure.yaml", "ethnic_groups.yaml",
          "evaluation.yaml", "families.yaml", "linkage_schema.yaml", "release.yaml",
-         "sources.yaml", "spark.yaml", "synthetic.yaml", "tables.yaml"]
+         "review.yaml", "sources.yaml", "spark.yaml", "synthetic.yaml", "tables.yaml"]
 
 
 @pytest.fixture(autouse=True)
@@ -115,6 +115,7 @@ WRONG_TYPES = [
     ("disclosure.yaml", "suppressed", 5, "suppressed: must be text (found 5)"),
     ("evaluation.yaml", "truth_min_coverage", "0.99",
      "truth_min_coverage: must be a number (found text '0.99')"),
+    ("review.yaml", "limit", "200", "limit: must be a whole number (found text '200')"),
     ("families.yaml", "siblings.prior_bits", "low", "siblings.prior_bits: must be a number"),
     ("families.yaml", "child_adopter.weights", [1, 2], "child_adopter.weights: must be a mapping"),
     ("release.yaml", "cohorts", "all", "cohorts: must be a list (found text 'all')"),
@@ -163,6 +164,8 @@ WRONG_VALUES = [
     ("spark.yaml", "cluster.max_cores", 0, "cluster.max_cores: must be at least 1 (found 0)"),
     ("spark.yaml", "cluster.executor_cores", 4,
      "cluster: max_cores (2) must be at least executor_cores (4)"),
+    ("review.yaml", "within_bits", 0, "within_bits: must be more than 0"),
+    ("review.yaml", "limit", 0, "limit: must be at least 1 (found 0)"),
     ("disclosure.yaml", "suppressed", "5", "suppressed: must not read as a number"),
     ("disclosure.yaml", "suppressed", ..., "suppressed: required but missing"),
     ("disclosure.yaml", "min_cuont", 6, "min_cuont: unknown key (known here: min_count,"),

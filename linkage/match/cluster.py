@@ -12,6 +12,9 @@ records of one person there are joined first, whatever else they say, and record
 persons there are never joined, so existing persons keep their records and only gain new
 ones; a new record joins at most one of them.
 
+A reviewer's decisions (``decided``) are constraints: a must-link is an edge joined before any
+other, whatever the records say; a cannot-link is a conflict between its two records.
+
 Records are numbered by ``rid`` (their row in unique-id order). Components and the search for
 conflicts run on arrays and in SQL over all records; only the pairs of conflicting components
 are walked in Python, so the cost follows the conflicts, not the size of the data.
@@ -51,11 +54,17 @@ class _Identity:
     child once; two of its records that share a UPN are one child listed twice)."""
 
     def __init__(self, upns: set, forenames: list, returns: dict,
-                 anchors: frozenset = frozenset()):
+                 anchors: frozenset = frozenset(), apart: frozenset = frozenset(),
+                 decided: frozenset = frozenset()):
         self.upns, self.forenames, self.returns = upns, forenames, returns
         self.anchors = anchors  # the spine's person of these records, if they are in it
+        # a reviewer's cannot-links: the records these may not join, and those of these
+        # records that some cannot-link names (only they are looked up, so sets stay small)
+        self.apart, self.decided = apart, decided
 
     def conflicts(self, other: "_Identity") -> bool:
+        if self.apart & other.decided or other.apart & self.decided:
+            return True
         if self.anchors and other.anchors:  # one person in the spine, or two
             return self.anchors != other.anchors
         if self.upns and other.upns and not self.upns & other.upns:
@@ -76,7 +85,8 @@ class _Identity:
         returns = {key: self.returns.get(key, ()) + other.returns.get(key, ())
                    for key in self.returns.keys() | other.returns.keys()}
         return _Identity(self.upns | other.upns, forenames, returns,
-                         self.anchors | other.anchors)
+                         self.anchors | other.anchors, self.apart | other.apart,
+                         self.decided | other.decided)
 
 
 @lru_cache(maxsize=100_000)
@@ -101,31 +111,38 @@ def _bigram_set(name: str) -> frozenset:
 
 
 def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int,
-            anchors: str | None = None) -> np.ndarray:
+            anchors: str | None = None, must: str | None = None,
+            cannot: str | None = None) -> np.ndarray:
     """A cluster number per record (by rid): the smallest rid in its cluster.
 
     ``records`` is a table with rid, source, provider, period, record_id and, where the
     sources carry them, upn, former_upn and forename (a BIT Bloom filter with the set-bit count
     and digest that ``run.derived_columns`` adds, or plaintext in the baseline); ``edges``
     has rid_l, rid_r, match_weight and prelinked for the pairs kept; ``anchors`` (rid, anchor)
-    numbers the spine's person of each record already in it (``anchors.anchor_records``).
+    numbers the spine's person of each record already in it (``anchors.anchor_records``);
+    ``must`` and ``cannot`` (rid_l, rid_r) are a reviewer's must-links and cannot-links
+    (``decided``).
     """
+    edges = _with_must_links(con, edges, must)
     pairs = con.execute(f"SELECT rid_l, rid_r FROM {edges}").fetchnumpy()
     components = connected_components(size, pairs["rid_l"], pairs["rid_r"])
     del pairs
     con.register("component_of", pa.table({"rid": np.arange(size, dtype=np.int64),
                                             "component": components}))
     columns = {row[0]: row[1] for row in con.execute(f"DESCRIBE {records}").fetchall()}
-    flagged = _conflicting_components(con, records, columns, anchors)
+    flagged = _conflicting_components(con, records, columns, anchors, cannot)
     if not len(flagged):
         con.unregister("component_of")
         return components
     con.register("flagged", pa.table({"component": flagged}))
-    members = _members(con, records, columns)
+    members = _members(con, records, columns, cannot)
+    # a cannot-link's own pair is no evidence for either record (nor makes one ambiguous)
+    apart = f"ANTI JOIN {cannot} x USING (rid_l, rid_r)" if cannot else ""
     group_edges = con.execute(f"""
-        SELECT e.rid_l, e.rid_r, e.match_weight, e.prelinked FROM {edges} e
-        JOIN component_of c ON c.rid = e.rid_l SEMI JOIN flagged f USING (component)
-        ORDER BY e.prelinked DESC, e.match_weight DESC, e.rid_l, e.rid_r""").df()
+        SELECT e.rid_l, e.rid_r, e.match_weight, e.prelinked, e.forced FROM {edges} e
+        JOIN component_of c ON c.rid = e.rid_l SEMI JOIN flagged f USING (component) {apart}
+        ORDER BY e.forced DESC, e.prelinked DESC, e.match_weight DESC, e.rid_l, e.rid_r
+        """).df()
     con.unregister("flagged")
     con.unregister("component_of")
     anchored = {m for m, who in members.items() if who.anchors}  # before merging them
@@ -138,6 +155,21 @@ def cluster(con: duckdb.DuckDBPyConnection, records: str, edges: str, size: int,
     out = components.copy()
     out[rids] = smallest
     return out
+
+
+FORCED_WEIGHT = 1e6  # a must-link outweighs any scored pair (as an anchor chain does)
+
+
+def _with_must_links(con, edges: str, must: str | None) -> str:
+    """The edges with a ``forced`` flag: a reviewer's must-links added (joined first, and
+    never refused by a conflict), and the view's name."""
+    rows = [f"SELECT rid_l, rid_r, match_weight, prelinked, false AS forced FROM {edges}"]
+    if must:
+        rows.append(f"SELECT rid_l, rid_r, {FORCED_WEIGHT} AS match_weight, true AS prelinked,"
+                    f" true AS forced FROM {must}")
+    con.execute("CREATE OR REPLACE TEMP VIEW decided_edges AS " + " UNION ALL ".join(rows)
+                ).fetchall()
+    return "decided_edges"
 
 
 def _forename_veto(columns: dict) -> tuple[str | None, list[str]]:
@@ -162,8 +194,8 @@ def _context_sql(context: list[str]) -> str:
     return f"CASE WHEN {present} THEN hash(0{''.join(f', {c}' for c in context)}) END"
 
 
-def _conflicting_components(con, records: str, columns: dict, anchors: str | None
-                            ) -> np.ndarray:
+def _conflicting_components(con, records: str, columns: dict, anchors: str | None,
+                            cannot: str | None = None) -> np.ndarray:
     """Components in which some two records cannot be one person (order does not matter)."""
     name, context = _forename_veto(columns)
     wanted = ["rid", *RECORD_KEY, "upn", "former_upn"]
@@ -180,6 +212,10 @@ def _conflicting_components(con, records: str, columns: dict, anchors: str | Non
     queries = [f"""SELECT component FROM cluster_members WHERE source IN ({one_per_child})
                    GROUP BY component, source, provider, period
                    HAVING count(DISTINCT record_id) > 1"""]
+    if cannot:  # a reviewer's non-match inside one component
+        queries.append(f"""SELECT a.component FROM {cannot} x
+            JOIN component_of a ON a.rid = x.rid_l JOIN component_of b ON b.rid = x.rid_r
+            WHERE a.component = b.component""")
     if anchors:  # a new record joining two of the spine's persons
         queries.append("""SELECT component FROM cluster_members GROUP BY component
                           HAVING count(DISTINCT anchor) > 1""")
@@ -215,8 +251,10 @@ def _conflicting_components(con, records: str, columns: dict, anchors: str | Non
     return np.array(sorted(flagged), dtype=np.int64)
 
 
-def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
-    """The identity of each record in a flagged component."""
+def _members(con, records: str, columns: dict, cannot: str | None = None
+             ) -> dict[int, _Identity]:
+    """The identity of each record in a flagged component (with the records a reviewer's
+    cannot-links keep it from)."""
     name, context = _forename_veto(columns)
     name_sql = "NULL" if name is None else (
         f"CAST({name} AS BLOB)" if columns[name] == "BIT" else name)
@@ -237,7 +275,20 @@ def _members(con, records: str, columns: dict) -> dict[int, _Identity]:
         out[rid] = _Identity(upns, forenames,
                              {key: ((record, frozenset(upns)),)} if unique else {},
                              frozenset() if anchor is None else frozenset([anchor]))
+    for rid, others in _apart(con, cannot).items():
+        if rid in out:
+            out[rid].apart, out[rid].decided = others, frozenset([rid])
     return out
+
+
+def _apart(con, cannot: str | None) -> dict[int, frozenset]:
+    """Each record a cannot-link names: the records it may not be with."""
+    if not cannot:
+        return {}
+    both = con.execute(f"""SELECT rid_l AS rid, list(rid_r ORDER BY rid_r) FROM (
+        SELECT rid_l, rid_r FROM {cannot} UNION ALL SELECT rid_r, rid_l FROM {cannot})
+        GROUP BY 1 ORDER BY 1""").fetchall()
+    return {rid: frozenset(others) for rid, others in both}
 
 
 def _constrained(identity: dict[int, _Identity], edges: pd.DataFrame) -> dict[int, int]:
@@ -252,9 +303,12 @@ def _constrained(identity: dict[int, _Identity], edges: pd.DataFrame) -> dict[in
             x = parent[x]
         return x
 
-    for left, right in zip(edges.rid_l.tolist(), edges.rid_r.tolist(), strict=True):
+    forced = edges.forced.tolist() if "forced" in edges else [False] * len(edges)
+    for left, right, must in zip(edges.rid_l.tolist(), edges.rid_r.tolist(), forced,
+                                 strict=True):
         a, b = root(left), root(right)
-        if a == b or identity[a].conflicts(identity[b]):
+        # a reviewer's must-link holds whatever else the records say
+        if a == b or (not must and identity[a].conflicts(identity[b])):
             continue
         parent[b] = a
         identity[a] = identity[a].merged(identity[b])

@@ -25,6 +25,7 @@ from splink.internals.exceptions import EMTrainingException
 
 from linkage.match.anchors import ANCHORS, anchor_records, anchored_edges
 from linkage.match.cluster import cluster
+from linkage.match.decided import Decided, decided_tables, override_anchors
 from linkage.match.explain import gamma_sql, tf_comparisons
 from linkage.match.model import (
     ADOPTION_SEX_DOB,
@@ -298,19 +299,22 @@ def train_and_predict(tokens: pd.DataFrame | list[pa.Table],
                       seed: int = 1, db_api: DuckDBAPI | None = None,
                       kinds: dict[str, str] | None = None,
                       declared: Declared | None = None,
-                      previous: pd.DataFrame | None = None) -> LinkResult:
+                      previous: pd.DataFrame | None = None,
+                      decided: Decided | None = None) -> LinkResult:
     """Train a new model (or use a saved one, ``model_path``: a file or the model itself),
     score pairs, and cluster.
 
     ``tokens`` is a table of records (the plaintext baseline) or the bundles' linkage parts,
     whose columns' ``kinds`` the manifests declare (``column_kinds``). ``previous`` (person_key
-    and the record key) holds the spine's persons fixed (``anchors``). The same inputs
+    and the record key) holds the spine's persons fixed (``anchors``); ``decided`` holds a
+    reviewer's must-links and cannot-links (``linkage.match.decided``). The same inputs
     give the same result: records are numbered in unique-id order and ties are broken by it.
     """
     own = db_api is None
     db_api = db_api or duckdb_api()
     try:
-        return _train_and_predict(db_api, tokens, kinds, model_path, seed, declared, previous)
+        return _train_and_predict(db_api, tokens, kinds, model_path, seed, declared, previous,
+                                  decided)
     finally:
         if own:  # DuckDB's memory goes back before the spine is written
             db_api.duckdb_con.close()
@@ -319,7 +323,8 @@ def train_and_predict(tokens: pd.DataFrame | list[pa.Table],
 def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
                        kinds: dict[str, str] | None, model_path: Path | dict | None,
                        seed: int, declared: Declared | None = None,
-                       previous: pd.DataFrame | None = None) -> LinkResult:
+                       previous: pd.DataFrame | None = None,
+                       decided: Decided | None = None) -> LinkResult:
     con = db_api.duckdb_con
     records, columns, size, kinds = _register(db_api, tokens, kinds)
     if model_path is not None:
@@ -349,7 +354,7 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
         "GROUP BY 1 ORDER BY 1").fetchall()]
     predictions.drop_table_from_database_and_remove_from_cache()
     linker.table_management.delete_tables_created_by_splink_from_db()
-    clusters = clustered(con, size, previous)
+    clusters = clustered(con, size, previous, decided)
     return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins,
                       blocking, pairs)
 
@@ -377,12 +382,16 @@ def pair_patterns_sql(predictions: str, model: dict) -> str:
 
 
 def clustered(con: duckdb.DuckDBPyConnection, size: int,
-              previous: pd.DataFrame | None = None) -> np.ndarray:
+              previous: pd.DataFrame | None = None, decided: Decided | None = None
+              ) -> np.ndarray:
     """Cluster the kept pairs (``cluster_edges``) of the registered records, with the
-    spine's persons held fixed when ``previous`` gives them (``anchors``)."""
+    spine's persons held fixed when ``previous`` gives them (``anchors``), and a reviewer's
+    decisions as constraints that override them (``decided``)."""
+    must, cannot = decided_tables(con, decided)
     if previous is None or previous.empty or not anchor_records(con, previous, UNIQUE_ID_SQL):
-        return cluster(con, "linking_records", "cluster_edges", size)
-    return cluster(con, "linking_records", anchored_edges(con), size, ANCHORS)
+        return cluster(con, "linking_records", "cluster_edges", size, must=must, cannot=cannot)
+    override_anchors(con, must, cannot)
+    return cluster(con, "linking_records", anchored_edges(con), size, ANCHORS, must, cannot)
 
 
 def kept_pairs_sql(prelinked: str = "prelink_l = prelink_r") -> str:

@@ -223,7 +223,7 @@ def spark_model(model: dict) -> dict:
 def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
                             seed: int = 1, kinds: dict[str, str] | None = None,
                             declared=None, previous: pd.DataFrame | None = None,
-                            master: str | None = None) -> LinkResult:
+                            decided=None, master: str | None = None) -> LinkResult:
     """Score pairs on Spark (training there too unless ``model_path`` is given), then cluster
     on DuckDB exactly as the DuckDB backend does. The model's plan (comparisons, counted
     blocking rules, training rules, counted u) is made on DuckDB, as for the DuckDB backend.
@@ -280,7 +280,7 @@ def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
         con.execute("CREATE OR REPLACE TABLE cluster_edges AS SELECT * FROM spark_edges"
                     ).fetchall()
         con.unregister("spark_edges")
-        clusters = clustered(con, size, previous)
+        clusters = clustered(con, size, previous, decided)
         return LinkResult(_with_confidence(con, clusters), model, int(pairs_scored),
                           weight_bins, blocking, parts / "*.parquet")
     finally:

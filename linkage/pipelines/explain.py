@@ -18,7 +18,7 @@ from linkage.match.model import match_settings
 from linkage.match.run import UNIQUE_ID_SQL as UNIQUE_ID
 from linkage.match.run import kept_pairs_sql
 from linkage.sources.schema import RECORD_KEY
-from linkage.spine.store import connect, current_version, scored_pairs_kept
+from linkage.spine.store import connect, current_version, held_decisions, scored_pairs_kept
 
 MAX_PAIRS = 500  # pairs one explanation gives at most (a person of 32 records has 496)
 
@@ -46,10 +46,22 @@ def explain(spine: Path, records: list[str], person: str | None = None) -> dict:
                                        [version]).fetchall()[0][0])
         chosen = _chosen(con, version, records, person)
         pairs = _scored(con, version, chosen, single=len(chosen) == 1)
+        decided = _decided(con, version)
     finally:
         con.close()
     return {"version": version, "threshold_probability": match_settings()["threshold"],
-            "records": _described(chosen), "pairs": _explained(chosen, pairs, model)}
+            "records": _described(chosen), "pairs": _explained(chosen, pairs, model, decided)}
+
+
+def _decided(con, version: int) -> dict[frozenset, dict]:
+    """The reviewers' decisions in force at the version, by their pair of records."""
+    held = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                       "'review_decision'").fetchall()[0][0]
+    if not held:  # a spine linked before decisions were kept
+        return {}
+    return {frozenset((d.record_l, d.record_r)): {"decision": d.decision,
+                                                  "decided_in_version": int(d.decided_in_version)}
+            for d in held_decisions(con, version).itertuples()}
 
 
 def _chosen(con, version: int, records: list[str], person: str | None) -> pd.DataFrame:
@@ -111,7 +123,8 @@ def _described(chosen: pd.DataFrame) -> list[dict]:
              "link_confidence": float(r.link_confidence)} for r in chosen.itertuples()]
 
 
-def _explained(chosen: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> list[dict]:
+def _explained(chosen: pd.DataFrame, pairs: pd.DataFrame, model: dict,
+               decided: dict[frozenset, dict]) -> list[dict]:
     """Each pair's waterfall and verdict: scored pairs, and (two records or more) the pairs
     among them that were never scored."""
     others = pairs.attrs.get("others")
@@ -134,6 +147,9 @@ def _explained(chosen: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> list[d
         if pair is not None:
             entry["kept"] = bool(pair["kept"])
             entry["waterfall"] = waterfall(pair, model, levels)
+        decision = decided.get(frozenset((a.unique_id, b.unique_id)))
+        if decision is not None:
+            entry["review_decision"] = decision
         entry["verdict"] = verdict(entry)
         out.append(entry)
     return out
@@ -141,6 +157,11 @@ def _explained(chosen: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> list[d
 
 def verdict(entry: dict) -> str:
     """One sentence on what became of a pair, and why."""
+    decision = entry.get("review_decision")
+    if decision is not None:
+        kept = "one person" if entry["same_person"] else "kept apart"
+        return (f"{kept}: a reviewer decided {decision['decision']} in version "
+                f"{decision['decided_in_version']}, which holds whatever the evidence says")
     same = entry["same_person"]
     if not entry["scored"]:
         return ("one person through other records: this pair was not scored at a match "

@@ -12,7 +12,9 @@ import pandas as pd
 
 from linkage.atomic import write_atomically
 from linkage.families.derive import derive_families
+from linkage.match.decided import Decided
 from linkage.match.run import (
+    UNIQUE_ID_SQL,
     LinkResult,
     column_kinds,
     declarations,
@@ -23,6 +25,7 @@ from linkage.match.run import (
 from linkage.pipelines.holdings import Holdings, holdings
 from linkage.pseudonymise.bundle import open_bundles
 from linkage.pseudonymise.roles import LinkageUnitKeys
+from linkage.review.decisions import DecisionFile, Resolved, read_decisions, resolve
 from linkage.sources.schema import RECORD_KEY
 from linkage.spine.lock import spine_lock
 from linkage.spine.store import (
@@ -32,6 +35,7 @@ from linkage.spine.store import (
     connect,
     current_records,
     current_version,
+    held_decisions,
     held_parts,
     spine_secret,
     write_version,
@@ -59,10 +63,12 @@ def _chosen_model(model: Path | None, adding: bool, spine_model: tuple | None,
 
 
 def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | None,
-            backend: str, spark_master: str | None = None) -> LinkResult:
+            backend: str, decided: Decided | None = None,
+            spark_master: str | None = None) -> LinkResult:
     """The bundles' linkage parts, decrypted in memory (only the columns the model can use),
-    scored and clustered; ``previous`` holds the spine's persons fixed. ``spark_master``:
-    the Spark backend's master (None: LINKAGE_SPARK_MASTER, else local mode)."""
+    scored and clustered; ``previous`` holds the spine's persons fixed, ``decided`` holds a
+    reviewer's decisions. ``spark_master``: the Spark backend's master (None:
+    LINKAGE_SPARK_MASTER, else local mode)."""
     kinds = column_kinds([bundle.manifest for bundle in opened])
     declared = declarations([bundle.manifest for bundle in opened])
     wanted = set(model_columns(kinds))
@@ -72,8 +78,40 @@ def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | No
         from linkage.match.spark import train_and_predict_spark
 
         return train_and_predict_spark(tokens, model, kinds=kinds, declared=declared,
-                                       previous=previous, master=spark_master)
-    return train_and_predict(tokens, model, kinds=kinds, declared=declared, previous=previous)
+                                       previous=previous, decided=decided,
+                                       master=spark_master)
+    return train_and_predict(tokens, model, kinds=kinds, declared=declared, previous=previous,
+                             decided=decided)
+
+
+def _unique_ids(opened: list) -> pd.Series:
+    """The unique id of every record of the bundles (as ``run.UNIQUE_ID_SQL`` makes it)."""
+    import duckdb
+    import pyarrow as pa
+
+    table = pa.concat_tables([b.token_table(RECORD_KEY) for b in opened],
+                             promote_options="permissive")
+    con = duckdb.connect()
+    try:
+        con.register("records", table)
+        return con.execute(f"SELECT {UNIQUE_ID_SQL} AS unique_id FROM records").df().unique_id
+    finally:
+        con.close()
+
+
+def _decisions(spine: Path, files: list[DecisionFile], opened: list) -> Resolved:
+    """The review decisions this link applies: those the spine holds and those given."""
+    if not spine.exists():
+        held, version = pd.DataFrame(), 0
+    else:
+        con = connect(spine)
+        try:
+            held, version = held_decisions(con), current_version(con)
+        finally:
+            con.close()
+    if not files and held.empty:
+        return Resolved()
+    return resolve(files, held, _unique_ids(opened), version)
 
 
 def _spine_state(spine: Path) -> tuple[list, pd.DataFrame, tuple | None]:
@@ -108,6 +146,7 @@ class Change:
     replace: bool = False          # a bundle given may replace one the spine holds
     withdraw: list[str] = field(default_factory=list)  # held bundles to leave out
     retrain: bool = False          # train a new model and re-decide every person
+    decisions: list[Path] = field(default_factory=list)  # clerical review decisions files
 
 
 def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None = None,
@@ -133,6 +172,7 @@ def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | 
 def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: Path | None,
           seed: int | None, progress: Progress, backend: str, change: Change,
           spark_master: str | None = None) -> dict:
+    decision_files = [read_decisions(path) for path in change.decisions]  # before any work
     progress("opening bundles")
     given = open_bundles(bundle_paths, keys)
     held, previous, spine_model = _spine_state(spine)
@@ -142,14 +182,17 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
         raise SpineError(f"{spine}: no bundle to link: give the bundles (folders made by linkage "
                          "hash), or withdraw fewer")
     adding = not change.retrain and not previous.empty
+    decisions = _decisions(spine, decision_files, opened)
     chosen = _chosen_model(model, adding, spine_model, holding)
     records_in = sum(bundle.manifest["rows"]["out"] for bundle in opened)
     progress(f"linking {records_in:,} records on {backend}"
              + (f" ({len(holding.added)} bundles added to the spine's)" if adding else ""))
-    result = _scored(opened, chosen, previous if adding else None, backend, spark_master)
+    result = _scored(opened, chosen, previous if adding else None, backend,
+                     Decided(decisions.must, decisions.cannot) if decisions else None,
+                     spark_master)
     try:
         return _written(spine, result, opened, holding, previous, model, chosen, seed,
-                        progress)
+                        progress, decisions)
     finally:
         if result.pairs is not None:  # the run's own folder (``pairs_file``)
             shutil.rmtree(next(p for p in result.pairs.parents
@@ -158,7 +201,7 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
 
 def _written(spine: Path, result: LinkResult, opened: list, holding: Holdings,
              previous: pd.DataFrame, model: Path | None, chosen, seed: int | None,
-             progress: Progress) -> dict:
+             progress: Progress, decisions: Resolved) -> dict:
     """The scored and clustered records written as the spine's new version."""
     progress("updating the spine")
     con = connect(spine)
@@ -198,6 +241,8 @@ def _written(spine: Path, result: LinkResult, opened: list, holding: Holdings,
                       "trained" if chosen is None else "spine's"),
             "families": families.counts(),
         }
+        if decisions.counts:
+            counts["decisions"] = decisions.counts
         if counts["records"] != counts["records_in"]:  # nothing may be lost on the way
             raise SpineError(f"{spine}: {counts['records_in']:,} records in the bundles but "
                              f"{counts['records']:,} linked; the spine was not changed")
@@ -209,7 +254,8 @@ def _written(spine: Path, result: LinkResult, opened: list, holding: Holdings,
                        for b in opened],
                       audit={"command": "link", "inputs": inputs,
                              "config_sha256": config_fingerprint(), "outputs": counts},
-                      held=holding.new_parts(), pairs=result.pairs)
+                      held=holding.new_parts(), pairs=result.pairs,
+                      decisions=decisions.in_force)
     finally:
         con.close()
     # the model is also kept in the version itself; this copy is for --model

@@ -7,7 +7,10 @@ Tables (DESIGN.md, data contracts): ``person`` (person_key, created_version),
 signed manifest and linkage part, still sealed to the linkage unit's key, so new bundles can
 be linked to the spine without giving the old ones again), and the family keys of each version
 (``adopter_household``, ``child_adopter_link``, ``sibling_group``, ``mother_child_link``;
-docs/family-keys.md). A new version is written in one
+docs/family-keys.md), and the clerical review decisions in force at each version
+(``review_decision``: pairs of records by unique id, match or non-match, the decisions
+file's sha256, the version the reviewer saw, and whether the version could apply it). A new
+version is written in one
 transaction: a failure leaves the previous version as it was.
 """
 
@@ -52,6 +55,9 @@ CREATE TABLE IF NOT EXISTS held_bundle (linkage_part_sha256 VARCHAR PRIMARY KEY,
     manifest BLOB, signature VARCHAR, linkage_part BLOB);
 CREATE TABLE IF NOT EXISTS mother_child_link (version INTEGER, mother_person_key VARCHAR,
     child_person_key VARCHAR, confidence DOUBLE, evidence VARCHAR);
+CREATE TABLE IF NOT EXISTS review_decision (version INTEGER, record_l VARCHAR,
+    record_r VARCHAR, decision VARCHAR, file_sha256 VARCHAR, decided_in_version INTEGER,
+    applied BOOLEAN);
 ALTER TABLE person_record ADD COLUMN IF NOT EXISTS record_number BIGINT;
 """
 FAMILY_TABLES = ["adopter_household", "child_adopter_link", "sibling_group",
@@ -114,6 +120,17 @@ def current_records(con) -> pd.DataFrame:
     version = current_version(con)
     return con.execute(f"SELECT person_key, {', '.join(RECORD_KEY)} FROM person_record "
                        "WHERE version = ?", [version]).df()
+
+
+DECISION_COLUMNS = ["record_l", "record_r", "decision", "file_sha256", "decided_in_version",
+                    "applied"]
+
+
+def held_decisions(con, version: int | None = None) -> pd.DataFrame:
+    """The review decisions in force at a version (the latest by default)."""
+    version = current_version(con) if version is None else version
+    return con.execute(f"SELECT {', '.join(DECISION_COLUMNS)} FROM review_decision "
+                       "WHERE version = ? ORDER BY record_l, record_r", [version]).df()
 
 
 def version_inputs(con, version: int | None = None) -> list[dict]:
@@ -216,11 +233,13 @@ def _changes(overlap: pd.DataFrame, keys: dict) -> pd.DataFrame:
 def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: list[dict],
                   model: dict, counts: dict, families: dict[str, pd.DataFrame] | None = None,
                   tokens: list | None = None, audit: dict | None = None,
-                  held: list[HeldPart] | None = None, pairs: Path | None = None) -> int:
+                  held: list[HeldPart] | None = None, pairs: Path | None = None,
+                  decisions: pd.DataFrame | None = None) -> int:
     """Add a version, with its family tables, the profile of each record (from the
     bundles' linkage parts, ``tokens``: Arrow tables), the sealed linkage parts of its
-    bundles not held yet (``held``) and its scored pairs (``pairs``, a Parquet file of
-    agreement patterns), in one transaction; returns its number."""
+    bundles not held yet (``held``), its scored pairs (``pairs``, a Parquet file of
+    agreement patterns) and the review decisions in force (``decisions``:
+    DECISION_COLUMNS), in one transaction; returns its number."""
     version = current_version(con) + 1
     known = set(con.execute("SELECT person_key FROM person").df().person_key)
     current = set(records.person_key)
@@ -256,6 +275,13 @@ def write_version(con, records: pd.DataFrame, changes: pd.DataFrame, inputs: lis
                         [part.sha256, part.manifest, json.dumps(part.signature),
                          part.linkage_part])
         _keep_pairs(con, version, pairs)
+        if decisions is not None and len(decisions):
+            con.register("new_decisions", decisions[DECISION_COLUMNS].astype(
+                {"decided_in_version": "Int64", "applied": bool}))
+            con.execute(f"INSERT INTO review_decision (version, {', '.join(DECISION_COLUMNS)}) "
+                        f"SELECT {int(version)}, {', '.join(DECISION_COLUMNS)} "
+                        "FROM new_decisions")
+            con.unregister("new_decisions")
         if audit:
             record_audit(con, version=version, **audit)
         con.execute("INSERT INTO spine_version VALUES (?, ?, ?, ?, ?)", [

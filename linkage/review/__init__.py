@@ -1,0 +1,1 @@
+"""Clerical review: the page of pairs near the threshold, and the decisions that come back."""
