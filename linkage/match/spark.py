@@ -103,8 +103,9 @@ def spark_settings() -> dict:
     return load_config("spark.yaml")
 
 
-def spark_session(master: str | None = None):
+def spark_session(master: str | None = None, scratch: Path | None = None):
     """A Spark session for one run, and whether this run made it (and so must stop it).
+    ``scratch`` is the driver's spark.local.dir (a cluster's executors use their workers').
 
     With no master named, a session this process already has is used as it is (a job on a
     managed cluster: the platform made it); otherwise local mode, sized by configs/spark.yaml.
@@ -126,11 +127,13 @@ def spark_session(master: str | None = None):
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", str(settings["shuffle_partitions"])))
+    if scratch is not None:
+        # pyspark writes the records it hands to Spark to a file here while sending them
+        builder = builder.config("spark.local.dir", str(scratch))
     if master is None or master.startswith("local"):
         local = settings["local"]
         builder = (builder.master(master or f"local[{local['cores']}]")
-                   .config("spark.driver.memory", local["driver_memory"])
-                   .config("spark.local.dir", tempfile.mkdtemp(prefix="linkage-spark-")))
+                   .config("spark.driver.memory", local["driver_memory"]))
         return builder.getOrCreate(), True
     check_reachable(master)
     cluster = settings["cluster"]
@@ -239,11 +242,12 @@ def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
     # Splink writes its intermediate tables (tokens included) as Parquet here: the executors
     # write and read them, so on a cluster of several machines it must be shared storage
     checkpoints = tempfile.mkdtemp(prefix="linkage-spark-checkpoints-", dir=shared)
+    scratch = Path(tempfile.mkdtemp(prefix="linkage-spark-"))
     try:
         # records numbered by rid, as on DuckDB
         registered, columns, size, kinds = _register(db_api, tokens, kinds)
         frame = _spark_frame(con, columns)
-        spark, made_here = spark_session(master)
+        spark, made_here = spark_session(master, scratch)
         spark.sparkContext.setLogLevel("ERROR")
         spark.sparkContext.setCheckpointDir(checkpoints)
         spark_api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
@@ -289,6 +293,7 @@ def train_and_predict_spark(tokens: list, model_path: Path | dict | None = None,
             spark.stop()
         # Splink's intermediate tables hold the decrypted tokens: gone with the run
         shutil.rmtree(checkpoints, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _check_parts_arrived(con, parts: Path, pairs_scored: int) -> None:
