@@ -263,6 +263,10 @@ def link_command(
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     backend: str = typer.Option("duckdb", "--backend", help="duckdb (one machine) or spark "
                                                             "(pip install 'linkage[spark]')."),
+    spark_master: str | None = typer.Option(
+        None, "--spark-master", help="With --backend spark: the cluster's master URL "
+                                     "(spark://HOST:PORT, yarn, k8s://...; default: "
+                                     "LINKAGE_SPARK_MASTER, else local mode)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Link bundles into the spine: a new version with stable person keys.
@@ -283,7 +287,14 @@ def link_command(
     import duckdb
 
     from linkage.match.rules import ModelError
-    from linkage.match.spark import SparkMissing, SparkModelError, require_pyspark
+    from linkage.match.spark import (
+        SparkClusterError,
+        SparkMissing,
+        SparkModelError,
+        check_reachable,
+        master_in_force,
+        require_pyspark,
+    )
     from linkage.pipelines.link import Change, link
     from linkage.pseudonymise.bundle import BundleError
     from linkage.pseudonymise.encryption import EncryptionError
@@ -295,10 +306,15 @@ def link_command(
 
     if backend not in ("duckdb", "spark"):
         fail(f"--backend {backend}: not a backend (duckdb, spark)")
+    if spark_master is not None and backend != "spark":
+        fail("--spark-master: only with --backend spark")
     if backend == "spark":
         try:
             require_pyspark()  # before opening any bundle
-        except SparkMissing as problem:
+            spark_master = master_in_force(spark_master)
+            if spark_master is not None:
+                check_reachable(spark_master)
+        except (SparkMissing, SparkClusterError) as problem:
             fail(str(problem))
     spine_file(spine, must_exist=False)
     existing(bundles or [], "a bundle", folder=True)
@@ -318,9 +334,10 @@ def link_command(
     try:
         keys = unit_keys(unit_key, register)
         summary = link(spine, bundles or [], keys, model, seed, progress, wait, backend,
-                       Change(replace, withdraw or [], retrain, decisions or []))
+                       Change(replace, withdraw or [], retrain, decisions or []), spark_master)
     except (BundleError, EncryptionError, KeyError_, SpineBusy, SpineError,
-            SparkMissing, SparkModelError, ModelError, DecisionError) as problem:
+            SparkMissing, SparkModelError, SparkClusterError, ModelError,
+            DecisionError) as problem:
         fail(str(problem))
     except duckdb.Error as problem:  # writing the spine: a full disk, a read-only file
         fail(database_error_message(spine, problem))

@@ -11,6 +11,7 @@ may hold.
 """
 
 import itertools
+import re
 from types import UnionType
 from typing import Annotated, Literal, Union, get_args, get_origin
 
@@ -566,6 +567,51 @@ class Sources(Strict):
     ssda903: Ssda903
 
 
+# ---------------------------------------------------------------- spark.yaml
+
+def _spark_memory(value: str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]*[mg]", value):
+        raise ValueError(f"must be a whole number of megabytes or gigabytes, as 512m or 2g "
+                         f"(found {value!r})")
+    return value
+
+
+SparkMemory = Annotated[str, AfterValidator(_spark_memory)]
+
+
+class SparkLocal(Strict):
+    """Local mode: the driver and its executor threads in one JVM on this machine."""
+
+    cores: Annotated[int, Field(ge=1)]
+    driver_memory: SparkMemory
+
+
+class SparkCluster(Strict):
+    """A cluster's master: the driver here, the executors on the cluster's workers."""
+
+    driver_memory: SparkMemory
+    executor_cores: Annotated[int, Field(ge=1)]
+    executor_memory: SparkMemory
+    max_cores: Annotated[int, Field(ge=1)]
+    executor_wait_seconds: Annotated[float, Field(gt=0)]
+    shared_folder: str | None = None
+
+    @model_validator(mode="after")
+    def _enough_cores(self) -> "SparkCluster":
+        if self.max_cores < self.executor_cores:
+            raise ValueError(f"max_cores ({self.max_cores}) must be at least executor_cores "
+                             f"({self.executor_cores}), or no executor can start")
+        return self
+
+
+class Spark(Strict):
+    """configs/spark.yaml: the Spark backend's session, in local mode or on a cluster."""
+
+    local: SparkLocal
+    cluster: SparkCluster
+    shuffle_partitions: Annotated[int, Field(ge=1)]
+
+
 # ---------------------------------------------------------------- synthetic.yaml
 
 class Calendar(Strict):
@@ -1110,6 +1156,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "release.yaml": Release,
     "review.yaml": Review,
     "sources.yaml": Sources,
+    "spark.yaml": Spark,
     "synthetic.yaml": Synthetic,
     "tables.yaml": Tables,
 }

@@ -31,7 +31,8 @@ from tests.output import said
 runner = CliRunner()
 FILES = ["attack_limits.yaml", "codebook.yaml", "disclosure.yaml", "ethnic_groups.yaml",
          "evaluation.yaml", "families.yaml", "linkage_schema.yaml", "model_explanations.yaml",
-         "release.yaml", "review.yaml", "sources.yaml", "synthetic.yaml", "tables.yaml"]
+         "release.yaml", "review.yaml", "sources.yaml", "spark.yaml", "synthetic.yaml",
+         "tables.yaml"]
 
 
 @pytest.fixture(autouse=True)
@@ -126,6 +127,7 @@ WRONG_TYPES = [
     ("release.yaml", "datasets.cin.fields", ["CINreferralDate"],
      "datasets.cin.fields: must be a mapping (found a list)"),
     ("sources.yaml", "max_child_age", "25", "max_child_age: must be a whole number"),
+    ("spark.yaml", "local.cores", "2", "local.cores: must be a whole number (found text '2')"),
     ("sources.yaml", "sex.cin", {1: "M"}, "sex.cin: key 1: must be text (found 1)"),
     ("synthetic.yaml", "calendar.years", 6.0, "calendar.years: must be a whole number (found 6.0)"),
     ("synthetic.yaml", "population.sex_female_share", True,
@@ -164,6 +166,11 @@ WRONG_VALUES = [
     ("evaluation.yaml", "truth_min_coverage", 1.5,
      "truth_min_coverage: must be at most 1 (found 1.5)"),
     ("evaluation.yaml", "truth_min_coverage", 0, "truth_min_coverage: must be more than 0"),
+    ("spark.yaml", "cluster.executor_memory", "2GB",
+     "cluster.executor_memory: must be a whole number of megabytes or gigabytes, as 512m or 2g"),
+    ("spark.yaml", "cluster.max_cores", 0, "cluster.max_cores: must be at least 1 (found 0)"),
+    ("spark.yaml", "cluster.executor_cores", 4,
+     "cluster: max_cores (2) must be at least executor_cores (4)"),
     ("review.yaml", "within_bits", 0, "within_bits: must be more than 0"),
     ("review.yaml", "limit", 0, "limit: must be at least 1 (found 0)"),
     ("disclosure.yaml", "suppressed", "5", "suppressed: must not read as a number"),

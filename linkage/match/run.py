@@ -303,9 +303,10 @@ def train_and_predict(tokens: pd.DataFrame | list[pa.Table],
                       kinds: dict[str, str] | None = None,
                       declared: Declared | None = None,
                       previous: pd.DataFrame | None = None,
-                      decided: Decided | None = None) -> LinkResult:
+                      decided: Decided | None = None, keep_pairs: bool = False) -> LinkResult:
     """Train a new model (or use a saved one, ``model_path``: a file or the model itself),
-    score pairs, and cluster.
+    score pairs, and cluster; with ``keep_pairs``, the scored pairs' agreement patterns are
+    left in a file (``LinkResult.pairs``) the caller removes (``remove_pairs``).
 
     ``tokens`` is a table of records (the plaintext baseline) or the bundles' linkage parts,
     whose columns' ``kinds`` the manifests declare (``column_kinds``). ``previous`` (person_key
@@ -317,7 +318,7 @@ def train_and_predict(tokens: pd.DataFrame | list[pa.Table],
     db_api = db_api or duckdb_api()
     try:
         return _train_and_predict(db_api, tokens, kinds, model_path, seed, declared, previous,
-                                  decided)
+                                  decided, keep_pairs)
     finally:
         if own:  # DuckDB's memory goes back before the spine is written
             db_api.duckdb_con.close()
@@ -327,7 +328,7 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
                        kinds: dict[str, str] | None, model_path: Path | dict | None,
                        seed: int, declared: Declared | None = None,
                        previous: pd.DataFrame | None = None,
-                       decided: Decided | None = None) -> LinkResult:
+                       decided: Decided | None = None, keep_pairs: bool = False) -> LinkResult:
     con = db_api.duckdb_con
     records, columns, size, kinds = _register(db_api, tokens, kinds)
     patterns = identifier_patterns(con, kinds)
@@ -344,9 +345,24 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
         threshold_match_probability=match_settings()["score_floor"])
     model = linker.misc.save_model_to_json()
     model.pop("linker_uid", None)
-    pairs = pairs_file()
-    con.execute(f"COPY ({pair_patterns_sql(predictions.physical_name, model)}) TO "
-                f"'{pairs}' (FORMAT parquet)").fetchall()
+    pairs = pairs_file() if keep_pairs else None
+    try:
+        if pairs is not None:
+            con.execute(f"COPY ({pair_patterns_sql(predictions.physical_name, model)}) TO "
+                        f"'{pairs}' (FORMAT parquet)").fetchall()
+        return _clustered_result(con, linker, predictions, size, previous, decided,
+                                 LinkResult(pd.DataFrame(), model, 0, [], blocking, pairs,
+                                            patterns))
+    except BaseException:
+        if pairs is not None:
+            remove_pairs(pairs)
+        raise
+
+
+def _clustered_result(con, linker: Linker, predictions, size: int,
+                      previous: pd.DataFrame | None, decided: Decided | None,
+                      result: LinkResult) -> LinkResult:
+    """The scored pairs kept, counted and clustered: ``result`` completed."""
     con.execute(f"""CREATE OR REPLACE TABLE cluster_edges AS
         SELECT rid_l, rid_r, match_probability, match_weight,
                prelink_l = prelink_r AS prelinked FROM {predictions.physical_name}
@@ -359,8 +375,17 @@ def _train_and_predict(db_api: DuckDBAPI, tokens: pd.DataFrame | list[pa.Table],
     predictions.drop_table_from_database_and_remove_from_cache()
     linker.table_management.delete_tables_created_by_splink_from_db()
     clusters = clustered(con, size, previous, decided)
-    return LinkResult(_with_confidence(con, clusters), model, pairs_scored, weight_bins,
-                      blocking, pairs, patterns)
+    result.clusters, result.pairs_scored = _with_confidence(con, clusters), pairs_scored
+    result.weight_bins = weight_bins
+    return result
+
+
+def remove_pairs(pairs: Path) -> None:
+    """Remove a run's scored-pairs folder (made by ``pairs_file``) with all it holds."""
+    folder = next((p for p in (pairs, *pairs.parents) if p.name.startswith("linkage-pairs-")),
+                  None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def identifier_patterns(con: duckdb.DuckDBPyConnection, kinds: dict[str, str]) -> list[dict]:
@@ -370,10 +395,12 @@ def identifier_patterns(con: duckdb.DuckDBPyConnection, kinds: dict[str, str]) -
         c for c, kind in kinds.items() if kind in ("token", "bloom", "event")])
 
 
-def pairs_file() -> Path:
-    """A new file for a run's scored pairs, until the spine takes them in. It holds record
-    numbers and agreement levels only, no token, but is removed as soon as it is read."""
-    return Path(tempfile.mkdtemp(prefix="linkage-pairs-")) / "scored_pairs.parquet"
+def pairs_file(folder: Path | None = None) -> Path:
+    """A new file for a run's scored pairs, until the spine takes them in, in a new folder
+    under ``folder`` (by default the temporary folder). It holds record numbers and agreement
+    levels only, no token, but is removed as soon as it is read."""
+    made = tempfile.mkdtemp(prefix="linkage-pairs-", dir=folder)
+    return Path(made) / "scored_pairs.parquet"
 
 
 def pair_patterns_sql(predictions: str, model: dict) -> str:

@@ -19,6 +19,7 @@ from linkage.match.run import (
     column_kinds,
     declarations,
     model_columns,
+    remove_pairs,
     threshold_match_weight,
     train_and_predict,
 )
@@ -63,10 +64,12 @@ def _chosen_model(model: Path | None, adding: bool, spine_model: tuple | None,
 
 
 def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | None,
-            backend: str, decided: Decided | None = None) -> LinkResult:
+            backend: str, decided: Decided | None = None,
+            spark_master: str | None = None) -> LinkResult:
     """The bundles' linkage parts, decrypted in memory (only the columns the model can use),
     scored and clustered; ``previous`` holds the spine's persons fixed, ``decided`` holds a
-    reviewer's decisions."""
+    reviewer's decisions. ``spark_master``: the Spark backend's master (None:
+    LINKAGE_SPARK_MASTER, else local mode)."""
     kinds = column_kinds([bundle.manifest for bundle in opened])
     declared = declarations([bundle.manifest for bundle in opened])
     wanted = set(model_columns(kinds))
@@ -76,9 +79,10 @@ def _scored(opened: list, model: Path | dict | None, previous: pd.DataFrame | No
         from linkage.match.spark import train_and_predict_spark
 
         return train_and_predict_spark(tokens, model, kinds=kinds, declared=declared,
-                                       previous=previous, decided=decided)
+                                       previous=previous, decided=decided,
+                                       master=spark_master)
     return train_and_predict(tokens, model, kinds=kinds, declared=declared, previous=previous,
-                             decided=decided)
+                             decided=decided, keep_pairs=True)
 
 
 def _unique_ids(opened: list) -> pd.Series:
@@ -148,7 +152,8 @@ class Change:
 
 def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | None = None,
          seed: int | None = None, progress: Progress = lambda _: None,
-         wait: float = 0.0, backend: str = "duckdb", change: Change | None = None) -> dict:
+         wait: float = 0.0, backend: str = "duckdb", change: Change | None = None,
+         spark_master: str | None = None) -> dict:
     """Link the bundles given, with those the spine holds, into a new version of the spine;
     returns the version's summary.
 
@@ -157,14 +162,17 @@ def link(spine: Path, bundles: list[Path], keys: LinkageUnitKeys, model: Path | 
     leave the spine only when ``change`` says so (``holdings``). The spine is locked for the
     whole run (a second run waits up to ``wait`` seconds, then refuses), and the new version
     is written in one transaction: a run that fails or is killed leaves the previous version
-    as it was.
+    as it was. ``spark_master`` names the master of ``backend="spark"`` (a cluster's URL;
+    None: LINKAGE_SPARK_MASTER, else the process's session or local mode).
     """
     with spine_lock(spine, wait):
-        return _link(spine, bundles, keys, model, seed, progress, backend, change or Change())
+        return _link(spine, bundles, keys, model, seed, progress, backend, change or Change(),
+                     spark_master)
 
 
 def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: Path | None,
-          seed: int | None, progress: Progress, backend: str, change: Change) -> dict:
+          seed: int | None, progress: Progress, backend: str, change: Change,
+          spark_master: str | None = None) -> dict:
     decision_files = [read_decisions(path) for path in change.decisions]  # before any work
     progress("opening bundles")
     given = open_bundles(bundle_paths, keys)
@@ -181,14 +189,14 @@ def _link(spine: Path, bundle_paths: list[Path], keys: LinkageUnitKeys, model: P
     progress(f"linking {records_in:,} records on {backend}"
              + (f" ({len(holding.added)} bundles added to the spine's)" if adding else ""))
     result = _scored(opened, chosen, previous if adding else None, backend,
-                     Decided(decisions.must, decisions.cannot) if decisions else None)
+                     Decided(decisions.must, decisions.cannot) if decisions else None,
+                     spark_master)
     try:
         return _written(spine, result, opened, holding, previous, model, chosen, seed,
                         progress, decisions)
     finally:
-        if result.pairs is not None:  # the run's own folder (``pairs_file``)
-            shutil.rmtree(next(p for p in result.pairs.parents
-                               if p.name.startswith("linkage-pairs-")), ignore_errors=True)
+        if result.pairs is not None:
+            remove_pairs(result.pairs)
 
 
 def _written(spine: Path, result: LinkResult, opened: list, holding: Holdings,
