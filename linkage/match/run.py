@@ -181,16 +181,19 @@ def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> D
 
 
 SPILL_PREFIX = "linkage-duckdb-"
+PAIRS_PREFIX = "linkage-pairs-"
 
 
 def _remove_stale_spill_folders() -> None:
     """DuckDB spills work beyond its memory limit to a folder it removes when it closes; a
-    killed run leaves its folder behind, holding decrypted tokens. Each run removes those of
-    runs no longer alive."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*"):
-        pid = folder.name.removeprefix(SPILL_PREFIX)
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    killed run leaves its folder behind, holding decrypted tokens (and its scored pairs'
+    folder, ``pairs_file``). Each run removes those of runs no longer alive."""
+    temporary = Path(tempfile.gettempdir())
+    for prefix in (SPILL_PREFIX, PAIRS_PREFIX):
+        for folder in temporary.glob(f"{prefix}*"):
+            pid = folder.name.removeprefix(prefix).split("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -382,7 +385,7 @@ def _clustered_result(con, linker: Linker, predictions, size: int,
 
 def remove_pairs(pairs: Path) -> None:
     """Remove a run's scored-pairs folder (made by ``pairs_file``) with all it holds."""
-    folder = next((p for p in (pairs, *pairs.parents) if p.name.startswith("linkage-pairs-")),
+    folder = next((p for p in (pairs, *pairs.parents) if p.name.startswith(PAIRS_PREFIX)),
                   None)
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
@@ -399,7 +402,9 @@ def pairs_file(folder: Path | None = None) -> Path:
     """A new file for a run's scored pairs, until the spine takes them in, in a new folder
     under ``folder`` (by default the temporary folder). It holds record numbers and agreement
     levels only, no token, but is removed as soon as it is read."""
-    made = tempfile.mkdtemp(prefix="linkage-pairs-", dir=folder)
+    # named by the process, so a run killed before the spine took them in has its folder
+    # removed by the next run (``_remove_stale_spill_folders``)
+    made = tempfile.mkdtemp(prefix=f"{PAIRS_PREFIX}{os.getpid()}-", dir=folder)
     return Path(made) / "scored_pairs.parquet"
 
 
