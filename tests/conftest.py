@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from hypothesis import settings
 
+from synthetic.world import build_world, load_config, write_world
+
 # property tests check behaviour, not speed: on a busy two-core machine an example can take
 # longer than hypothesis's default 200 ms deadline, which would fail a correct test
 settings.register_profile("linkage", deadline=None)
 settings.load_profile("linkage")
-
-from synthetic.world import build_world, load_config, write_world
 
 WORLD_PEOPLE = 6000
 WORLD_SEED = 11
