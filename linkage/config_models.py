@@ -244,6 +244,7 @@ class Review(Strict):
     within_bits: Annotated[float, Field(gt=0, le=64)]
     limit: Annotated[int, Field(ge=1, le=100_000)]
     disagreeing_comparisons: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]]
+    memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")]
 
 
 # ---------------------------------------------------------------- families.yaml

@@ -1,6 +1,8 @@
 """One `linkage review`: the spine's pairs near the threshold, and persons whose records
 disagree, written as an offline page on which a reviewer decides them."""
 
+import os
+import tempfile
 from pathlib import Path
 
 from linkage.atomic import write_atomically
@@ -20,6 +22,11 @@ def review(spine: Path, out: Path, within: float | None = None,
     limit = settings["limit"] if limit is None else limit
     con = connect(spine, read_only=True)
     try:
+        # its joins run over every scored pair: capped, DuckDB spills rather than taking
+        # most of the machine's memory (its default) on a national spine
+        con.execute(f"SET memory_limit = '{settings['memory_limit']}'")
+        con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/linkage-review-"
+                    f"{os.getpid()}'")
         pairs = review_pairs(con, str(spine), within, limit)
     finally:
         con.close()

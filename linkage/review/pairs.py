@@ -76,42 +76,48 @@ def review_pairs(con, spine: str, within: float, limit: int) -> ReviewPairs:
 
 
 def _records_table(con, version: int) -> None:
-    """Each record of the version by record number: its unique id, person and key."""
+    """Each record of the version by record number, with its person as a small number: the
+    joins over every scored pair (ten million at national scale) stay on integers; unique
+    ids are looked up for the pairs shown only (``_context``)."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE review_records AS
-        SELECT record_number, {UNIQUE_ID_SQL} AS unique_id, person_key, source, provider,
-               period FROM person_record WHERE version = {int(version)}""").fetchall()
+        SELECT record_number, CAST(dense_rank() OVER (ORDER BY person_key) AS INTEGER) AS person
+        FROM person_record WHERE version = {int(version)}""").fetchall()
 
 
-# scored pairs with their records' unique ids, less those the spine holds a decision on
-PAIR_SQL = """SELECT p.*, l.unique_id AS record_l_id, r.unique_id AS record_r_id,
-           l.person_key = r.person_key AS in_one_person
+# scored pairs with whether their records are one person, less those the spine holds a
+# decision on
+PAIR_SQL = """SELECT p.*, l.person = r.person AS in_one_person, l.person AS person_l
     FROM scored_pair p JOIN review_records l ON l.record_number = p.record_l
     JOIN review_records r ON r.record_number = p.record_r
-    WHERE NOT EXISTS (SELECT 1 FROM review_decided d
-                      WHERE d.record_l = l.unique_id AND d.record_r = r.unique_id)"""
+    ANTI JOIN review_decided d ON d.record_l = p.record_l AND d.record_r = p.record_r"""
 
 
 def _decided_table(con, version: int) -> int:
-    """The pairs the spine holds a decision on (a spine linked before reviews had none);
-    returns how many of them are scored pairs, which the page leaves out: decided once,
-    they are applied at every link and need no second look."""
+    """The pairs the spine holds a decision on, by record number (a spine linked before
+    reviews had none); returns how many of them are scored pairs, which the page leaves
+    out: decided once, they are applied at every link and need no second look."""
     has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
                       "'review_decision'").fetchone()[0]
-    source = (f"SELECT record_l, record_r FROM review_decision WHERE version = {int(version)}"
-              " AND applied" if has else
-              "SELECT NULL::VARCHAR AS record_l, NULL::VARCHAR AS record_r WHERE false")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE review_decided AS {source}").fetchall()
-    return con.execute("""SELECT count(*) FROM scored_pair p
-        JOIN review_records l ON l.record_number = p.record_l
-        JOIN review_records r ON r.record_number = p.record_r
-        SEMI JOIN review_decided d ON d.record_l = l.unique_id AND d.record_r = r.unique_id
-        """).fetchone()[0]
+    decided = (f"SELECT record_l, record_r FROM review_decision WHERE version = {int(version)}"
+               " AND applied" if has else
+               "SELECT NULL::VARCHAR AS record_l, NULL::VARCHAR AS record_r WHERE false")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE review_decided AS
+        WITH numbered AS (SELECT record_number, {UNIQUE_ID_SQL} AS unique_id
+                          FROM person_record WHERE version = {int(version)}
+                          AND {UNIQUE_ID_SQL} IN (SELECT record_l FROM ({decided}) UNION
+                                                  SELECT record_r FROM ({decided})))
+        SELECT least(l.record_number, r.record_number) AS record_l,
+               greatest(l.record_number, r.record_number) AS record_r
+        FROM ({decided}) d JOIN numbered l ON l.unique_id = d.record_l
+        JOIN numbered r ON r.unique_id = d.record_r""").fetchall()
+    return con.execute("""SELECT count(*) FROM scored_pair p SEMI JOIN review_decided d
+        ON d.record_l = p.record_l AND d.record_r = p.record_r""").fetchone()[0]
 
 
 def _near_threshold(con, threshold: float, within: float) -> pd.DataFrame:
     """Pairs within ``within`` bits of the threshold, closest first (ties: record order)."""
     return con.execute(f"""{PAIR_SQL}
-        AND abs(p.match_weight - ?) <= ?
+        WHERE abs(p.match_weight - ?) <= ?
         ORDER BY abs(p.match_weight - ?), p.record_l, p.record_r""",
                        [threshold, within, threshold]).df().assign(reason="")
 
@@ -125,20 +131,19 @@ def _disagreeing(con, model: dict, threshold: float, near: pd.DataFrame) -> pd.D
     reasons = " ".join(f"WHEN p.gamma_{c} = 0 THEN '{c.replace('_', ' ')} differs inside "
                        "one person'" for c in named)
     frame = con.execute(f"""
-        WITH inside AS ({PAIR_SQL} AND l.person_key = r.person_key),
+        WITH inside AS ({PAIR_SQL} WHERE l.person = r.person),
         lonely AS (  -- records with no pair at or above the threshold inside their person
             SELECT rid FROM (SELECT record_l AS rid, match_weight FROM inside UNION ALL
                              SELECT record_r, match_weight FROM inside)
             GROUP BY rid HAVING max(match_weight) < {threshold!r}),
         flagged AS (
             SELECT p.*, CASE {reasons} ELSE 'a record with no pair above the threshold to '
-                   || 'the rest of its person' END AS reason,
-                   pk.person_key
-            FROM inside p JOIN review_records pk ON pk.record_number = p.record_l
+                   || 'the rest of its person' END AS reason
+            FROM inside p
             WHERE ({differ}) OR p.record_l IN (SELECT rid FROM lonely)
                OR p.record_r IN (SELECT rid FROM lonely))
-        SELECT * EXCLUDE (person_key, pick) FROM (
-            SELECT *, row_number() OVER (PARTITION BY person_key
+        SELECT * EXCLUDE (person_l, pick) FROM (
+            SELECT *, row_number() OVER (PARTITION BY person_l
                 ORDER BY match_weight, record_l, record_r) AS pick FROM flagged)
         WHERE pick = 1 ORDER BY match_weight, record_l, record_r""").df()
     shown = set(near.record_l) | set(near.record_r)
@@ -154,10 +159,15 @@ def _context(con, version: int, chosen: pd.DataFrame) -> pd.DataFrame:
     con.register("chosen_records", numbers.astype({"record_number": "int64"}))
     v = int(version)
     frame = con.execute(f"""
-        WITH persons AS (SELECT person_key, sum(n) AS records,
-                                string_agg(source || ' ' || n, ', ' ORDER BY source) AS sources
-                         FROM (SELECT person_key, source, count(*) AS n FROM review_records
-                               GROUP BY 1, 2) GROUP BY 1),
+        WITH shown AS (SELECT record_number, {UNIQUE_ID_SQL} AS unique_id, person_key,
+                              source, provider, period FROM person_record
+                       WHERE version = {v} AND record_number IN (
+                           SELECT record_number FROM chosen_records)),
+        persons AS (SELECT person_key, sum(n) AS records,
+                           string_agg(source || ' ' || n, ', ' ORDER BY source) AS sources
+                    FROM (SELECT person_key, source, count(*) AS n FROM person_record
+                          WHERE version = {v} AND person_key IN (
+                              SELECT person_key FROM shown) GROUP BY 1, 2) GROUP BY 1),
         siblings AS (SELECT person_key, max(group_size) AS size FROM sibling_group
                      WHERE version = {v} GROUP BY 1),
         adopters AS (SELECT person_key, max(adopters) AS adopters FROM adopter_household
@@ -168,13 +178,13 @@ def _context(con, version: int, chosen: pd.DataFrame) -> pd.DataFrame:
                      FROM mother_child_link WHERE version = {v} GROUP BY 1),
         mothers AS (SELECT child_person_key AS person_key, count(*) AS mothers
                     FROM mother_child_link WHERE version = {v} GROUP BY 1)
-        SELECT r.record_number, r.source, r.provider, r.period, p.records, p.sources,
+        SELECT r.record_number, r.unique_id, r.source, r.provider, r.period, p.records,
+               p.sources,
                s.size AS sibling_group_size, a.adopters AS household_adopters,
                coalesce(pl.households, 0) AS adopter_households_linked,
                coalesce(c.children, 0) AS children_linked,
                coalesce(m.mothers, 0) AS mothers_linked
-        FROM chosen_records x JOIN review_records r USING (record_number)
-        JOIN persons p USING (person_key) LEFT JOIN siblings s USING (person_key)
+        FROM shown r JOIN persons p USING (person_key) LEFT JOIN siblings s USING (person_key)
         LEFT JOIN adopters a USING (person_key) LEFT JOIN placed pl USING (person_key)
         LEFT JOIN children c USING (person_key) LEFT JOIN mothers m USING (person_key)
         ORDER BY r.record_number""").df()
@@ -190,7 +200,8 @@ def _pair(row: dict, model: dict, levels: pd.DataFrame, context: pd.DataFrame) -
         if step["gamma"] == -1:  # the model's label for it is the SQL of a missing value
             step["level"] = "missing on a record: no evidence"
     return {"kind": row["kind"], "reason": row["reason"],
-            "record_l": row["record_l_id"], "record_r": row["record_r_id"],
+            "record_l": context.unique_id[int(row["record_l"])],
+            "record_r": context.unique_id[int(row["record_r"])],
             "in_one_person": bool(row["in_one_person"]), "pattern": steps,
             "records": [_record(context.loc[int(row[side])]) for side in ("record_l",
                                                                            "record_r")]}
