@@ -606,6 +606,9 @@ def explain(
 
 def _print_explanation(result: dict) -> None:
     console = Console()
+    if not result["pairs"]:
+        console.print("no pair to explain: a person of one record, or a record that no pair "
+                      "was scored with at a match probability of 0.1 or more")
     for pair in result["pairs"]:
         console.print(f"[bold]{pair['record_l']}[/bold] and [bold]{pair['record_r']}[/bold]: "
                       f"{pair['verdict']}", highlight=False)

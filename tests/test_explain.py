@@ -128,6 +128,17 @@ def test_the_html_view_draws_waterfalls_and_names_no_record(spine_model, tmp_pat
     assert not any(record_id in text for record_id in ids)
 
 
+def test_a_person_of_one_record_has_no_pair_and_says_so(spine_model):
+    spine, _ = spine_model
+    con = duckdb.connect(str(spine), read_only=True)
+    person = con.execute("""SELECT person_key FROM person_record GROUP BY 1
+        HAVING count(*) = 1 ORDER BY 1 LIMIT 1""").fetchall()[0][0]
+    con.close()
+    assert explain(spine, "--person", person)["pairs"] == []
+    result = runner.invoke(app, ["explain", "--spine", str(spine), "--person", person])
+    assert result.exit_code == 0 and "no pair to explain" in result.output
+
+
 def test_refusals_name_the_problem(spine_model, tmp_path):
     spine, _ = spine_model
     cases = [
