@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from linkage.cli import app
 from linkage.pseudonymise.bundle import linkage_schema
+from tests.browser import headless_chromium
 from tests.identifiers import public_label_words, world_identifiers
 
 runner = CliRunner()
@@ -93,21 +94,9 @@ def test_no_identifier_or_token_value_is_in_the_report(report, world_dir, world_
 
 
 def test_the_report_renders_in_a_browser_without_errors(report, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver_path, "install Debian's chromium and chromium-driver (.ci/run)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1400"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    browser = headless_chromium(tmp_path)
     try:
         browser.get(report.as_uri())
         for section in SECTIONS:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from tests.browser import headless_chromium
 from tests.identifiers import public_label_words, world_identifiers
 from tests.output import said
 from tests.test_report import token_values
@@ -127,24 +128,9 @@ def test_review_refusals(spine, tmp_path):
 
 def browser_with_downloads(tmp_path):
     """Debian's headless Chromium, saving downloads to tmp_path/downloads unasked."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver_path, "install Debian's chromium and chromium-driver (.ci/run)"
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1400"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_path), options=options), downloads
+    return headless_chromium(tmp_path, downloads), downloads
 
 
 def downloaded(folder, wait=20.0):

@@ -45,12 +45,13 @@ def explain(spine: Path, records: list[str], person: str | None = None) -> dict:
         model = json.loads(con.execute("SELECT model FROM spine_version WHERE version = ?",
                                        [version]).fetchall()[0][0])
         chosen = _chosen(con, version, records, person)
-        pairs = _scored(con, version, chosen, single=len(chosen) == 1)
+        pairs, others = _scored(con, version, chosen, single=len(chosen) == 1)
         decided = _decided(con, version)
     finally:
         con.close()
     return {"version": version, "threshold_probability": match_settings()["threshold"],
-            "records": _described(chosen), "pairs": _explained(chosen, pairs, model, decided)}
+            "records": _described(chosen), "pairs": _explained(chosen, others, pairs, model,
+                                                                 decided)}
 
 
 def _decided(con, version: int) -> dict[frozenset, dict]:
@@ -90,8 +91,10 @@ def _chosen(con, version: int, records: list[str], person: str | None) -> pd.Dat
     return found.drop(columns="position").astype({"record_number": int})
 
 
-def _scored(con, version: int, chosen: pd.DataFrame, single: bool) -> pd.DataFrame:
-    """The scored pairs among the chosen records (one record: every pair with it)."""
+def _scored(con, version: int, chosen: pd.DataFrame, single: bool
+            ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The scored pairs among the chosen records; one record: every pair with it, and the
+    other records of those pairs (None for two records or more)."""
     con.register("chosen_records", chosen[["record_number"]])
     among = ("record_l IN (SELECT record_number FROM chosen_records) OR "
              "record_r IN (SELECT record_number FROM chosen_records)" if single else
@@ -100,11 +103,10 @@ def _scored(con, version: int, chosen: pd.DataFrame, single: bool) -> pd.DataFra
     pairs = con.execute(f"""SELECT *, {kept_pairs_sql("prelinked")} AS kept FROM scored_pair
         WHERE {among} ORDER BY record_l, record_r""").df()
     con.unregister("chosen_records")
-    if single:  # the other record of each pair, described like the chosen one
-        others = sorted((set(pairs.record_l) | set(pairs.record_r))
-                        - set(chosen.record_number))
-        pairs.attrs["others"] = _records_numbered(con, version, others)
-    return pairs
+    if not single:
+        return pairs, None
+    others = sorted((set(pairs.record_l) | set(pairs.record_r)) - set(chosen.record_number))
+    return pairs, _records_numbered(con, version, others)
 
 
 def _records_numbered(con, version: int, numbers: list[int]) -> pd.DataFrame:
@@ -123,11 +125,10 @@ def _described(chosen: pd.DataFrame) -> list[dict]:
              "link_confidence": float(r.link_confidence)} for r in chosen.itertuples()]
 
 
-def _explained(chosen: pd.DataFrame, pairs: pd.DataFrame, model: dict,
-               decided: dict[frozenset, dict]) -> list[dict]:
+def _explained(chosen: pd.DataFrame, others: pd.DataFrame | None, pairs: pd.DataFrame,
+               model: dict, decided: dict[frozenset, dict]) -> list[dict]:
     """Each pair's waterfall and verdict: scored pairs, and (two records or more) the pairs
     among them that were never scored."""
-    others = pairs.attrs.get("others")
     every = chosen if others is None else pd.concat([chosen, others], ignore_index=True)
     by_number = every.set_index("record_number")
     scored = {(int(p["record_l"]), int(p["record_r"])): p for p in pairs.to_dict("records")}
